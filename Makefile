@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` (set up + main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/statecarry reproduce
+
+test: $(VENV)/.installed-test
+	KERAS_BACKEND=jax $(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-bench
+	KERAS_BACKEND=jax $(BIN)/python benchmarks/peers.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from statecarry.cli import main
+
+main()

@@ -1,0 +1,235 @@
+"""The `statecarry` command line: a thin click layer over the library.
+
+Heavy imports (JAX) happen inside commands so `statecarry --help` answers instantly. A user's
+mistake is one `Error:` line on stderr and exit code 2; a bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+from .config import MODES, Config
+from .errors import StatecarryError
+
+PROGRESS_AFTER_SECONDS = 2.0
+
+
+class UserError(click.ClickException):
+    """One sentence on stderr, exit code 2 (the same code click uses for bad flags)."""
+
+    exit_code = 2
+
+
+def _engine() -> None:
+    """Before JAX is imported: one XLA device per core, and the persistent compile cache."""
+    from . import runner
+
+    runner.use_cpu_cores()
+    runner.enable_compile_cache()
+
+
+# flag name -> Config field; defaults live in Config only (None = "not given").
+CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--mode", "mode", click.Choice(MODES), "stateless, stateful (carry state), or rtrl"),
+    ("--horizon", "horizon", int, "batches one gradient reaches back through (1 = Keras)"),
+    ("--reset", "reset", click.Choice(["epoch", "never"]), "when the training state is zeroed"),
+    ("--carry", "carry", click.Choice(["hc", "c"]), "state crossing a batch boundary: h and c, or c only"),
+    ("--shuffle/--no-shuffle", "shuffle", None, "reshuffle samples every epoch"),
+    ("--epochs", "epochs", int, "training epochs"),
+    ("--units", "units", int, "LSTM units"),
+    ("--batch-size", "batch_size", int, "samples per batch"),
+    ("--time-steps", "time_steps", int, "steps per sample"),
+    ("--n-train", "n_train", int, "training samples"),
+    ("--n-test", "n_test", int, "test samples"),
+    ("--lr", "learning_rate", float, "Adam learning rate"),
+    ("--loss", "loss", click.Choice(["mse", "bce"]), "mse (the blog's) or binary cross-entropy"),
+    ("--marker/--no-marker", "marker", None, "add a start-of-sample input feature"),
+    ("--data-seed", "data_seed", int, "pin the data to this seed (initialisation still varies)"),
+]
+
+
+def config_options(fn: Callable) -> Callable:
+    for flag, field, type_, help_ in reversed(CONFIG_FLAGS):
+        default = Config.__dataclass_fields__[field].default
+        kwargs: dict[str, Any] = {"default": None, "help": f"{help_} [default: {default}]"}
+        if type_ is not None:
+            kwargs["type"] = type_
+        fn = click.option(flag, field, **kwargs)(fn)
+    return fn
+
+
+def make_config(task: str, options: dict[str, Any]) -> Config:
+    given = {k: v for k, v in options.items() if v is not None}
+    return Config(task=task, **{k: v for k, v in given.items() if k != "task"})
+
+
+def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
+    """A progress line on stderr that appears only once work has taken a couple of seconds."""
+    if quiet:
+        return None
+    import time
+
+    start = time.perf_counter()
+    interactive = sys.stderr.isatty()
+
+    def report(stage: str, done: int, total: int) -> None:
+        if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and done < total:
+            return
+        if stage == "compile":
+            message = "compiling…"
+        else:
+            message = f"{stage} {done}/{total}"
+        if interactive:
+            click.echo(f"\r\033[K{message}", nl=done >= total and stage != "compile", err=True)
+        elif done >= total:
+            click.echo(message, err=True)
+
+    return report
+
+
+def blog_line(epoch: int, tl: float, ta: float, vl: float, va: float) -> str:
+    """Exactly the blog's log line."""
+    return f"Epoch: {epoch} (Loss, Acc) Train: ({tl:.2f}, {ta:.2f}) Test: ({vl:.2f}, {va:.2f})"
+
+
+class Group(click.Group):
+    """Turns a library's StatecarryError into one `Error:` line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StatecarryError as e:
+            raise UserError(str(e)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="statecarry")
+def cli() -> None:
+    "Train, test and explain stateful LSTMs: the state carried from batch to batch."
+
+
+@cli.command()
+@click.argument("task")
+@config_options
+@click.option("--seeds", default=1, show_default=True, help="Independent runs (seeds 0..N-1).")
+@click.option("--first-seed", default=0, show_default=True, help="Start the seeds here.")
+@click.option("-v", "--verbose", is_flag=True, help="The blog's per-epoch line for every seed.")
+@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def run(task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quiet: bool, **options):
+    """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}.")
+    config = make_config(task, options)
+    _engine()
+    from . import runner, stats
+
+    seed_list = list(range(first_seed, first_seed + seeds))
+    live = seeds == 1 and not json_
+    history = runner.run(
+        config,
+        seed_list,
+        on_epoch=(lambda e, m: click.echo(blog_line(e, *_line_values(m, 0)))) if live else None,
+        on_progress=None if live else _progress(quiet or json_),
+    )
+    if json_:
+        click.echo(json.dumps(history.to_json()))
+        return
+    if verbose and not live:
+        for k, seed in enumerate(seed_list):
+            click.echo(f"Seed {seed}")
+            for e in range(history.epochs):
+                click.echo(blog_line(e, *_line_values({m: history.metrics[m][e] for m in history.metrics}, k)))
+    if seeds > 1:
+        click.echo(format_summary(history, stats))
+    if config.task != "first-step" and seeds >= 1:
+        click.echo(
+            "note: accuracy counts every sample; 'solved' and 'determined acc' count only the "
+            "samples whose label the inputs determine."
+            if seeds > 1
+            else "note: the first batch's labels are random by construction (see 'determined acc' with --json)."
+        )
+    click.echo(
+        f"{seeds} seed(s): compile {history.compile_seconds:.2f} s, "
+        f"train+eval {history.run_seconds:.2f} s",
+        err=True,
+    )
+
+
+def _line_values(metrics: dict, k: int) -> tuple[float, float, float, float]:
+    return tuple(float(metrics[m][k]) for m in ("train_loss", "train_acc", "test_loss", "test_acc"))
+
+
+def format_summary(history, stats) -> str:
+    """Per-epoch mean ± 95% CI over seeds, and the solved fraction."""
+    known = history.config.task in ("prev-batch", "prev-sample")
+    solved_metric = "test_known_acc" if known else "test_acc"
+    header = ["epoch", "train loss", "train acc", "test loss", "test acc"]
+    if known:
+        header.append("determined acc")
+    header.append(f"solved (≥{stats.SOLVED})")
+    rows = []
+    for e in range(history.epochs):
+        row = [str(e)] + [
+            str(stats.mean_ci(history.metrics[m][e]))
+            for m in ("train_loss", "train_acc", "test_loss", "test_acc")
+        ]
+        if known:
+            row.append(str(stats.mean_ci(history.metrics["test_known_acc"][e])))
+        solved = stats.solved_fraction(history.metrics[solved_metric][e])
+        row.append(f"{solved.mean:.0%} [{solved.low:.0%}, {solved.high:.0%}]")
+        rows.append(row)
+    title = f"{history.config.task}, {history.config.mode}: {len(history.seeds)} seeds, mean ± 95% CI"
+    return title + "\n" + table(header, rows)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--seeds", default=32, show_default=True, help="Seeds per experiment.")
+@click.option("--epochs", type=int, default=None, help="Override every experiment's epochs.")
+@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def reproduce(seeds: int, epochs: int | None, json_: bool, quiet: bool):
+    """Run the blog's four experiments over many seeds, beside the numbers it reported."""
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}.")
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {epochs}.")
+    _engine()
+    from . import claims
+
+    results = claims.reproduce(
+        list(range(seeds)), epochs=epochs, on_progress=_progress(quiet or json_)
+    )
+    if json_:
+        click.echo(json.dumps({"seeds": seeds, "experiments": [r.to_json() for r in results]}))
+        return
+    header = ["experiment", "blog test acc", f"ours ({seeds} seeds)", "95% CI", "solved", "seconds"]
+    rows = [
+        [
+            r.experiment.name,
+            f"{r.experiment.reported:.2f}" if r.experiment.reported is not None else "—",
+            f"{r.test_acc.mean:.3f}",
+            f"[{r.test_acc.low:.3f}, {r.test_acc.high:.3f}]",
+            f"{r.solved.mean:.0%}",
+            f"{r.seconds:.1f}",
+        ]
+        for r in results
+    ]
+    click.echo(table(header, rows))
+
+
+def main() -> None:
+    """`python -m statecarry`."""
+    cli(prog_name="statecarry")

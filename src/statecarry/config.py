@@ -1,0 +1,127 @@
+"""One frozen config: every default on one screen, each with the reason it has that value.
+
+A single flat dataclass (rather than Task/Model/Train configs) because sweeps, claims and the
+CLI all address fields by one name (`--grid "units=3,8 lr=1e-3"`), and a frozen dataclass is
+hashable, so `jax.jit` can take it as a static argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+MODES = ("stateless", "stateful", "rtrl")
+RESETS = ("epoch", "never")
+CARRIES = ("hc", "c")
+LOSSES = ("mse", "bce")
+
+
+@dataclass(frozen=True)
+class Config:
+    # -- data: the blog's experiment ------------------------------------------------------
+    task: str = "first-step"
+    n_train: int = 1024  # the blog's training set
+    n_test: int = 256  # the blog's test set
+    time_steps: int = 5  # steps per sample
+    batch_size: int = 4  # the blog's batch size; stateful needs it to divide both sets
+    marker: bool = False  # add a start-of-sample feature (1 at step 0 of every sample)
+    data_seed: int | None = None  # pin the data to one seed; None = each seed makes its own
+    # -- model ---------------------------------------------------------------------------
+    units: int = 3  # the blog's LSTM(3)
+    # -- training ------------------------------------------------------------------------
+    mode: Literal["stateless", "stateful", "rtrl"] = "stateful"
+    horizon: int = 1  # batches one gradient reaches back through; 1 = Keras
+    reset: Literal["epoch", "never"] = "epoch"  # when the training state is zeroed
+    carry: Literal["hc", "c"] = "hc"  # what crosses a batch boundary; Keras carries h and c
+    shuffle: bool = False  # reshuffle the samples every epoch (breaks streams on purpose)
+    epochs: int = 5  # the blog's longest log
+    learning_rate: float = 1e-3  # Keras' Adam default
+    beta1: float = 0.9  # Keras' Adam default
+    beta2: float = 0.999  # Keras' Adam default
+    adam_eps: float = 1e-7  # Keras' default, not optax's 1e-8 (and applied Keras' way)
+    loss: Literal["mse", "bce"] = "mse"  # the blog uses MSE on a sigmoid output
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def features(self) -> int:
+        return 2 if self.marker else 1
+
+    @property
+    def state_resets_every_batch(self) -> bool:
+        return self.mode == "stateless"
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with `changes`; an unknown key is rejected by name."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(
+                f"unknown config key {unknown[0]!r}; known keys: {', '.join(field_names())}."
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+def _positive(config: Config, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
+
+
+def _choice(value: str, name: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(options)}.")
+
+
+def _check(c: Config) -> None:
+    from .data.tasks import check_task  # data sits below config's users; numpy only
+
+    _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
+    _choice(c.mode, "mode", MODES)
+    _choice(c.reset, "reset", RESETS)
+    _choice(c.carry, "carry", CARRIES)
+    _choice(c.loss, "loss", LOSSES)
+    for name in ("learning_rate", "beta1", "beta2", "adam_eps"):
+        value = getattr(c, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}.")
+    if not (c.beta1 < 1 and c.beta2 < 1):
+        raise ConfigError(f"Adam betas must be below 1, got {c.beta1} and {c.beta2}.")
+    if c.horizon > 1 and c.mode != "stateful":
+        raise ConfigError(
+            f"horizon {c.horizon} needs --mode stateful (got {c.mode}); stateless has no state "
+            "to reach back through, and rtrl already reaches back through all of it."
+        )
+    n_batches = c.n_train // c.batch_size
+    if c.horizon > max(n_batches, 1):
+        raise ConfigError(
+            f"horizon {c.horizon} is longer than an epoch ({n_batches} batches); "
+            f"use at most {n_batches}."
+        )
+    for name in ("n_train", "n_test"):
+        _divisible(getattr(c, name), c.batch_size, name)
+    check_task(c)
+
+
+def _divisible(n: int, batch_size: int, name: str) -> None:
+    if n % batch_size:
+        lower = n - n % batch_size
+        upper = lower + batch_size
+        options = f"{lower} or {upper}" if lower else f"{upper}"
+        raise ConfigError(
+            f"batch-size {batch_size} does not divide {name.replace('_', '-')} {n}: a stateful LSTM "
+            f"needs whole batches so every row continues its stream; use {name.replace('_', '-')} "
+            f"{options}, or a batch-size that divides {n}."
+        )

@@ -1,0 +1,112 @@
+"""The blog's tasks, generated from a seed (NumPy only).
+
+Each task makes a `SampleSet`: samples in Keras' order with `shuffle=False`, so sample `n`
+lands in batch `n // batch_size`, row `n % batch_size`. `known` marks the samples whose label
+the inputs determine at all (the first batch of `prev-batch` has random labels by
+construction, so even a perfect model misses about half of it).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+import numpy as np
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+class SampleSet(NamedTuple):
+    x: np.ndarray  # (samples, time_steps, features) float32
+    y: np.ndarray  # (samples, 1) float32
+    known: np.ndarray  # (samples,) bool: the label is determined by the inputs
+
+
+def _first_step_inputs(n: int, time_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """The blog's generator: steps 1.. uniform 0/1; step 0 is 1 for exactly n/2 samples."""
+    x = np.zeros((n, time_steps, 1), dtype=np.float32)
+    x[:, 1:] = rng.integers(0, 2, (n, time_steps - 1, 1))
+    ones = rng.choice(n, size=n // 2, replace=False)
+    x[ones, 0] = 1
+    return x
+
+
+def first_step(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """Label = first step of the same sample."""
+    x = _first_step_inputs(n, config.time_steps, rng)
+    return SampleSet(x, x[:, 0, :].copy(), np.ones(n, dtype=bool))
+
+
+def _previous(n: int, lag: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    x = _first_step_inputs(n, config.time_steps, rng)
+    head = min(lag, n)
+    y = np.empty((n, 1), dtype=np.float32)
+    y[head:] = x[: n - head, 0, :]
+    y[:head] = rng.integers(0, 2, (head, 1))  # nothing came before: random labels
+    known = np.arange(n) >= lag
+    return SampleSet(x, y, known)
+
+
+def prev_batch(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """Label of sample n = first step of sample n - batch_size (collocated, previous batch)."""
+    return _previous(n, config.batch_size, config, rng)
+
+
+def prev_sample(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """Batch size 1; label of sample n = first step of sample n - 1."""
+    return _previous(n, 1, config, rng)
+
+
+def random_labels(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """The Q&A's example: uniform random inputs, random 0/1 labels; nothing to learn."""
+    x = rng.random((n, config.time_steps, 1), dtype=np.float32)
+    y = rng.integers(0, 2, (n, 1)).astype(np.float32)
+    return SampleSet(x, y, np.zeros(n, dtype=bool))
+
+
+TASKS: dict[str, Callable[[int, Config, np.random.Generator], SampleSet]] = {
+    "first-step": first_step,
+    "prev-batch": prev_batch,
+    "prev-sample": prev_sample,
+    "random-labels": random_labels,
+}
+
+
+def check_task(config: Config) -> None:
+    """Task-specific rules, raised as one sentence with a way out."""
+    if config.task not in TASKS:
+        close = difflib.get_close_matches(config.task, TASKS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown task {config.task!r}; choose one of {', '.join(TASKS)}.{hint}")
+    if config.task == "prev-sample" and config.batch_size != 1:
+        raise ConfigError(
+            f"prev-sample needs batch-size 1 (its label is in the previous sample), got "
+            f"{config.batch_size}; use --batch-size 1, or prev-batch for larger batches."
+        )
+    if config.task in ("first-step", "prev-batch", "prev-sample"):
+        for n, name in ((config.n_train, "n-train"), (config.n_test, "n-test")):
+            if n % 2:
+                raise ConfigError(
+                    f"{config.task} sets step 0 to 1 in exactly half the samples, so {name} "
+                    f"must be even, got {n}."
+                )
+
+
+def add_marker(x: np.ndarray) -> np.ndarray:
+    """Append a start-of-sample feature: 1 at step 0 of every sample, 0 elsewhere."""
+    marker = np.zeros(x.shape[:2] + (1,), dtype=x.dtype)
+    marker[:, 0] = 1
+    return np.concatenate([x, marker], axis=-1)
+
+
+def make_samples(config: Config, seed: int) -> tuple[SampleSet, SampleSet]:
+    """Training and test sets for `seed` (or `config.data_seed` when pinned)."""
+    rng = np.random.default_rng(config.data_seed if config.data_seed is not None else seed)
+    make = TASKS[config.task]
+    train, test = make(config.n_train, config, rng), make(config.n_test, config, rng)
+    if config.marker:
+        train, test = (s._replace(x=add_marker(s.x)) for s in (train, test))
+    return train, test

@@ -1,0 +1,112 @@
+"""Summaries over seeds (NumPy and the standard library only, so it imports instantly).
+
+Each seed is one independent run, so a metric over seeds is a sample: we report its mean with
+a Student-t 95% confidence interval, and the fraction of seeds that solved the task with a
+Wilson score interval (well-behaved at 0 and 1, unlike the normal approximation).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+SOLVED = 0.99  # a seed "solved" a task when its test accuracy reaches this
+
+
+class Summary(NamedTuple):
+    mean: float
+    low: float  # 95% CI
+    high: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.half_width:.3f}"
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + num * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1 - math.exp(log_front) * _betacf(b, a, 1 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    tail = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
+    return 1 - tail if t > 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Inverse of the Student-t CDF, by bisection (exact to ~1e-12)."""
+    lo, hi = -1e3, 1e3
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def mean_ci(values, confidence: float = 0.95) -> Summary:
+    """Mean and Student-t confidence interval; NaNs (undefined metrics) are dropped."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return Summary(math.nan, math.nan, math.nan, 0)
+    mean = float(x.mean())
+    if n == 1:
+        return Summary(mean, math.nan, math.nan, 1)
+    half = t_quantile(0.5 + confidence / 2, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    return Summary(mean, mean - half, mean + half, n)
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> Summary:
+    """Wilson score interval for a proportion."""
+    if n == 0:
+        return Summary(math.nan, math.nan, math.nan, 0)
+    z = -t_quantile((1 - confidence) / 2, 1e9)  # the normal quantile, as df -> infinity
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Summary(p, max(0.0, centre - half), min(1.0, centre + half), n)
+
+
+def solved_fraction(test_acc, threshold: float = SOLVED) -> Summary:
+    acc = np.asarray(test_acc, dtype=np.float64).ravel()
+    acc = acc[np.isfinite(acc)]
+    return wilson(int((acc >= threshold).sum()), len(acc))
