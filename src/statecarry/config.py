@@ -86,7 +86,7 @@ def _choice(value: str, name: str, options: tuple[str, ...]) -> None:
 
 
 def _check(c: Config) -> None:
-    from .data.tasks import check_task  # data sits below config's users; numpy only
+    from .data.tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
     _choice(c.mode, "mode", MODES)
@@ -110,15 +110,17 @@ def _check(c: Config) -> None:
             f"horizon {c.horizon} is longer than an epoch ({n_batches} batches); "
             f"use at most {n_batches}."
         )
+    # Suggest only sizes the task accepts too: the balanced tasks also need even sizes.
+    step = math.lcm(c.batch_size, 2) if c.task in BALANCED else c.batch_size
     for name in ("n_train", "n_test"):
-        _divisible(getattr(c, name), c.batch_size, name)
+        _divisible(getattr(c, name), c.batch_size, name, step)
     check_task(c)
 
 
-def _divisible(n: int, batch_size: int, name: str) -> None:
+def _divisible(n: int, batch_size: int, name: str, step: int) -> None:
     if n % batch_size:
-        lower = n - n % batch_size
-        upper = lower + batch_size
+        lower = n - n % step
+        upper = lower + step
         options = f"{lower} or {upper}" if lower else f"{upper}"
         raise ConfigError(
             f"batch-size {batch_size} does not divide {name.replace('_', '-')} {n}: a stateful LSTM "

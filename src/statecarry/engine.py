@@ -187,12 +187,12 @@ def with_mode_resets(batches: Batches, config: Config, start_of_pass: bool) -> B
     """Add the mode's resets to the data's own: before every batch (stateless) and, when
     `start_of_pass`, before the first step of the pass."""
     reset = batches.reset
-    first_step = jnp.zeros(reset.shape[-1], bool).at[0].set(True)
+    nb, b, t = reset.shape
+    first_step = jnp.zeros((nb, b, t), bool).at[:, :, 0].set(True)
     if config.mode == "stateless":
         reset = reset | first_step
     if start_of_pass:
-        first_batch = jnp.zeros(reset.shape[0], bool).at[0].set(True)
-        reset = reset | (first_batch[:, None, None] & first_step)
+        reset = reset.at[0, :, 0].set(True)
     return batches._replace(reset=reset)
 
 

@@ -148,7 +148,8 @@ def run(
         return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)
 
     shared = config.data_seed is not None
-    epoch_fn = _compiled_epoch(config, shared, split, whole)
+    # epochs and data_seed do not change the program: one compile serves them all
+    epoch_fn = _compiled_epoch(config.replace(epochs=1, data_seed=None), shared, split, whole)
     chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
     t0 = time.perf_counter()
     states = []

@@ -7,7 +7,9 @@ Wilson score interval (well-behaved at 0 and 1, unlike the normal approximation)
 
 from __future__ import annotations
 
+import functools
 import math
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -35,7 +37,8 @@ def _betacf(a: float, b: float, x: float) -> float:
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
     d = 1 / (d if abs(d) > tiny else tiny)
     h = d
-    for m in range(1, 300):
+    # Converges in O(sqrt(max(a, b))) terms: a t with df = 10^6 needs about a thousand.
+    for m in range(1, 20_000):
         for num in (
             m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
             -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
@@ -65,13 +68,25 @@ def betainc(a: float, b: float, x: float) -> float:
 
 
 def t_cdf(t: float, df: float) -> float:
+    x = t * t / (df + t * t)
+    if x < 0.5:
+        # Near 0, df / (df + t²) rounds to 1: use the complement I_x(1/2, df/2) instead.
+        half = 0.5 * betainc(0.5, df / 2, x)
+        return 0.5 + half if t > 0 else 0.5 - half
     tail = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
     return 1 - tail if t > 0 else tail
 
 
+@functools.lru_cache(maxsize=4096)
 def t_quantile(p: float, df: float) -> float:
-    """Inverse of the Student-t CDF, by bisection (exact to ~1e-12)."""
-    lo, hi = -1e3, 1e3
+    """Inverse of the Student-t CDF, by bisection (exact to ~1e-12); cached per (p, df)."""
+    if not 0 < p < 1:
+        return -math.inf if p <= 0 else math.inf
+    lo, hi = -1.0, 1.0
+    while t_cdf(lo, df) > p:  # widen the bracket: df = 1 needs t ≈ 6366 for p = 0.99995
+        lo *= 2
+    while t_cdf(hi, df) < p:
+        hi *= 2
     for _ in range(200):
         mid = (lo + hi) / 2
         if t_cdf(mid, df) < p:
@@ -99,11 +114,12 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Summary:
     """Wilson score interval for a proportion."""
     if n == 0:
         return Summary(math.nan, math.nan, math.nan, 0)
-    z = -t_quantile((1 - confidence) / 2, 1e9)  # the normal quantile, as df -> infinity
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Summary(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    # The interval always contains p; clamp so round-off at p = 0 or 1 cannot exclude it.
+    return Summary(p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)), n)
 
 
 def solved_fraction(test_acc, threshold: float = SOLVED) -> Summary:

@@ -67,12 +67,62 @@ def random_labels(n: int, config: Config, rng: np.random.Generator) -> SampleSet
     return SampleSet(x, y, np.zeros(n, dtype=bool))
 
 
+def variable_length_sequences(
+    n: int, min_length: int, max_length: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """`n` sequences of lengths uniform in [min_length, max_length], label = the first step.
+
+    As in the blog's generator: step 0 is the label bit (1 in exactly n/2 sequences), every
+    later step is uniform 0/1 noise. Returns the sequences, each (length, 1) float32, and the
+    labels, (n, 1) float32.
+    """
+    lengths = rng.integers(min_length, max_length + 1, n)
+    bits = np.zeros(n, dtype=np.float32)
+    bits[rng.choice(n, size=n // 2, replace=False)] = 1
+    sequences = []
+    for length, bit in zip(lengths, bits):
+        seq = rng.integers(0, 2, (int(length), 1)).astype(np.float32)
+        seq[0] = bit
+        sequences.append(seq)
+    return sequences, bits[:, None].copy()
+
+
+def variable_length_range(time_steps: int) -> tuple[int, int]:
+    """Lengths of the `variable-length` task: from time_steps // 8 (at least 1) to time_steps."""
+    return max(1, time_steps // 8), time_steps
+
+
+def variable_length(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """Variable-length sequences padded with zeros after their end to `time_steps`, label = first
+    step, read at the last (padded) step: the Q&A's `pad_sequences(padding="post")` with no
+    masking. `statecarry.varlen` compares this with masking and with packing."""
+    sequences, labels = variable_length_sequences(n, *variable_length_range(config.time_steps), rng)
+    x = np.zeros((n, config.time_steps, 1), dtype=np.float32)
+    for i, seq in enumerate(sequences):
+        x[i, : len(seq)] = seq
+    return SampleSet(x, labels, np.ones(n, dtype=bool))
+
+
+def forecast(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """A name for the configs of `statecarry.forecast`, which learn from a series, not samples."""
+    raise ConfigError(
+        "the forecast task learns from a series, not from generated samples; run "
+        "`statecarry forecast [SERIES.csv]`."
+    )
+
+
 TASKS: dict[str, Callable[[int, Config, np.random.Generator], SampleSet]] = {
     "first-step": first_step,
     "prev-batch": prev_batch,
     "prev-sample": prev_sample,
     "random-labels": random_labels,
+    "variable-length": variable_length,
+    "forecast": forecast,
 }
+
+
+# Tasks that set step 0 to 1 in exactly half the samples, so their sizes must be even.
+BALANCED = ("first-step", "prev-batch", "prev-sample", "variable-length")
 
 
 def check_task(config: Config) -> None:
@@ -86,7 +136,7 @@ def check_task(config: Config) -> None:
             f"prev-sample needs batch-size 1 (its label is in the previous sample), got "
             f"{config.batch_size}; use --batch-size 1, or prev-batch for larger batches."
         )
-    if config.task in ("first-step", "prev-batch", "prev-sample"):
+    if config.task in BALANCED:
         for n, name in ((config.n_train, "n-train"), (config.n_test, "n-test")):
             if n % 2:
                 raise ConfigError(

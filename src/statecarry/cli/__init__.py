@@ -1,5 +1,9 @@
 """The `statecarry` command line: a thin click layer over the library.
 
+`cli/__init__.py` holds the group, shared options and `run`/`reproduce`; other commands live
+in their own modules under `cli/` and are registered by `_commands.py`. Only `cli/` imports
+click.
+
 Heavy imports (JAX) happen inside commands so `statecarry --help` answers instantly. A user's
 mistake is one `Error:` line on stderr and exit code 2; a bug keeps its traceback.
 """
@@ -12,8 +16,9 @@ from typing import Any, Callable
 
 import click
 
-from .config import MODES, Config
-from .errors import StatecarryError
+from ..config import MODES, Config
+from ..errors import StatecarryError
+from ._store import store_option
 
 PROGRESS_AFTER_SECONDS = 2.0
 
@@ -26,7 +31,7 @@ class UserError(click.ClickException):
 
 def _engine() -> None:
     """Before JAX is imported: one XLA device per core, and the persistent compile cache."""
-    from . import runner
+    from .. import runner
 
     runner.use_cpu_cores()
     runner.enable_compile_cache()
@@ -99,11 +104,33 @@ def blog_line(epoch: int, tl: float, ta: float, vl: float, va: float) -> str:
 class Group(click.Group):
     """Turns a library's StatecarryError into one `Error:` line and exit code 2."""
 
+    group_class = type  # sub-groups (`runs`) get the same behaviour
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """An unknown command gets "Did you mean …?", also for a sub-command typed without
+        its group (`statecarry list` → 'runs list'), on every click version."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            ctx.fail(f"No such command {name!r}.{_did_you_mean(name, self, ctx)}")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except StatecarryError as e:
             raise UserError(str(e)) from None
+
+
+def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:
+    import difflib
+
+    names = group.list_commands(ctx)
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    for group_name in names:
+        sub = group.get_command(ctx, group_name)
+        if isinstance(sub, click.Group) and name in sub.list_commands(ctx):
+            close.insert(0, f"{group_name} {name}")
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,24 +147,37 @@ def cli() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="The blog's per-epoch line for every seed.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def run(task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quiet: bool, **options):
+@store_option
+def run(
+    task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quiet: bool, no_store: bool,
+    **options,
+):
     """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
     config = make_config(task, options)
     _engine()
-    from . import runner, stats
+    from .. import runner, stats, store
 
     seed_list = list(range(first_seed, first_seed + seeds))
     live = seeds == 1 and not json_
-    history = runner.run(
-        config,
-        seed_list,
-        on_epoch=(lambda e, m: click.echo(blog_line(e, *_line_values(m, 0)))) if live else None,
-        on_progress=None if live else _progress(quiet or json_),
-    )
+    with store.recording("run", config.to_dict(), seed_list, enabled=not no_store) as rec:
+
+        def on_epoch(epoch: int, metrics: dict) -> None:
+            rec.epoch(epoch, metrics)  # one transaction per epoch: Ctrl-C keeps finished epochs
+            if live:
+                click.echo(blog_line(epoch, *_line_values(metrics, 0)))
+
+        history = runner.run(
+            config,
+            seed_list,
+            on_epoch=on_epoch,
+            on_progress=None if live else _progress(quiet or json_),
+        )
+        rec.finish(timings={"compile_seconds": history.compile_seconds,
+                            "run_seconds": history.run_seconds, **history.timings})  # fmt: skip
     if json_:
-        click.echo(json.dumps(history.to_json()))
+        click.echo(json.dumps(history.to_json() | {"run_id": rec.run_id}))
         return
     if verbose and not live:
         for k, seed in enumerate(seed_list):
@@ -155,7 +195,8 @@ def run(task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quie
         )
     click.echo(
         f"{seeds} seed(s): compile {history.compile_seconds:.2f} s, "
-        f"train+eval {history.run_seconds:.2f} s",
+        f"train+eval {history.run_seconds:.2f} s"
+        + (f"; stored as run {rec.run_id}" if rec.run_id is not None else ""),
         err=True,
     )
 
@@ -207,7 +248,7 @@ def reproduce(seeds: int, epochs: int | None, json_: bool, quiet: bool):
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {epochs}.")
     _engine()
-    from . import claims
+    from .. import claims
 
     results = claims.reproduce(
         list(range(seeds)), epochs=epochs, on_progress=_progress(quiet or json_)
@@ -228,6 +269,10 @@ def reproduce(seeds: int, epochs: int | None, json_: bool, quiet: bool):
         for r in results
     ]
     click.echo(table(header, rows))
+
+
+# -- commands that live in their own modules: one import line each -------------------------
+from . import _commands  # noqa: E402,F401  (registers: see _commands.py)
 
 
 def main() -> None:

@@ -1,0 +1,6 @@
+"""Register the commands that live in their own modules (one import line each)."""
+
+# Each module defines its commands with `@cli.command()` / `@cli.group()` on import.
+from . import runs  # noqa: F401
+from . import report  # noqa: F401
+from . import doctor  # noqa: F401

@@ -1,0 +1,30 @@
+"""`statecarry report`: one self-contained HTML page for stored runs."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, type=int)
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the HTML page.",
+)
+def report(ids: tuple[int, ...], output: str) -> None:
+    """Write an HTML report (curves, claims, batch layout) for run IDS; default: the latest run.
+
+    The page is one file with its figures inside: open it offline, attach it, archive it.
+    """
+    from .. import report as report_mod
+
+    runs = report_mod.load_runs(list(ids))
+    path = report_mod.write_report(runs, output)
+    size = path.stat().st_size / 1024
+    click.echo(f"wrote {path} ({len(runs)} run{'s' if len(runs) != 1 else ''}, {size:.0f} KiB)")

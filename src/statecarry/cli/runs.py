@@ -1,0 +1,236 @@
+"""`statecarry runs …`: list, show, compare, export and delete the runs in the run store."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from .. import store as store_
+from . import UserError, cli, table
+
+# Metrics shown in tables, in this order; any others a run records follow alphabetically.
+SHOWN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "test_known_acc")
+EPOCH_ROWS = 10  # `runs show` prints at most this many epochs, evenly spaced
+
+
+@cli.group()
+def runs() -> None:
+    "List, show, compare, export and delete stored runs."
+
+
+@runs.command("list")
+@click.option("--kind", type=click.Choice(store_.KINDS), help="Only runs of this kind.")
+@click.option("json_", "--json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_(kind: str | None, json_: bool):
+    """Every stored run, oldest first ("stale": still marked running, its process is gone)."""
+    with store_.open_store() as store:
+        found = store.list_runs(kind=kind)
+        if json_:
+            click.echo(json.dumps([r.to_json(include_epochs=False) for r in found]))
+            return
+        if not found:
+            click.echo(f"no runs yet in {store.path}; 'statecarry run TASK' records one.")
+            return
+    header = ["id", "kind", "task", "mode", "status", "seeds", "epochs", "test acc", "started",
+              "seconds", "parent"]  # fmt: skip
+    rows = [
+        [
+            str(r.id), r.kind, r.task or "—", str(r.config.get("mode", "—")), r.shown_status,
+            str(len(r.seeds)), str(r.epochs), _summary(r.final.get("test_acc")),
+            _local(r.started), _seconds(r.seconds), str(r.parent or "—"),
+        ]
+        for r in found
+    ]  # fmt: skip
+    click.echo(table(header, rows))
+
+
+@runs.command()
+@click.argument("run_id", type=int)
+@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
+def show(run_id: int, json_: bool):
+    """One run: provenance, config, per-epoch metrics (mean ± 95% CI over seeds), result."""
+    with store_.open_store() as store:
+        run = store.get_run(run_id)
+        children = store.children(run_id)
+    if json_:
+        click.echo(json.dumps(run.to_json() | {"children": [c.id for c in children]}))
+        return
+    click.echo("\n".join(describe(run, children)))
+
+
+@runs.command()
+@click.argument("run_ids", type=int, nargs=-1, required=True)
+@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of a table.")
+def compare(run_ids: tuple[int, ...], json_: bool):
+    """Runs side by side: final test accuracy (mean ± 95% CI), solved, config differences."""
+    if len(run_ids) < 2:
+        raise UserError(f"compare needs at least two run ids, got {len(run_ids)}.")
+    with store_.open_store() as store:
+        found = [store.get_run(i, metrics=False) for i in run_ids]
+    comparison = store_.compare_runs(found)
+    if json_:
+        click.echo(json.dumps(comparison))
+        return
+    click.echo(table(*comparison_table(comparison)))
+
+
+@runs.command()
+@click.argument("run_id", type=int)
+@click.option("fmt", "--format", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True,
+              help="csv: one row per (epoch, seed); json: the whole run.")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to FILE instead of stdout.")  # fmt: skip
+def export(run_id: int, fmt: str, output: Path | None):
+    """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON."""
+    with store_.open_store() as store:
+        run = store.get_run(run_id)
+    text = store_.to_csv(run) if fmt == "csv" else json.dumps(run.to_json(), indent=1) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text)
+    click.echo(f"wrote run {run_id} to {output}", err=True)
+
+
+@runs.command()
+@click.argument("run_id", type=int)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def delete(run_id: int, yes: bool):
+    """Delete a run, its epochs and its child runs (a sweep's or reproduce's own runs)."""
+    with store_.open_store() as store:
+        run = store.get_run(run_id, metrics=False)
+        n_children = len(store.children(run_id))
+        if not yes:
+            also = f" and its {n_children} child run(s)" if n_children else ""
+            click.confirm(f"Delete run {run_id} ({run.kind}, {run.task}){also}?", abort=True)
+        deleted = store.delete_run(run_id)
+    click.echo(f"deleted run{'s' if len(deleted) > 1 else ''} {', '.join(map(str, deleted))}")
+
+
+# -- formatting ------------------------------------------------------------------------------
+def describe(run: store_.Run, children: list[store_.Run]) -> list[str]:
+    """`runs show` as lines of text."""
+    seeds = run.seeds
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
+    seed_text = f"{seeds[0]}..{seeds[-1]}" if contiguous else ", ".join(map(str, seeds))
+    lines = [
+        f"run {run.id}: {run.kind}, {run.task or '—'}, {run.shown_status}"
+        + (f" (parent run {run.parent})" if run.parent else ""),
+        f"started   {_local(run.started)}, finished {_local(run.finished)} "
+        f"({_seconds(run.seconds)} s)",
+        f"seeds     {seed_text} ({len(seeds)})",
+        "versions  " + ", ".join(f"{k} {v}" for k, v in run.versions.items() if v),
+        "machine   " + ", ".join(f"{k} {v}" for k, v in run.machine.items()),
+    ]
+    if run.timings:
+        lines.append("timings   " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
+    if run.error:
+        lines.append(f"error     {run.error}")
+    if run.shown_status == "stale":
+        lines.append(
+            f"note      process {run.pid} is gone without finishing the run (killed?); "
+            f"its {run.epochs} finished epoch(s) are kept"
+        )
+    config = " ".join(f"{k}={v}" for k, v in run.config.items())
+    lines += ["", textwrap.fill(config, 100, initial_indent="config    ",
+                                subsequent_indent=" " * 10)]
+    names = [
+        m
+        for m in _metric_order(run.metrics)
+        if any(not math.isnan(v) for e in run.metrics[m] for v in e)  # skip undefined metrics
+    ]
+    if names and run.epochs:
+        shown = _spread(run.epochs, EPOCH_ROWS)
+        some = (
+            "" if len(shown) == run.epochs
+            else f" ({len(shown)} of {run.epochs} epochs; 'runs export' has all)"
+        )  # fmt: skip
+        lines += ["", f"per epoch: mean ± 95% CI over {len(seeds)} seed(s){some}"]
+        rows = [[str(e)] + [_summary(run.metrics[m][e]) for m in names] for e in shown]
+        lines.append(table(["epoch", *(m.replace("_", " ") for m in names)], rows))
+    claims = (run.result or {}).get("claims")
+    if claims:
+        keys = ["id", "claim", "measured", "verdict"]
+        rows = [[_short(c.get(k, "—")) for k in keys] for c in claims]
+        lines += ["", table(keys, rows)]
+    elif run.result:
+        lines += ["", "result    " + json.dumps(run.result)]
+    if children:
+        listed = ", ".join(f"{c.id} ({c.task}, {c.shown_status})" for c in children)
+        lines += ["", f"child runs: {listed}"]
+    return lines
+
+
+def comparison_table(comparison: dict) -> tuple[list[str], list[list[str]]]:
+    """`compare_runs` transposed: one column per run, one row per attribute."""
+    found = comparison["runs"]
+    header = ["", *(f"run {r['id']}" for r in found)]
+    rows = [[name, *(str(r.get(key, "—")) for r in found)]
+            for name, key in (("kind", "kind"), ("task", "task"), ("status", "status"),
+                              ("seeds", "seeds"), ("epochs", "epochs"))]  # fmt: skip
+    for name, key in (("test acc", "test_acc"), ("test loss", "test_loss")):
+        rows.append([name, *(_ci(r.get(key)) for r in found)])
+    rows.append(["solved", *(_fraction(r.get("solved")) for r in found)])
+    differences = comparison["config_differences"]
+    for key, values in differences.items():
+        rows.append([key, *("—" if v is None else str(v) for v in values)])
+    if not differences:
+        rows.append(["config", *("same" for _ in found)])
+    return header, rows
+
+
+def _spread(n: int, most: int) -> list[int]:
+    """At most `most` indices from 0..n-1, evenly spaced, always including the first and last."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+
+
+def _metric_order(metrics: dict) -> list[str]:
+    return [m for m in SHOWN_METRICS if m in metrics] + sorted(set(metrics) - set(SHOWN_METRICS))
+
+
+def _summary(values: list[float] | None) -> str:
+    from .. import stats
+
+    if not values:
+        return "—"
+    s = stats.mean_ci(values)
+    if s.n == 0:
+        return "—"
+    return f"{s.mean:.3f}" if s.n == 1 else str(s)
+
+
+def _ci(summary: dict | None) -> str:
+    if not summary or summary["mean"] is None:
+        return "—"
+    if summary["low"] is None:
+        return f"{summary['mean']:.3f}"
+    return f"{summary['mean']:.3f} ± {(summary['high'] - summary['low']) / 2:.3f}"
+
+
+def _fraction(summary: dict | None) -> str:
+    if not summary or summary["mean"] is None:
+        return "—"
+    return f"{summary['mean']:.0%} [{summary['low']:.0%}, {summary['high']:.0%}]"
+
+
+def _local(stamp: str | None) -> str:
+    if not stamp:
+        return "—"
+    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.1f}"
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,157 @@
+"""`statecarry run` records into the store; `statecarry runs …` reads it back, end to end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from statecarry import store
+from statecarry.cli import cli
+
+TINY = ["first-step", "--seeds", "2", "--epochs", "1", "--n-train", "64", "--n-test", "32"]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Two runs in one store (stateless, stateful): the env for every later invocation."""
+    root = tmp_path_factory.mktemp("cli_runs")
+    env = {"STATECARRY_HOME": str(root / "home"), "XDG_CACHE_HOME": str(root / "cache")}
+    outputs = {}
+    for mode in ("stateless", "stateful"):
+        result = CliRunner().invoke(cli, ["run", *TINY, "--mode", mode, "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        outputs[mode] = json.loads(result.stdout)
+    return env, outputs
+
+
+def invoke(env, *args, input=None):
+    return CliRunner().invoke(cli, list(args), env=env, input=input)
+
+
+def test_run_stores_every_epoch_it_printed(recorded):
+    env, outputs = recorded
+    for mode, printed in outputs.items():
+        shown = json.loads(invoke(env, "runs", "show", str(printed["run_id"]), "--json").stdout)
+        assert shown["kind"] == "run" and shown["status"] == "done"
+        assert shown["config"] == printed["config"] and shown["config"]["mode"] == mode
+        assert shown["seeds"] == printed["seeds"] == [0, 1]
+        assert shown["epochs"] == printed["epochs"]
+        assert shown["timings"]["compile_seconds"] == pytest.approx(printed["compile_seconds"])
+
+
+def test_no_store_records_nothing(recorded):
+    env, _ = recorded
+    before = json.loads(invoke(env, "runs", "list", "--json").stdout)
+    result = invoke(env, "run", *TINY, "--mode", "stateless", "--json", "--no-store")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run_id"] is None
+    assert json.loads(invoke(env, "runs", "list", "--json").stdout) == before
+
+
+def test_list_shows_each_run_with_its_status_and_final_accuracy(recorded):
+    env, outputs = recorded
+    listed = json.loads(invoke(env, "runs", "list", "--json").stdout)
+    by_id = {r["id"]: r for r in listed}
+    for printed in outputs.values():
+        row = by_id[printed["run_id"]]
+        assert row["shown_status"] == "done" and row["epochs"] == 1
+        assert row["final"]["test_acc"] == printed["epochs"][-1]["test_acc"]
+    text = invoke(env, "runs", "list").stdout.splitlines()
+    assert text[0].split()[:5] == ["id", "kind", "task", "mode", "status"]
+    rows = [line.split() for line in text[2:]]
+    assert {(r[0], r[3], r[4]) for r in rows} >= {
+        (str(p["run_id"]), mode, "done") for mode, p in outputs.items()
+    }
+
+
+def test_compare_reports_mean_ci_and_the_config_difference(recorded):
+    env, outputs = recorded
+    ids = [str(outputs[m]["run_id"]) for m in ("stateless", "stateful")]
+    result = invoke(env, "runs", "compare", *ids, "--json")
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.stdout)
+    assert comparison["config_differences"] == {"mode": ["stateless", "stateful"]}
+    for row, mode in zip(comparison["runs"], ("stateless", "stateful")):
+        final = outputs[mode]["epochs"][-1]["test_acc"]
+        assert row["test_acc"]["mean"] == pytest.approx(sum(final) / len(final))
+        assert row["test_acc"]["n"] == 2
+    text = invoke(env, "runs", "compare", *ids).stdout
+    mode_row = next(line for line in text.splitlines() if line.startswith("mode"))
+    assert mode_row.split() == ["mode", "stateless", "stateful"]
+
+
+def test_export_csv_and_json_hold_the_stored_numbers(recorded, tmp_path):
+    env, outputs = recorded
+    printed = outputs["stateful"]
+    run_id = str(printed["run_id"])
+    exported = invoke(env, "runs", "export", run_id, "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [(r["epoch"], r["seed"]) for r in rows] == [("0", "0"), ("0", "1")]
+    assert [float(r["test_acc"]) for r in rows] == printed["epochs"][0]["test_acc"]
+    assert [float(r["train_loss"]) for r in rows] == printed["epochs"][0]["train_loss"]
+    out = tmp_path / "run.json"
+    result = invoke(env, "runs", "export", run_id, "--format", "json", "-o", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert json.loads(out.read_text())["epochs"] == printed["epochs"]
+
+
+def test_an_unknown_id_is_one_error_line_with_exit_code_2(recorded):
+    env, _ = recorded
+    path = f"{env['STATECARRY_HOME']}/runs.sqlite"
+    commands = (
+        ["show", "9999"], ["export", "9999"], ["delete", "9999", "--yes"], ["compare", "1", "9999"]
+    )  # fmt: skip
+    for command in commands:
+        result = invoke(env, "runs", *command)
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: no run 9999 in {path}; see 'statecarry runs list'.\n"
+    result = invoke(env, "runs", "compare", "1")
+    assert result.exit_code == 2 and "at least two run ids" in result.stderr
+
+
+def test_delete_asks_first_and_removes_the_run_and_its_children():
+    with store.recording("sweep", {"task": "first-step"}, [0]) as sweep:
+        with sweep.child("run", {"task": "first-step", "units": 4}, [0]) as child:
+            child.epoch(0, {"test_acc": [0.5]})
+    runner = CliRunner()
+    result = runner.invoke(cli, ["runs", "delete", str(sweep.run_id)], input="n\n")
+    assert result.exit_code == 1 and "and its 1 child run(s)?" in result.output
+    with store.open_store() as s:
+        assert len(s.list_runs()) == 2
+    result = runner.invoke(cli, ["runs", "delete", str(sweep.run_id)], input="y\n")
+    assert result.exit_code == 0
+    assert result.stdout.strip().endswith(f"deleted runs {sweep.run_id}, {child.run_id}")
+    with store.open_store() as s:
+        assert s.list_runs() == []
+
+
+def test_show_prints_provenance_epochs_and_a_claims_table():
+    claims = [
+        {"id": "blog-1", "claim": "stateful learns it", "measured": 0.66, "verdict": "refuted"},
+        {"id": "blog-2", "claim": "stateless solves it", "measured": 1.0, "verdict": "confirmed"},
+    ]
+    with store.recording("reproduce", {"seeds": 2}, [0, 1]) as rec:
+        rec.epoch(0, {"test_acc": [0.5, 0.7]})
+        rec.finish(result={"claims": claims})
+    result = CliRunner().invoke(cli, ["runs", "show", str(rec.run_id)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"run {rec.run_id}: reproduce, —, done"
+    epoch_row = next(line for line in lines if line.startswith("0 "))
+    assert epoch_row.split()[1:] == ["0.600", "±", "1.271"]  # t(0.975, 1) * 0.1414 / sqrt(2)
+    claim_rows = [line for line in lines if line.startswith("blog-")]
+    assert [row.split()[-1] for row in claim_rows] == ["refuted", "confirmed"]
+
+
+def test_a_damaged_store_is_an_error_line_not_a_traceback():
+    path = store.store_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a database at all" * 50)
+    result = CliRunner().invoke(cli, ["runs", "list"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {path} is not a SQLite database")
+    assert "Traceback" not in result.output

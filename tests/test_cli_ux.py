@@ -1,0 +1,98 @@
+"""The command line's manners: suggestions for typos, an instant --help, `python -m statecarry`."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from statecarry.cli import cli
+
+HEAVY = ("jax", "optax", "matplotlib", "keras", "torch", "scipy", "pandas")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.mark.parametrize(
+    "args, suggestion",
+    [
+        (["reprodce"], "Did you mean 'reproduce'?"),
+        (["dcotor"], "Did you mean 'doctor'?"),
+        (["list"], "Did you mean 'runs list'?"),  # a sub-command typed without its group
+        (["runs", "lsit"], "Did you mean 'list'?"),  # inside a sub-group too
+        (["run", "first-step", "--hoizon", "2"], "Did you mean '--horizon'?"),  # a flag
+        (["run", "frist-step"], "Did you mean 'first-step'?"),  # a task
+    ],
+)
+def test_a_typo_gets_one_error_line_with_a_suggestion(args, suggestion):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert suggestion in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_suggestion_when_nothing_is_close():
+    result = invoke("xyzzy")
+    assert result.exit_code == 2
+    assert "No such command 'xyzzy'." in result.output and "Did you mean" not in result.output
+
+
+def run_python(code):
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_importing_the_cli_does_not_import_jax():
+    assert run_python("import statecarry.cli, sys; print('jax' in sys.modules)").strip() == "False"
+
+
+def test_help_of_every_command_imports_nothing_heavy():
+    code = f"""
+import contextlib, io, json, sys
+from statecarry.cli import cli
+def names(group, prefix=()):
+    for name in group.list_commands(None):
+        sub = group.get_command(None, name)
+        yield prefix + (name,)
+        if hasattr(sub, "list_commands"):
+            yield from names(sub, prefix + (name,))
+seen = []
+for path in [()] + list(names(cli)):
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            cli.main([*path, "--help"], prog_name="statecarry")
+        except SystemExit as e:
+            assert e.code == 0, path
+    seen.append(" ".join(path))
+print(json.dumps({{"commands": seen, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+"""
+    result = json.loads(run_python(code))
+    assert {"run", "reproduce", "report", "doctor"} <= set(result["commands"])
+    assert result["heavy"] == []
+
+
+def test_python_m_statecarry_works():
+    out = subprocess.run(
+        [sys.executable, "-m", "statecarry", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: statecarry ")
+    assert "report" in out.stdout and "doctor" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "statecarry", "reprodce"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "Did you mean 'reproduce'?" in bad.stderr
