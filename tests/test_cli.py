@@ -113,7 +113,7 @@ BAD_RUNS = [
     (["run", "first-step", "--seeds", "0"], "--seeds"),
     (["run", "first-step", "--mode", "bogus"], "bogus"),
     (["reproduce", "--seeds", "0"], "--seeds"),
-    (["reproduce", "--epochs", "0"], "--epochs"),
+    (["reproduce", "--claims", "99"], "99"),
 ]
 
 
@@ -136,11 +136,11 @@ EXPERIMENTS = ["first-step, stateless", "first-step, stateful", "prev-batch, sta
 
 @pytest.mark.slow
 def test_reproduce_prints_the_four_experiments_beside_the_blogs_numbers():
-    result = invoke("reproduce", "--seeds", "32", "--quiet")
+    result = invoke("reproduce", "--seeds", "32", "--claims", "3", "--no-report", "--no-store", "--quiet")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "blog test acc" in lines[0] and "solved" in lines[0] and "(32 seeds)" in lines[0]
-    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[2:]]
+    assert "blog test acc" in lines[1] and "solved" in lines[1] and "(32 seeds)" in lines[1]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[3:7]]
     assert [r[0] for r in rows] == EXPERIMENTS
     assert [r[1] for r in rows] == BLOG_REPORTED
     for r in rows:
@@ -151,6 +151,9 @@ def test_reproduce_prints_the_four_experiments_beside_the_blogs_numbers():
     means = [float(r[2]) for r in rows]
     assert means[0] > 0.9 and means[0] - means[1] > 0.2  # stateless solves, stateful does not
     assert all(abs(m - 0.5) < 0.07 for m in means[2:])
+    # then the claims table: claim 3 (neither mode learns prev-batch in 5 epochs) holds
+    claim = next(line for line in lines[7:] if line.startswith("3 "))
+    assert re.split(r"\s{2,}", claim.strip())[1] == "confirmed"
 
 
 def test_help_is_instant_and_lists_run_and_reproduce():

@@ -186,7 +186,7 @@ def init_extra(config: Config, params: Params, batch_size: int) -> Any:
 def with_mode_resets(batches: Batches, config: Config, start_of_pass: bool) -> Batches:
     """Add the mode's resets to the data's own: before every batch (stateless) and, when
     `start_of_pass`, before the first step of the pass."""
-    reset = batches.reset
+    reset = jnp.asarray(batches.reset)
     nb, b, t = reset.shape
     first_step = jnp.zeros((nb, b, t), bool).at[:, :, 0].set(True)
     if config.mode == "stateless":

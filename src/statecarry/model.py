@@ -19,9 +19,15 @@ from jaxtyping import Array, Bool, Float
 
 Params = dict[str, dict[str, Array]]
 
-# Unrolling the (short) time loop lets XLA fuse the steps of a sample; the batch loop is
-# always a scan, so compile time does not grow with the number of batches.
-TIME_UNROLL = 8
+# The time loop is a scan too, not unrolled: with `runner.use_cpu_cores()`'s XLA settings a
+# whole loop compiles into one kernel, and unrolling only makes that kernel bigger (measured:
+# unrolled 5x, an epoch ran 2.3x slower and compiled slower; benchmarks/engine.py).
+TIME_UNROLL = 1
+
+# Below this many inputs a vector-matrix product is written as multiply-and-sum: a `dot`
+# keeps XLA from compiling the loop around it into one kernel, and for LSTM(3) the products
+# are far too small for a matmul routine to pay off.
+SMALL_MATVEC = 64
 
 
 class LSTMState(NamedTuple):
@@ -51,11 +57,18 @@ def init(key: Array, features: int, units: int, outputs: int = 1) -> Params:
     }
 
 
+def matvec(v: Float[Array, "n"], w: Float[Array, "n m"]) -> Float[Array, "m"]:
+    """`v @ w`; for small `n` as a sum of products, which XLA fuses into the loop around it."""
+    if v.shape[0] > SMALL_MATVEC:
+        return v @ w
+    return jnp.sum(v[:, None] * w, axis=0)
+
+
 def lstm_step(
     p: dict[str, Array], state: LSTMState, x: Float[Array, "features"]
 ) -> tuple[LSTMState, Float[Array, "units"]]:
     """One step of Keras' LSTM cell (sigmoid recurrent activation, tanh activation)."""
-    z = x @ p["kernel"] + state.h @ p["recurrent_kernel"] + p["bias"]
+    z = matvec(x, p["kernel"]) + matvec(state.h, p["recurrent_kernel"]) + p["bias"]
     i, f, g, o = jnp.split(z, 4)  # Keras' gate order: i, f, c, o
     c = jax.nn.sigmoid(f) * state.c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
@@ -83,7 +96,7 @@ def run_stream(
 
 
 def dense(p: dict[str, Array], h: Float[Array, "units"]) -> Float[Array, "outputs"]:
-    return jax.nn.sigmoid(h @ p["kernel"] + p["bias"])
+    return jax.nn.sigmoid(matvec(h, p["kernel"]) + p["bias"])
 
 
 def forward(

@@ -156,6 +156,9 @@ def run(
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
     config = make_config(task, options)
+    from ..data.tasks import check_samples
+
+    check_samples(config)  # before anything is recorded
     _engine()
     from .. import runner, stats, store
 
@@ -234,41 +237,6 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(lines)
-
-
-@cli.command()
-@click.option("--seeds", default=32, show_default=True, help="Seeds per experiment.")
-@click.option("--epochs", type=int, default=None, help="Override every experiment's epochs.")
-@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def reproduce(seeds: int, epochs: int | None, json_: bool, quiet: bool):
-    """Run the blog's four experiments over many seeds, beside the numbers it reported."""
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
-    if epochs is not None and epochs < 1:
-        raise UserError(f"--epochs must be at least 1, got {epochs}.")
-    _engine()
-    from .. import claims
-
-    results = claims.reproduce(
-        list(range(seeds)), epochs=epochs, on_progress=_progress(quiet or json_)
-    )
-    if json_:
-        click.echo(json.dumps({"seeds": seeds, "experiments": [r.to_json() for r in results]}))
-        return
-    header = ["experiment", "blog test acc", f"ours ({seeds} seeds)", "95% CI", "solved", "seconds"]
-    rows = [
-        [
-            r.experiment.name,
-            f"{r.experiment.reported:.2f}" if r.experiment.reported is not None else "—",
-            f"{r.test_acc.mean:.3f}",
-            f"[{r.test_acc.low:.3f}, {r.test_acc.high:.3f}]",
-            f"{r.solved.mean:.0%}",
-            f"{r.seconds:.1f}",
-        ]
-        for r in results
-    ]
-    click.echo(table(header, rows))
 
 
 # -- commands that live in their own modules: one import line each -------------------------

@@ -23,3 +23,35 @@ def store_option(fn: Callable) -> Callable:
         is_flag=True,
         help="Do not record this run in the run store (see 'statecarry runs').",
     )(fn)
+
+
+def stored_runner(rec, resume: bool, progress):
+    """runner.run that records every run as a child of `rec`'s run (one transaction per epoch)
+    and, with `resume`, reuses a finished run of the same config and seeds."""
+    import numpy as np
+
+    from .. import runner
+
+    def run(config, seeds, on_epoch=None, **kwargs):
+        custom = "make_data" in kwargs
+        config_dict = config.to_dict() | ({"data": kwargs["make_data"].__name__} if custom else {})
+        if rec.store is not None and resume and not custom:
+            found = rec.store.find_done("run", config_dict, seeds)
+            if found is not None:
+                stored = rec.store.get_run(found)
+                metrics = {m: np.asarray(v, dtype=np.float32) for m, v in stored.metrics.items()}
+                return runner.History(config, list(seeds), metrics)
+        if rec.store is None:
+            return runner.run(config, seeds, on_progress=progress, on_epoch=on_epoch, **kwargs)
+        with rec.child("run", config_dict, seeds) as child:
+
+            def record(epoch, metrics):
+                child.epoch(epoch, {k: v.tolist() for k, v in metrics.items()})
+                if on_epoch:
+                    on_epoch(epoch, metrics)
+
+            history = runner.run(config, seeds, on_progress=progress, on_epoch=record, **kwargs)
+            child.finish(timings={"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds})
+        return history
+
+    return run

@@ -1,0 +1,85 @@
+"""`statecarry forecast`: one-step and recursive forecasts on a real series, every model."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import UserError, _engine, _progress, cli, table
+from ._store import store_option
+
+# flag -> (Setup field, type, help); defaults live in forecast.Setup only
+SETUP_FLAGS = [
+    ("--epochs", "epochs", int, "training epochs for every model"),
+    ("--window", "window", int, "steps per window (windowed models)"),
+    ("--horizon", "horizon", int, "K in 'stateful, window 1, horizon K'"),
+    ("--units", "units", int, "LSTM units"),
+    ("--lr", "learning_rate", float, "Adam learning rate"),
+    ("--batch-size", "batch_size", int, "windows per batch (stateless model)"),
+    ("--test-fraction", "test_fraction", float, "held-out tail of the series"),
+    ("--ahead", "ahead", int, "steps of the recursive forecast"),
+]
+
+
+def setup_options(fn):
+    from ..forecast import Setup
+
+    for flag, name, type_, help_ in reversed(SETUP_FLAGS):
+        default = Setup.__dataclass_fields__[name].default
+        help_ = f"{help_} [default: {default}]"
+        fn = click.option(flag, name, type=type_, default=None, help=help_)(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("series", required=False)
+@click.option("--column", help="The CSV column to forecast (default: the only numeric one).")
+@click.option("--seeds", default=16, show_default=True, help="Independent runs (seeds 0..N-1).")
+@setup_options
+@click.option("-o", "--output", default="forecast.png", show_default=True, help="Figure (PNG).")
+@click.option("--no-figure", is_flag=True, help="Do not write the figure.")
+@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@store_option
+def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, **options):
+    """Forecast SERIES.csv (default: monthly Mauna Loa CO2, shipped) with every model.
+
+    Persistence, drift, a stateless windowed LSTM and stateful LSTMs (window 1 with horizon
+    1 and K, window W), each on the raw and the differenced series; one-step and recursive
+    RMSE on the held-out tail, mean ± 95% CI over seeds.
+    """
+    from .. import forecast as fc
+
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}.")
+    setup = fc.Setup(**{k: v for k, v in options.items() if v is not None})
+    if column and not series:
+        raise UserError("--column needs a SERIES.csv; the default series has one column, co2.")
+    data = fc.load_csv(series, column) if series else fc.default_series()
+    fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
+    _engine()
+    from dataclasses import asdict
+
+    from .. import store
+
+    seed_list = list(range(seeds))
+    stored_config = {"task": "forecast", "series": data.source, "column": data.name} | asdict(setup)
+    with store.recording("forecast", stored_config, seed_list, enabled=not no_store) as rec:
+        result = fc.compare(data, seed_list, setup, on_progress=_progress(quiet or json_))
+        rec.finish(result=result.to_json())
+    if not no_figure:
+        fc.plot(result, output)
+        click.echo(f"figure: {output}", err=True)
+    if json_:
+        click.echo(json.dumps(result.to_json()))
+        return
+    click.echo(
+        f"{data.source}, column {data.name!r}: {len(data.values)} values, the last "
+        f"{result.split.n_test} held out; RMSE in the series' units, mean ± 95% CI over "
+        f"{seeds} seed(s); recursive = {result.ahead} steps fed back from the end of training."
+    )
+    header = ["model", "series", "one-step RMSE", f"recursive RMSE ({result.ahead})", "seconds"]
+    click.echo(table(header, fc.table_rows(result)))
+    for verdict in fc.claims(result):
+        click.echo(f"\n{verdict.claim}\n  {verdict.verdict}: {verdict.measured}")

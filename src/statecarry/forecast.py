@@ -1,0 +1,688 @@
+"""One-step forecasting on a real series: the blog's two forecasting statements, measured.
+
+The blog (shared/sources/000, last section) says that for one-step forecasting "a
+single-time-step LSTM model is plain wrong" even when stateful, because back-propagation
+"cannot teach the network to put useful information in the last time-step state", so one
+must "use a multi-time-step LSTM network", and that "the series must be detrended" first.
+
+`compare` tests both on a held-out tail, with the same seeds for every model:
+
+- persistence (tomorrow = today) and drift (today + the mean training step): closed forms;
+- stateless LSTM on sliding windows of `window` steps (the blog's recommendation);
+- stateful LSTM, window 1, horizon 1: the single-time-step model the blog calls wrong;
+- stateful LSTM, window 1, horizon K: the same model, with the gradient reaching K steps back;
+- stateful LSTM, window `window`, horizon 1: Keras' stateful model with multi-step windows;
+
+each trained on the raw series and on its first difference (the detrended series). Inputs
+are standardised with the training part's mean and deviation only. The model's output is
+Keras' sigmoid Dense, so a target is fed to it as 0.5 + TARGET_SCALE x (standardised value),
+inside the sigmoid's range, and mapped back. Errors are RMSE in the series' own units, for
+the one-step forecast (every held-out value predicted from the true history before it) and
+for the recursive forecast (`ahead` steps from the end of the training part, each
+prediction fed back as the next input).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import stats
+from .config import Config
+from .data.layout import Batches, from_samples, from_series
+from .errors import ConfigError, DataError
+
+TARGET_SCALE = 0.1  # standardised values within ±4 deviations stay inside the sigmoid's (0, 1)
+DEFAULT_SERIES = "co2_monthly.csv"  # shipped in statecarry/data; provenance in its header
+MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
+
+
+# -- the series ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    values: np.ndarray  # (length,) float64
+    name: str  # the column
+    source: str  # the file, for messages and the figure
+
+
+def default_series() -> Series:
+    """Monthly Mauna Loa CO2, 1958-2001 (526 months), shipped with statecarry.
+
+    From statsmodels' public-domain `co2` data set (weekly); its 59 missing weeks were filled
+    by linear interpolation in time before averaging per month. See the CSV's header.
+    """
+    from importlib.resources import files
+
+    path = files("statecarry.data").joinpath(DEFAULT_SERIES)
+    with path.open(encoding="utf-8") as f:
+        return read_csv(f, "co2", f"{DEFAULT_SERIES} (Mauna Loa CO2, ppmv, monthly)")
+
+
+def load_csv(path: str | Path, column: str | None = None) -> Series:
+    """A numeric column of a CSV file with a header row; lines starting with '#' before the
+    header are comments. Without `column`, the only column, or the only all-numeric one."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            return read_csv(f, column, path.name)
+    except UnicodeDecodeError:
+        raise DataError(f"{path.name} is not a UTF-8 text file; give a CSV file.") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}.") from None
+
+
+def read_csv(lines, column: str | None, source: str) -> Series:
+    rows = [
+        (number, row)
+        for number, row in enumerate(csv.reader(_uncommented(lines)), start=1)
+        if any(cell.strip() for cell in row)
+    ]
+    if not rows:
+        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
+    header = [name.strip() for name in rows[0][1]]
+    data = rows[1:]
+    if not data:
+        raise DataError(
+            f"{source} has a header ({', '.join(header)}) but no data rows under it; "
+            "give at least one value per row."
+        )
+    index = _pick_column(header, data, column, source)
+    name = header[index]
+    values, missing = [], []
+    for number, row in data:
+        cell = row[index].strip() if index < len(row) else ""
+        if cell.lower() in MISSING:
+            missing.append(number)
+            values.append(math.nan)
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            raise DataError(
+                f"column {name!r} of {source} has a value that is not a number on line "
+                f"{number}: {cell!r}; give numbers only (or choose another --column)."
+            ) from None
+        if math.isnan(value):
+            missing.append(number)
+        elif not math.isfinite(value):
+            raise DataError(
+                f"column {name!r} of {source} has an infinite value on line {number}; "
+                "give finite numbers only."
+            )
+        values.append(value)
+    if missing:
+        raise DataError(
+            f"column {name!r} of {source} has {len(missing)} missing value(s), the first on "
+            f"line {missing[0]}; fill the gaps (e.g. interpolate) or drop those rows first."
+        )
+    return Series(np.array(values, np.float64), name, source)
+
+
+def _uncommented(lines):
+    """Skip '#' comment lines (and blank lines) before the header; keep line numbers honest
+    by yielding the comments as empty lines."""
+    started = False
+    for line in lines:
+        if not started and (line.lstrip().startswith("#") or not line.strip()):
+            yield "\n"
+            continue
+        started = True
+        yield line
+
+
+def _is_number(cell: str) -> bool:
+    cell = cell.strip()
+    if cell.lower() in MISSING:
+        return True
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _pick_column(header: list[str], data: list, column: str | None, source: str) -> int:
+    if column is not None:
+        if column not in header:
+            raise DataError(
+                f"column {column!r} is not in {source}; its columns are: {', '.join(header)}."
+            )
+        return header.index(column)
+    if len(header) == 1:
+        return 0
+    numeric = [
+        i
+        for i in range(len(header))
+        if all(i < len(row) and _is_number(row[i]) for _, row in data)
+    ]
+    if len(numeric) == 1:
+        return numeric[0]
+    raise DataError(
+        f"{source} has {len(header)} columns ({', '.join(header)}); choose one with --column NAME."
+    )
+
+
+# -- preparation: differencing and scaling ---------------------------------------------------
+
+
+def difference(values: np.ndarray) -> np.ndarray:
+    """d[t] = v[t+1] - v[t]: the detrended series, one shorter."""
+    return np.diff(np.asarray(values, np.float64))
+
+
+def undifference(start: float, steps: np.ndarray) -> np.ndarray:
+    """Levels after `start` from steps: v[t+1] = v[t] + d[t] (the inverse of `difference`)."""
+    return start + np.cumsum(np.asarray(steps, np.float64))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The comparison's sizes; defaults keep the default run near a minute on 2 cores."""
+
+    window: int = 12  # steps per window: one year of a monthly series
+    horizon: int = 12  # K in "stateful, window 1, horizon K"
+    units: int = 8
+    epochs: int = 20
+    learning_rate: float = 3e-3  # 1e-2 lets some batch-size-1 stateful seeds diverge
+    batch_size: int = 8  # windows per batch for the stateless model; stateful models use 1
+    test_fraction: float = 0.2  # the held-out tail
+    ahead: int = 24  # steps of the recursive forecast
+
+    def __post_init__(self) -> None:
+        for name in ("window", "horizon", "units", "epochs", "batch_size", "ahead"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}."
+                )
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError(
+                f"--test-fraction must lie between 0 and 1, got {self.test_fraction}; 0.2 "
+                "holds out the last fifth of the series."
+            )
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.learning_rate}.")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where the held-out tail starts: level targets v[start:] are forecast."""
+
+    start: int
+    n_test: int
+
+
+def _train_part(n: int, setup: Setup) -> int:
+    return n - max(1, round(setup.test_fraction * n))
+
+
+def split(n: int, setup: Setup) -> Split:
+    """Hold out the last `test_fraction` of the series, or say why the series is too short."""
+    start = _train_part(n, setup)
+    n_test = n - start
+    # The model series has n - 1 values (both raw and differenced, see `model_series`); its
+    # training part, start - 1 values, must give `batch_size` windows and a horizon.
+    need = max(setup.window + setup.batch_size + 1, setup.horizon + 2, 3)
+    if start < need:
+        total = next(m for m in range(need, 100 * need + 100) if _train_part(m, setup) >= need)
+        raise DataError(
+            f"the series has {n} values, {start} before the held-out tail of {n_test}; "
+            f"--window {setup.window}, --batch-size {setup.batch_size} and --horizon "
+            f"{setup.horizon} need at least {need} there ({total} values in all); give a "
+            "longer series or smaller sizes."
+        )
+    return Split(start, n_test)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model series u with u[t] predicting level v[t + 1], standardised on its training part.
+
+    raw: u = v[1:] (the very first value is dropped so both variants have the same shapes and
+    share one compiled program); differenced: u = difference(v). Either way the level target
+    v[t] is u[t - 1], and the training part is u[: start - 1].
+    """
+
+    levels: np.ndarray
+    u: np.ndarray
+    differenced: bool
+    mean: float
+    std: float
+    start: int
+
+    @property
+    def z(self) -> np.ndarray:
+        return ((self.u - self.mean) / self.std).astype(np.float32)
+
+    def to_target(self, z: np.ndarray) -> np.ndarray:
+        return (0.5 + TARGET_SCALE * z).astype(np.float32)
+
+    def from_output(self, p: np.ndarray) -> np.ndarray:
+        """Model outputs -> values of u."""
+        return self.mean + self.std * (np.asarray(p, np.float64) - 0.5) / TARGET_SCALE
+
+    def levels_one_step(self, u_hat: np.ndarray) -> np.ndarray:
+        """Predicted u for the held-out targets -> predicted levels v[start:]."""
+        if self.differenced:
+            return self.levels[self.start - 1 : -1] + u_hat
+        return u_hat
+
+    def levels_recursive(self, u_hat: np.ndarray) -> np.ndarray:
+        """Recursive predictions of u from the origin -> levels v[start : start + ahead]."""
+        if self.differenced:
+            return undifference(self.levels[self.start - 1], u_hat)
+        return u_hat
+
+
+def model_series(levels: np.ndarray, start: int, differenced: bool) -> Prepared:
+    u = difference(levels) if differenced else np.asarray(levels[1:], np.float64)
+    train = u[: start - 1]
+    std = float(train.std())
+    if not std > 0:
+        raise DataError(
+            "the training part of the series is constant, so there is nothing to learn; give "
+            "a series that varies."
+        )
+    return Prepared(np.asarray(levels, np.float64), u, differenced, float(train.mean()), std, start)
+
+
+# -- baselines -------------------------------------------------------------------------------
+
+
+def persistence(levels: np.ndarray, start: int) -> np.ndarray:
+    """One-step persistence: v_hat[t] = v[t - 1] for the held-out t >= start."""
+    return np.asarray(levels, np.float64)[start - 1 : -1]
+
+
+def drift(levels: np.ndarray, start: int) -> np.ndarray:
+    """One-step drift: v_hat[t] = v[t - 1] + the mean step of the training part."""
+    v = np.asarray(levels, np.float64)
+    return v[start - 1 : -1] + (v[start - 1] - v[0]) / (start - 1)
+
+
+def rmse(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Root mean squared error over the last axis."""
+    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    return np.sqrt(np.mean((pred - truth) ** 2, axis=-1))
+
+
+# -- the LSTM models -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    mode: str  # "stateless" (sliding windows) or "stateful" (one stream, batch size 1)
+    window: int
+    horizon: int = 1
+
+
+def models(setup: Setup) -> list[Model]:
+    w, k = setup.window, setup.horizon
+    return [
+        Model(f"stateless, window {w}", "stateless", w),
+        Model("stateful, window 1, horizon 1", "stateful", 1),
+        Model(f"stateful, window 1, horizon {k}", "stateful", 1, k),
+        Model(f"stateful, window {w}, horizon 1", "stateful", w),
+    ]
+
+
+def sliding_windows(z: np.ndarray, window: int, first: int, stop: int) -> np.ndarray:
+    """Windows z[j - window : j] for targets j in [first, stop): (count, window, 1)."""
+    index = np.arange(first, stop)[:, None] + np.arange(-window, 0)[None, :]
+    return z[index][..., None]
+
+
+def training_batches(prep: Prepared, m: Model, setup: Setup) -> tuple[Batches, Config]:
+    """The training part of the model series in the model's layout, and a matching Config."""
+    z = prep.z
+    n_train = prep.start - 1  # u[: n_train] is the training part
+    if m.mode == "stateless":
+        count = n_train - m.window
+        count -= count % setup.batch_size  # whole batches; the oldest windows are dropped
+        first = n_train - count
+        x = sliding_windows(z, m.window, first, n_train)
+        y = prep.to_target(z[first:n_train])
+        batches = from_samples(x, y, setup.batch_size)
+        b = setup.batch_size
+    else:
+        batches = from_series(z[:n_train], 1, m.window)
+        batches = batches._replace(y=prep.to_target(batches.y[..., 0])[..., None])
+        b = 1
+    config = Config(
+        task="forecast",
+        n_train=batches.n_batches * b,
+        n_test=b,
+        time_steps=m.window,
+        batch_size=b,
+        units=setup.units,
+        mode=m.mode,
+        horizon=m.horizon,
+        shuffle=m.mode == "stateless",  # Keras' fit shuffles by default; a stream must not be
+        epochs=setup.epochs,
+        learning_rate=setup.learning_rate,
+        loss="mse",
+    )
+    return batches, config
+
+
+@functools.lru_cache(maxsize=16)
+def _forecaster(config: Config, window: int, ahead: int, origin: int):
+    """Jitted, vmapped over seeds: one-step predictions for every position of the model
+    series, and the recursive forecast from the origin."""
+    import jax
+    import jax.numpy as jnp
+
+    from . import model
+
+    def head(params, h):
+        return model.dense(params["dense"], h)[0]
+
+    def stateful(params, z):
+        zeros = model.LSTMState(jnp.zeros(config.units), jnp.zeros(config.units))
+        steps = z[:, None]
+        reset = jnp.zeros(len(z), bool)
+        _, hs = model.run_stream(params["lstm"], zeros, steps, reset)
+        one_step = jax.vmap(head, in_axes=(None, 0))(params, hs)
+        # warm the state on the training part, then feed each prediction back
+        state, hs = model.run_stream(params["lstm"], zeros, steps[:origin], reset[:origin])
+        first = head(params, hs[-1])
+
+        def feed(carry, _):
+            state, p = carry
+            state, h = model.lstm_step(params["lstm"], state, ((p - 0.5) / TARGET_SCALE)[None])
+            return (state, head(params, h)), p
+
+        _, recursive = jax.lax.scan(feed, (state, first), None, length=ahead)
+        return one_step, recursive
+
+    def windowed(params, z):
+        zeros = model.LSTMState(jnp.zeros(config.units), jnp.zeros(config.units))
+        reset = jnp.zeros(window, bool)
+
+        def predict(win):
+            _, hs = model.run_stream(params["lstm"], zeros, win[:, None], reset)
+            return head(params, hs[-1])
+
+        index = jnp.arange(window, len(z) + 1)[:, None] + jnp.arange(-window, 0)[None, :]
+        one_step = jnp.concatenate([jnp.full(window - 1, jnp.nan), jax.vmap(predict)(z[index])])
+
+        def feed(win, _):
+            p = predict(win)
+            return jnp.concatenate([win[1:], ((p - 0.5) / TARGET_SCALE)[None]]), p
+
+        start = z[origin - window : origin]
+        _, recursive = jax.lax.scan(feed, start, None, length=ahead)
+        return one_step, recursive
+
+    fn = windowed if config.mode == "stateless" else stateful
+    return jax.jit(jax.vmap(fn, in_axes=(0, None)))
+
+
+@dataclass
+class ModelResult:
+    name: str
+    series: str  # "raw", "differenced", or "levels" for the baselines
+    one_step_rmse: np.ndarray  # (seeds,) or (1,) for a baseline
+    recursive_rmse: np.ndarray
+    one_step: np.ndarray  # predicted held-out levels, (seeds, n_test)
+    recursive: np.ndarray  # (seeds, ahead)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.name,
+            "series": self.series,
+            "one_step_rmse": stats.mean_ci(self.one_step_rmse)._asdict(),
+            "recursive_rmse": stats.mean_ci(self.recursive_rmse)._asdict(),
+            "one_step_rmse_per_seed": self.one_step_rmse.tolist(),
+            "recursive_rmse_per_seed": self.recursive_rmse.tolist(),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class Comparison:
+    series: Series
+    setup: Setup
+    seeds: list[int]
+    split: Split
+    ahead: int
+    results: list[ModelResult] = field(default_factory=list)
+
+    @property
+    def truth(self) -> np.ndarray:
+        return self.series.values[self.split.start :]
+
+    def get(self, name: str, series: str) -> ModelResult:
+        for r in self.results:
+            if r.name == name and r.series == series:
+                return r
+        raise KeyError((name, series))
+
+    def to_json(self) -> dict:
+        return {
+            "series": self.series.source,
+            "column": self.series.name,
+            "length": len(self.series.values),
+            "held_out": self.split.n_test,
+            "recursive_steps": self.ahead,
+            "seeds": self.seeds,
+            "setup": self.setup.__dict__,
+            "models": [r.to_json() for r in self.results],
+            "claims": [c.to_json() for c in claims(self)],
+        }
+
+
+def compare(
+    series: Series,
+    seeds: Sequence[int],
+    setup: Setup = Setup(),
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Comparison:
+    """Every model on the raw and the differenced series, the same seeds, one held-out tail."""
+    from .varlen import fit_seeds
+
+    levels = series.values
+    sp = split(len(levels), setup)
+    ahead = min(setup.ahead, sp.n_test)
+    truth = levels[sp.start :]
+    out = Comparison(series, setup, [int(s) for s in seeds], sp, ahead)
+    v_origin = levels[sp.start - 1]
+    for name, pred, rec in (
+        ("persistence", persistence(levels, sp.start), np.full(ahead, v_origin)),
+        (
+            "drift",
+            drift(levels, sp.start),
+            v_origin + (v_origin - levels[0]) / (sp.start - 1) * np.arange(1, ahead + 1),
+        ),
+    ):
+        out.results.append(
+            ModelResult(
+                name, "levels", rmse(pred, truth)[None], rmse(rec, truth[:ahead])[None],
+                pred[None], rec[None],
+            )
+        )
+    todo = [(m, d) for m in models(setup) for d in (False, True)]
+    for i, (m, differenced) in enumerate(todo):
+        t0 = time.perf_counter()
+        prep = model_series(levels, sp.start, differenced)
+        batches, config = training_batches(prep, m, setup)
+        fit = fit_seeds(config, batches, out.seeds)
+        one, rec = _forecaster(config, m.window, ahead, sp.start - 1)(fit.params, prep.z)
+        # position p of the model series predicts u[p + 1], and v[t] = u[t - 1]: p = t - 2
+        one = np.asarray(one)[:, sp.start - 2 : -1]
+        one_levels = np.stack([prep.levels_one_step(prep.from_output(p)) for p in one])
+        rec_levels = np.stack([prep.levels_recursive(prep.from_output(p)) for p in np.asarray(rec)])
+        out.results.append(
+            ModelResult(
+                m.name,
+                "differenced" if differenced else "raw",
+                rmse(one_levels, truth),
+                rmse(rec_levels, truth[:ahead]),
+                one_levels,
+                rec_levels,
+                time.perf_counter() - t0,
+            )
+        )
+        if on_progress:
+            on_progress("models", i + 1, len(todo))
+    return out
+
+
+# -- the claims ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str
+    verdict: str  # confirmed / refuted / inconclusive
+    measured: str
+
+    def to_json(self) -> dict:
+        return {"claim": self.claim, "verdict": self.verdict, "measured": self.measured}
+
+
+SINGLE_STEP = (
+    "One-step forecasting with a single-time-step stateful LSTM is plain wrong: back-propagation "
+    "cannot teach it what to keep in its state, so it may not learn to predict at all."
+)
+USE_WINDOWS = "Use a multi-time-step LSTM (windows) instead of a single-time-step one."
+DETREND = "Detrend the series first (a trend hurts an LSTM's forecasts)."
+
+
+def ratio_verdict(
+    worse: np.ndarray, better: np.ndarray, margin: float = 0.05
+) -> tuple[str, stats.Summary]:
+    """Is `worse` really worse than `better`? Judged on log(RMSE ratio), paired by seed.
+
+    'confirmed' when the 95% CI of the mean log ratio lies above log(1 + margin) (worse by more
+    than `margin`, 5% by default), 'refuted' when it lies at or below it, else 'inconclusive'.
+    A log ratio is scale-free and keeps one diverged seed from swamping the mean. The summary
+    returned is of the ratio itself (exp of the mean log and of its CI bounds)."""
+    logs = np.log(np.asarray(worse, np.float64) / np.asarray(better, np.float64))
+    s = stats.mean_ci(logs)
+    ratio = stats.Summary(*(math.exp(v) if math.isfinite(v) else v for v in s[:3]), s.n)
+    if s.n < 2:
+        return "inconclusive", ratio
+    if s.low > math.log1p(margin):
+        return "confirmed", ratio
+    if s.high <= math.log1p(margin):
+        return "refuted", ratio
+    return "inconclusive", ratio
+
+
+def _ratio(r: stats.Summary) -> str:
+    return f"ratio {r.mean:.2f} [{r.low:.2f}, {r.high:.2f}]"
+
+
+def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
+    """The blog's forecasting statements, on one-step RMSE over the held-out tail, paired by
+    seed (see `ratio_verdict`), on the differenced series (the setting the blog recommends):
+
+    - plain wrong: persistence against the single-time-step stateful model (stateful, window
+      1, horizon 1). Confirmed if the model is not better than persistence (it did not learn
+      to predict), refuted if it is better by more than `margin`. Its cause, tested by
+      intervention, is reported beside it: the same model with the gradient reaching K steps
+      back (horizon K).
+    - use windows: the single-time-step model against the stateless windowed model.
+    - detrend: the windowed model on the raw against the differenced series.
+    """
+    w, k = c.setup.window, c.setup.horizon
+    persist = c.get("persistence", "levels").one_step_rmse
+    single = c.get("stateful, window 1, horizon 1", "differenced").one_step_rmse
+    window = c.get(f"stateless, window {w}", "differenced").one_step_rmse
+    longer = c.get(f"stateful, window 1, horizon {k}", "differenced").one_step_rmse
+    raw = c.get(f"stateless, window {w}", "raw").one_step_rmse
+    learned, r1 = ratio_verdict(np.full_like(single, persist[0]), single, margin)
+    v2, r2 = ratio_verdict(single, window, margin)
+    v3, r3 = ratio_verdict(raw, window, margin)
+    _, r4 = ratio_verdict(single, longer, margin)
+    _, r5 = ratio_verdict(longer, window, margin)
+    plain_wrong = {"confirmed": "refuted", "refuted": "confirmed"}.get(learned, learned)
+    m = stats.mean_ci
+    return [
+        Verdict(
+            SINGLE_STEP,
+            plain_wrong,
+            f"one-step RMSE, differenced series: persistence {persist[0]:.3f}, window 1 horizon 1 "
+            f"{m(single)} (persistence / model {_ratio(r1)}); with horizon {k} {m(longer)} "
+            f"(horizon 1 / horizon {k} {_ratio(r4)})",
+        ),
+        Verdict(
+            USE_WINDOWS,
+            v2,
+            f"one-step RMSE, differenced series: window 1 horizon 1 {m(single)}, window {w} "
+            f"{m(window)} ({_ratio(r2)}); window 1 horizon {k} / window {w} {_ratio(r5)}",
+        ),
+        Verdict(
+            DETREND,
+            v3,
+            f"one-step RMSE, stateless window {w}: raw {m(raw)}, differenced {m(window)} "
+            f"({_ratio(r3)})",
+        ),
+    ]
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def table_rows(c: Comparison) -> list[list[str]]:
+    def fmt(values: np.ndarray) -> str:
+        s = stats.mean_ci(values)
+        return f"{s.mean:.3f}" if s.n < 2 else f"{s.mean:.3f} ± {s.half_width:.3f}"
+
+    return [
+        [r.name, r.series, fmt(r.one_step_rmse), fmt(r.recursive_rmse), f"{r.seconds:.1f}"]
+        for r in c.results
+    ]
+
+
+def plot(c: Comparison, path: str | Path) -> None:
+    """Forecasts against the truth: rows raw / differenced, columns one-step / recursive.
+    Each model's line is the mean over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    start, levels = c.split.start, c.series.values
+    t_test = np.arange(start, len(levels))
+    context = np.arange(max(0, start - 3 * c.setup.window), len(levels))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharey="row", constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for row, variant in enumerate(("raw", "differenced")):
+        for col, kind in enumerate(("one-step", "recursive")):
+            ax = axes[row, col]
+            ax.plot(context, levels[context], color="black", lw=1.5, label="truth")
+            ax.axvline(start - 0.5, color="gray", ls=":", lw=1)
+            base = c.get("persistence", "levels")
+            pred = base.one_step[0] if kind == "one-step" else base.recursive[0]
+            ax.plot(t_test[: len(pred)], pred, color="gray", ls="--", lw=1, label="persistence")
+            lstm = [r for r in c.results if r.series == variant]
+            for k, r in enumerate(lstm):
+                pred = (r.one_step if kind == "one-step" else r.recursive).mean(axis=0)
+                color = colors[k % len(colors)]
+                ax.plot(t_test[: len(pred)], pred, color=color, lw=1, label=r.name)
+            ax.set_title(f"{kind} forecast, LSTM on the {variant} series")
+            ax.set_xlabel(f"step (held-out tail starts at {start})")
+            if col == 0:
+                ax.set_ylabel(c.series.name)
+            if kind == "recursive":
+                ax.set_xlim(context[0], start + c.ahead + c.setup.window)
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    axes[1, 0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        f"{c.series.source}: mean over {len(c.seeds)} seeds, held-out tail of {c.split.n_test}"
+    )
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

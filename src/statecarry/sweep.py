@@ -1,0 +1,119 @@
+"""Grids of configs over many seeds: `statecarry sweep TASK --grid "horizon=1,2 units=3,8"`.
+
+Every grid point is one vectorised run over the seeds (the same seeds at every point, so
+points are paired). A combination the config rejects (say `horizon=2` with `mode=rtrl`) is
+kept as a skipped row with the reason, not silently dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Sequence
+
+from . import stats
+from .config import Config, field_names
+from .errors import ConfigError
+
+ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps", "seeds_data": "data_seed"}
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _convert(key: str, text: str) -> Any:
+    default = {f.name: f.default for f in fields(Config)}[key]
+    try:
+        if isinstance(default, bool):
+            if text.lower() in TRUE:
+                return True
+            if text.lower() in FALSE:
+                return False
+            raise ValueError
+        if isinstance(default, int) or default is None:
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        kind = "true/false" if isinstance(default, bool) else type(default or 0).__name__
+        raise ConfigError(f"grid value {text!r} for {key} is not a {kind}.") from None
+    return text
+
+
+def parse_grid(text: str) -> list[tuple[str, list[Any]]]:
+    """`"horizon=1,2,4 units=3,8 lr=1e-3,1e-2"` -> [(field, values), ...] in the given order."""
+    grid = []
+    for token in text.split():
+        key, sep, values = token.partition("=")
+        if not sep or not values:
+            raise ConfigError(f"grid entry {token!r} is not KEY=V1,V2,…; e.g. --grid \"horizon=1,2 lr=1e-3,1e-2\".")
+        name = ALIASES.get(key, key.replace("-", "_"))
+        if name not in field_names() or name == "task":
+            close = difflib.get_close_matches(name, field_names() + list(ALIASES), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown grid key {key!r}; use one of {', '.join(field_names()[1:])}.{hint}")
+        if any(name == k for k, _ in grid):
+            raise ConfigError(f"grid key {key!r} appears twice; give all its values once: {key}=a,b.")
+        grid.append((name, [_convert(name, v) for v in values.split(",") if v != ""]))
+    if not grid:
+        raise ConfigError('the grid is empty; e.g. --grid "horizon=1,2 units=3,8".')
+    return grid
+
+
+@dataclass
+class Point:
+    values: dict[str, Any]
+    config: Config | None  # None when skipped
+    skipped: str = ""
+    test_acc: stats.Summary | None = None
+    known_acc: stats.Summary | None = None
+    solved: stats.Summary | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        out = {"values": self.values, "skipped": self.skipped or None, "seconds": self.seconds}
+        for name in ("test_acc", "known_acc", "solved"):
+            s = getattr(self, name)
+            out[name] = s._asdict() if s is not None else None
+        return out
+
+
+def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
+    keys = [k for k, _ in grid]
+    out = []
+    for combo in itertools.product(*(v for _, v in grid)):
+        values = dict(zip(keys, combo))
+        try:
+            out.append(Point(values, base.replace(**values)))
+        except ConfigError as e:
+            out.append(Point(values, None, skipped=str(e)))
+    return out
+
+
+def sweep(
+    base: Config,
+    grid: Sequence[tuple[str, list[Any]]],
+    seeds: Sequence[int],
+    run: Callable | None = None,
+    on_point: Callable[[Point], None] | None = None,
+) -> list[Point]:
+    """Run every valid grid point over `seeds`; summarise the final epoch."""
+    if run is None:
+        from . import runner
+
+        run = runner.run
+    result = points(base, grid)
+    if all(p.config is None for p in result):
+        raise ConfigError(f"every grid point is invalid; the first: {result[0].skipped}")
+    for p in result:
+        if p.config is not None:
+            t0 = time.perf_counter()
+            history = run(p.config, list(seeds))
+            p.seconds = time.perf_counter() - t0
+            p.test_acc = stats.mean_ci(history.final("test_acc"))
+            known = history.final("test_known_acc")
+            p.known_acc = stats.mean_ci(known)
+            p.solved = stats.solved_fraction(known)
+        if on_point:
+            on_point(p)
+    return result

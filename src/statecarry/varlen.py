@@ -1,0 +1,531 @@
+"""Variable-length sequences: padding to one length vs packing with per-step resets.
+
+The Q&A on stateful LSTMs advises: pad every sequence to one length, one sequence per row,
+batch size 1. This module measures that advice against packing (`layout.pack`): sequences
+laid end to end in `batch_size` streams, the state zeroed at each sequence's first step, so
+nothing is padded except the end of each row. The task: lengths uniform in [5, 20], the label
+is the sequence's first step, every later step is 0/1 noise (`tasks.variable_length_sequences`).
+
+Padding with a mask and packing feed each sequence, from a zero state, to the same LSTM and
+read the label at its last real step; only the arrangement differs (padding without a mask,
+the Q&A's example as written, reads it after the padding instead). What differs is
+
+- the padding fraction: step slots that hold no real input (computed, not estimated);
+- updates and sequential steps per epoch, hence time per epoch;
+- how far a gradient must reach: a packed sequence may straddle a batch boundary, and with
+  horizon 1 (Keras) the gradient from its label cannot reach its first step in the previous
+  batch. `covering_horizon` gives the horizon that always reaches it.
+
+The second half of the file is general: `fit_seeds` trains one config on given `Batches` for
+many seeds in one compiled program (as `runner.run` does for the sample tasks), `predict`
+returns per-step predictions. `forecast.py` uses `fit_seeds`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import stats
+from .config import Config
+from .data.layout import Batches, pack, packed_positions, to_streams
+from .data.tasks import variable_length_sequences
+from .errors import DataError
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The experiment's sizes; every layout trains with the same model and optimizer."""
+
+    n_train: int = 512  # sequences
+    n_test: int = 256
+    min_length: int = 5
+    max_length: int = 20
+    batch_size: int = 16  # rows for "padded, batch B" and "packed"
+    # packed window: gives about as many updates per epoch as padding at the same batch size
+    # (35 vs 32 here); a sequence then spans up to 3 windows (`covering_horizon`)
+    time_steps: int = 12
+    units: int = 8
+    epochs: int = 20
+    learning_rate: float = 1e-2
+    loss: str = "bce"
+    data_seed: int = 0  # one data set for every seed: seeds vary the initialisation only
+
+
+QUICK = Setup(epochs=12)  # `--quick`: most seeds of the masked and packed layouts have converged
+
+
+# -- layouts ---------------------------------------------------------------------------------
+
+
+def pad(
+    sequences: Sequence[np.ndarray],
+    labels: np.ndarray,
+    batch_size: int,
+    length: int,
+    mask: bool = True,
+) -> Batches:
+    """One sequence per row, zeros after its end up to `length` (Keras' `padding="post"`).
+
+    Sequence n goes to batch n // batch_size, row n % batch_size, with a reset at its first
+    step. `mask=True` puts the target (weight 1) at the sequence's last real step, which is
+    what Keras' `Masking` achieves: the padded steps after it change nothing the loss sees.
+    `mask=False` reads the target after the padding, at step `length - 1`: the Q&A's example
+    as written (`pad_sequences` and no mask), where the LSTM also runs over the zeros.
+    """
+    n = len(sequences)
+    if n % batch_size:
+        raise DataError(
+            f"batch_size {batch_size} does not divide {n} sequences; use a batch_size that "
+            f"divides {n}."
+        )
+    lengths = np.array([len(s) for s in sequences])
+    if lengths.min() < 1 or lengths.max() > length:
+        raise DataError(
+            f"sequence lengths run from {lengths.min()} to {lengths.max()}; padding needs every "
+            f"length between 1 and {length}."
+        )
+    labels = np.asarray(labels, np.float32).reshape(n, -1)
+    features = sequences[0].shape[1]
+    x = np.zeros((n, length, features), np.float32)
+    y = np.zeros((n, length, labels.shape[1]), np.float32)
+    reset = np.zeros((n, length), bool)
+    weight = np.zeros((n, length), np.float32)
+    reset[:, 0] = True
+    for i, seq in enumerate(sequences):
+        x[i, : len(seq)] = seq
+        last = len(seq) - 1 if mask else length - 1
+        y[i, last] = labels[i]
+        weight[i, last] = 1.0
+
+    def batched(a: np.ndarray) -> np.ndarray:
+        return a.reshape((n // batch_size, batch_size) + a.shape[1:])
+
+    return Batches(batched(x), batched(y), batched(reset), batched(weight), batched(weight > 0))
+
+
+def padding_fraction(batches: Batches, lengths: Sequence[int]) -> float:
+    """Share of the step slots that hold no real input (padding)."""
+    slots = int(np.prod(batches.x.shape[:3]))
+    return 1.0 - float(np.sum(lengths)) / slots
+
+
+def covering_horizon(max_length: int, time_steps: int) -> int:
+    """Batches a gradient must reach back through so that a sequence's last step always
+    reaches its first: a sequence of L steps starting anywhere in a window of T spans at most
+    ceil((L - 1) / T) + 1 windows."""
+    return -(-(max_length - 1) // time_steps) + 1
+
+
+def label_steps(
+    layout: str, lengths: Sequence[int], batch_size: int, time_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each sequence's label is read: (row, position in the row's stream).
+
+    `layout` is "padded" (masked) or "packed"; sequence order is the source order.
+    """
+    lengths = np.asarray(lengths, np.int64)
+    n = len(lengths)
+    if layout == "padded":
+        index = np.arange(n)
+        batch, row = index // batch_size, index % batch_size
+        return row, batch * time_steps + lengths - 1
+    rows, starts = packed_positions(lengths, batch_size)
+    return rows, starts + lengths - 1
+
+
+def per_sequence(pred: np.ndarray, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Per-step predictions (n_batches, batch, time, outputs) -> one row per sequence."""
+    return to_streams(np.asarray(pred))[rows, positions]
+
+
+# -- the experiment --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    kind: str  # "padded" or "packed"
+    batch_size: int
+    mode: str  # "stateless" (padded: reset per sequence) or "stateful" (packed)
+    horizon: int = 1
+    mask: bool = True
+
+
+def layouts(setup: Setup) -> list[Layout]:
+    """The compared layouts: the Q&A's advice, its example as written, and packing."""
+    b, k = setup.batch_size, covering_horizon(setup.max_length, setup.time_steps)
+    return [
+        Layout("padded, batch 1 (Q&A)", "padded", 1, "stateless"),
+        Layout(f"padded, batch {b}", "padded", b, "stateless"),
+        Layout(f"padded, batch {b}, no mask", "padded", b, "stateless", mask=False),
+        Layout(f"packed, batch {b}, horizon 1", "packed", b, "stateful"),
+        Layout(f"packed, batch {b}, horizon {k}", "packed", b, "stateful", horizon=k),
+    ]
+
+
+@dataclass
+class LayoutResult:
+    layout: Layout
+    config: Config
+    padding_fraction: float
+    updates_per_epoch: int  # optimizer steps
+    steps_per_epoch: int  # sequential LSTM steps (n_batches x time_steps)
+    test_acc: np.ndarray  # (epochs, seeds)
+    train_loss: np.ndarray  # (epochs, seeds)
+    epoch_seconds: float  # median wall time of one training epoch, all seeds at once
+    compile_seconds: float
+
+    def epochs_to(self, accuracy: float = 0.95) -> int | None:
+        """The first epoch (counting from 1) whose mean test accuracy reaches `accuracy`."""
+        hits = np.flatnonzero(np.nanmean(self.test_acc, axis=1) >= accuracy)
+        return int(hits[0]) + 1 if len(hits) else None
+
+    @property
+    def final_acc(self) -> np.ndarray:
+        """Per-seed test accuracy after the last epoch: what the claim's verdict reads."""
+        return self.test_acc[-1]
+
+    def to_json(self) -> dict:
+        return {
+            "layout": self.layout.name,
+            "kind": self.layout.kind,
+            "batch_size": self.layout.batch_size,
+            "mode": self.layout.mode,
+            "horizon": self.layout.horizon,
+            "mask": self.layout.mask,
+            "padding_fraction": self.padding_fraction,
+            "updates_per_epoch": self.updates_per_epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "test_acc": stats.mean_ci(self.final_acc)._asdict(),
+            "test_acc_per_seed": self.final_acc.tolist(),
+            "test_acc_per_epoch": [stats.mean_ci(a).mean for a in self.test_acc],
+            "epochs_to_0.95": self.epochs_to(0.95),
+            "epoch_seconds": self.epoch_seconds,
+            "compile_seconds": self.compile_seconds,
+        }
+
+
+def make_data(setup: Setup) -> tuple[tuple[list, np.ndarray], tuple[list, np.ndarray]]:
+    rng = np.random.default_rng(setup.data_seed)
+    lengths = (setup.min_length, setup.max_length)
+    return (
+        variable_length_sequences(setup.n_train, *lengths, rng),
+        variable_length_sequences(setup.n_test, *lengths, rng),
+    )
+
+
+def layout_batches(layout: Layout, setup: Setup, sequences: list, labels: np.ndarray) -> Batches:
+    if layout.kind == "padded":
+        return pad(sequences, labels, layout.batch_size, setup.max_length, mask=layout.mask)
+    return pack(sequences, layout.batch_size, setup.time_steps, labels=labels)
+
+
+def layout_config(layout: Layout, setup: Setup, train: Batches) -> Config:
+    """A Config consistent with the layout (n_train = batches x rows, so Config's checks on
+    whole batches and horizons hold for the batches actually trained on)."""
+    time_steps = setup.max_length if layout.kind == "padded" else setup.time_steps
+    b = layout.batch_size
+    n_train = train.n_batches * b
+    return Config(
+        task="variable-length",
+        n_train=n_train + b * (n_train % 2),  # the task's check wants an even count
+        n_test=2 * b,
+        time_steps=time_steps,
+        batch_size=b,
+        units=setup.units,
+        mode=layout.mode,
+        horizon=layout.horizon,
+        epochs=setup.epochs,
+        learning_rate=setup.learning_rate,
+        loss=setup.loss,
+    )
+
+
+def compare(
+    seeds: Sequence[int],
+    setup: Setup = Setup(),
+    which: Sequence[Layout] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[LayoutResult]:
+    """Train every layout (default: all of `layouts(setup)`) on the same data with the same
+    seeds, and test each on the same held-out sequences in its own layout. `claim11` calls it
+    with the claim's three layouts."""
+    (train_seqs, train_labels), (test_seqs, test_labels) = make_data(setup)
+    lengths = [len(s) for s in train_seqs]
+    results = []
+    chosen = list(which) if which is not None else layouts(setup)
+    for i, layout in enumerate(chosen):
+        train = layout_batches(layout, setup, train_seqs, train_labels)
+        test = layout_batches(layout, setup, test_seqs, test_labels)
+        config = layout_config(layout, setup, train)
+        fit = fit_seeds(config, train, seeds, test=test)
+        results.append(
+            LayoutResult(
+                layout,
+                config,
+                padding_fraction(train, lengths),
+                train.n_batches,
+                train.n_batches * train.x.shape[2],
+                fit.metrics["test_acc"],
+                fit.metrics["train_loss"],
+                float(np.median(fit.epoch_seconds)),
+                fit.compile_seconds,
+            )
+        )
+        if on_progress:
+            on_progress("layouts", i + 1, len(chosen))
+    return results
+
+
+CLAIM = "Variable-length sequences must be padded to one length (Q&A, shared/sources/003)."
+
+
+def claim_layouts(setup: Setup) -> list[Layout]:
+    """What claim 11 needs: the Q&A's advice (padded, batch 1), padding at batch B, and
+    packing at batch B with the covering horizon."""
+    every = layouts(setup)
+    return [every[0], every[1], every[-1]]
+
+
+def claim11(
+    seeds: Sequence[int],
+    setup: Setup = Setup(),
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[str, str, list[LayoutResult]]:
+    """Claim 11 for the claims table: (verdict, measured sentence, per-layout results).
+
+    Each `LayoutResult.final_acc` holds per-seed final test accuracy; `padding_fraction`,
+    `steps_per_epoch` and `epoch_seconds` the costs.
+    """
+    results = compare(seeds, setup, claim_layouts(setup), on_progress)
+    verdict, measured = suggest_verdict(results)
+    return verdict, measured, results
+
+
+def suggest_verdict(results: Sequence[LayoutResult], margin: float = 0.02) -> tuple[str, str]:
+    """Claim 11, "variable-length sequences must be padded to one length", from per-seed
+    final test accuracy, paired by seed: packing with resets at the covering horizon against
+    padding with masking at the same batch size.
+
+    - refuted: the 95% CI of (packed - padded) lies entirely at or above -`margin` (packing
+      is as accurate, while padding almost nothing);
+    - confirmed: the CI lies entirely below -`margin` (packing is clearly worse);
+    - inconclusive otherwise, or with fewer than two seeds.
+
+    Returns (verdict, the numbers in one sentence).
+    """
+    packed = [r for r in results if r.layout.kind == "packed"]
+    if not packed:
+        return "inconclusive", "needs a packed layout"
+    best_packed = max(packed, key=lambda r: r.layout.horizon)
+    padded = [
+        r
+        for r in results
+        if r.layout.kind == "padded" and r.layout.mask
+        and r.layout.batch_size == best_packed.layout.batch_size
+    ]
+    if not padded:
+        return "inconclusive", "needs a padded (masked) layout with the packed batch size"
+    pad_r = padded[0]
+    diff = stats.mean_ci(best_packed.final_acc - pad_r.final_acc)
+    numbers = (
+        f"{best_packed.layout.name}: {stats.mean_ci(best_packed.final_acc)} test acc, "
+        f"{best_packed.padding_fraction:.0%} padding; {pad_r.layout.name}: "
+        f"{stats.mean_ci(pad_r.final_acc)}, {pad_r.padding_fraction:.0%} padding; packed - "
+        f"padded {diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}] over {diff.n} seeds"
+    )
+    if diff.n < 2:
+        return "inconclusive", numbers + " (one seed: no CI)"
+    if diff.high < -margin:
+        return "confirmed", numbers
+    if diff.low >= -margin:
+        return "refuted", numbers
+    return "inconclusive", numbers
+
+
+# -- general: train on given Batches for many seeds --------------------------------------------
+
+
+@dataclass
+class Fit:
+    """Per-epoch metrics (epochs, seeds) and the trained parameters (seed axis first)."""
+
+    params: dict
+    metrics: dict[str, np.ndarray]
+    epoch_seconds: list[float] = field(default_factory=list)
+    compile_seconds: float = 0.0
+
+
+def _train_one(carry, train: Batches, key, epoch, config: Config):
+    """One seed's training epoch: `engine.run_epoch` without the evaluation."""
+    import jax
+
+    from . import engine
+
+    if config.shuffle:
+        train = engine.shuffle(train, jax.random.fold_in(key, epoch))
+    train = engine.with_mode_resets(train, config, start_of_pass=config.reset == "epoch")
+    carry, s = engine.train_epoch(carry, train, config)
+    return carry, s
+
+
+@functools.lru_cache(maxsize=64)
+def _programs(config: Config, shared: bool, split, whole):
+    """Jitted training epoch and evaluation for many seeds, built once per config."""
+    import jax
+
+    from . import engine
+
+    data_axis = None if shared else 0
+    one = functools.partial(_train_one, config=config)
+    train = jax.vmap(one, in_axes=(0, data_axis, 0, None))
+    evaluate = jax.vmap(lambda p, b: engine.evaluate(p, b, config)[0], in_axes=(0, data_axis))
+    if split is None:
+        return jax.jit(train, donate_argnums=(0,)), jax.jit(evaluate)
+    data = whole if shared else split
+    return (
+        jax.jit(
+            train,
+            in_shardings=(split, data, split, whole),
+            out_shardings=(split, split),
+            donate_argnums=(0,),
+        ),
+        jax.jit(evaluate, in_shardings=(split, data), out_shardings=split),
+    )
+
+
+def fit_seeds(
+    config: Config,
+    train: Batches,
+    seeds: Sequence[int],
+    *,
+    test: Batches | None = None,
+    epochs: int | None = None,
+    shared_data: bool = True,
+    on_epoch: Callable[[int], None] | None = None,
+) -> Fit:
+    """Train `config` on `train` for every seed in one compiled program; evaluate on `test`
+    (fresh state, the mode's resets) after every epoch.
+
+    Seeds vary the initialisation (and the shuffle order); the data is the same for all
+    seeds unless `shared_data=False`, when every field of `train`/`test` has a leading seed
+    axis. The epoch is compiled once and reused; the seeds are split over the CPU's XLA
+    devices when they divide evenly (see `runner.use_cpu_cores`). `epoch_seconds` times the
+    training epochs alone, all seeds together.
+    """
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from . import engine
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise DataError("no seeds to run; give at least one seed.")
+    epochs = config.epochs if epochs is None else epochs
+    devices = jax.local_devices()
+    split = whole = None
+    if len(devices) > 1 and len(seeds) % len(devices) == 0:
+        mesh = Mesh(np.array(devices), ("seeds",))
+        split = NamedSharding(mesh, PartitionSpec("seeds"))
+        whole = NamedSharding(mesh, PartitionSpec())
+
+    def put(tree, sharding):
+        return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)
+
+    data = whole if shared_data else split
+    train_fn, eval_fn = _programs(config, shared_data, split, whole)
+    keys = put(jax.vmap(jax.random.key)(np.array(seeds)), split)
+    carry = put(engine.init_carry_seeds(keys, config, train.batch_size), split)
+    train_d = put(train, data)
+    test_d = put(test, data) if test is not None else None
+
+    t0 = time.perf_counter()
+    train_c = train_fn.lower(carry, train_d, keys, np.int32(0)).compile()
+    eval_c = eval_fn.lower(carry.params, test_d).compile() if test is not None else None
+    compile_seconds = time.perf_counter() - t0
+
+    names = ("train_loss", "train_acc", "test_loss", "test_acc")
+    metrics = {m: np.full((epochs, len(seeds)), np.nan, np.float32) for m in names}
+    seconds = []
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        carry, s = train_c(carry, train_d, keys, np.int32(epoch))
+        jax.block_until_ready(carry)
+        seconds.append(time.perf_counter() - t0)
+        metrics["train_loss"][epoch], metrics["train_acc"][epoch] = _ratios(s)
+        if eval_c is not None:
+            metrics["test_loss"][epoch], metrics["test_acc"][epoch] = _ratios(
+                eval_c(carry.params, test_d)
+            )
+        if on_epoch:
+            on_epoch(epoch)
+    return Fit(jax.device_get(carry.params), metrics, seconds, compile_seconds)
+
+
+def _ratios(s) -> tuple[np.ndarray, np.ndarray]:
+    weight = np.maximum(np.asarray(s.weight), 1e-30)
+    return np.asarray(s.loss) / weight, np.asarray(s.correct) / weight
+
+
+def predict(params, batches: Batches, config: Config, state=None) -> np.ndarray:
+    """Per-step predictions (n_batches, batch, time, outputs) of one seed's `params`, with the
+    mode's resets; from a zero state unless `state` is given."""
+    import jax
+    import jax.numpy as jnp
+
+    from . import engine, model
+
+    fresh = state is None
+    if fresh:
+        state = model.zeros_state(batches.batch_size, config.units)
+    batches = jax.tree.map(jnp.asarray, batches)
+    batches = engine.with_mode_resets(batches, config, start_of_pass=fresh)
+
+    def step(state, batch):
+        state, pred = model.forward(params, engine.enter_batch(state, config), batch.x, batch.reset)
+        return state, pred
+
+    _, pred = jax.lax.scan(step, state, batches)
+    return np.asarray(pred)
+
+
+def seed_params(params: dict, k: int) -> dict:
+    """Seed k's parameters out of a `Fit.params` pytree (seed axis first)."""
+    import jax
+
+    return jax.tree.map(lambda a: a[k], params)
+
+
+def table_rows(results: Sequence[LayoutResult]) -> list[list[str]]:
+    rows = []
+    for r in results:
+        acc = stats.mean_ci(r.final_acc)
+        reach = r.epochs_to(0.95)
+        rows.append(
+            [
+                r.layout.name,
+                f"{acc.mean:.3f}" if acc.n < 2 else f"{acc.mean:.3f} ± {acc.half_width:.3f}",
+                "—" if reach is None else str(reach),
+                f"{stats.solved_fraction(r.final_acc).mean:.0%}",
+                f"{r.padding_fraction:.0%}",
+                str(r.updates_per_epoch),
+                str(r.steps_per_epoch),
+                f"{r.epoch_seconds * 1000:.0f}",
+            ]
+        )
+    return rows
+
+
+TABLE_HEADER = [
+    "layout", "test acc (95% CI)", "epochs to 0.95", f"solved (≥{stats.SOLVED})", "padding",
+    "updates/epoch", "steps/epoch", "ms/epoch",
+]
+
+
+def with_setup(setup: Setup, **changes) -> Setup:
+    return replace(setup, **changes)

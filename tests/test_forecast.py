@@ -1,0 +1,262 @@
+"""Forecasting: baselines against closed forms, differencing round trips, index alignment
+against the layouts, the CSV reader's errors through the CLI, and one small end-to-end run."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from statecarry import forecast as fc
+from statecarry.cli import cli
+from statecarry.errors import ConfigError, DataError
+
+
+def wave(n=60, seed=0):
+    """A trend, a season and noise: a small stand-in for the CO2 series."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 300 + 0.1 * t + 2 * np.sin(2 * np.pi * t / 12) + 0.1 * rng.standard_normal(n)
+
+
+SMALL = fc.Setup(window=3, horizon=2, units=3, epochs=1, batch_size=4, ahead=5)
+
+
+# -- closed forms and round trips ----------------------------------------------------------
+
+
+def test_persistence_rmse_is_the_rms_of_the_held_out_steps():
+    v = wave()
+    start = 48
+    squares = [(v[t] - v[t - 1]) ** 2 for t in range(start, len(v))]
+    by_hand = math.sqrt(sum(squares) / len(squares))
+    assert fc.rmse(fc.persistence(v, start), v[start:]) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_drift_adds_the_mean_training_step():
+    v = wave()
+    start = 48
+    mean_step = np.mean(np.diff(v[:start]))
+    np.testing.assert_allclose(fc.drift(v, start), v[start - 1 : -1] + mean_step, rtol=1e-12)
+
+
+def test_differencing_round_trips():
+    v = wave()
+    np.testing.assert_allclose(fc.undifference(v[0], fc.difference(v)), v[1:], rtol=0, atol=1e-9)
+    ints = np.array([3.0, 7.0, 2.0, 2.0, 11.0])  # exact in floating point
+    np.testing.assert_array_equal(fc.undifference(ints[0], fc.difference(ints)), ints[1:])
+
+
+@pytest.mark.parametrize("differenced", [False, True])
+def test_true_model_outputs_give_back_the_true_levels(differenced):
+    """Feeding the exact model-series values through the output mapping recovers the held-out
+    levels, one-step and recursive: the index bookkeeping is right."""
+    v = wave()
+    start = 48
+    prep = fc.model_series(v, start, differenced)
+    outputs = prep.to_target(prep.z)  # what a perfect model would output, position p -> u[p]
+    u_hat = prep.from_output(outputs)
+    np.testing.assert_allclose(u_hat, prep.u, atol=1e-4)
+    held_out = u_hat[start - 1 :]  # u[t - 1] = v[t]
+    np.testing.assert_allclose(prep.levels_one_step(held_out), v[start:], atol=1e-3)
+    np.testing.assert_allclose(prep.levels_recursive(held_out[:5]), v[start : start + 5], atol=1e-3)
+
+
+def test_scaling_uses_the_training_part_only():
+    v = wave()
+    start = 48
+    prep = fc.model_series(v, start, differenced=False)
+    assert prep.mean == pytest.approx(v[1:start].mean())
+    changed = v.copy()
+    changed[start:] += 100  # the held-out tail must not move the scaling
+    assert fc.model_series(changed, start, False).mean == prep.mean
+
+
+# -- the models' data and predictions --------------------------------------------------------
+
+
+def test_stateful_training_batches_target_the_next_value():
+    prep = fc.model_series(wave(), 48, differenced=True)
+    model = fc.models(SMALL)[1]  # stateful, window 1
+    batches, config = fc.training_batches(prep, model, SMALL)
+    z = prep.z[: prep.start - 1]
+    assert batches.x.shape == (len(z) - 1, 1, 1, 1)
+    np.testing.assert_array_equal(batches.x[:, 0, 0, 0], z[:-1])
+    np.testing.assert_allclose(batches.y[:, 0, 0, 0], 0.5 + fc.TARGET_SCALE * z[1:], rtol=1e-6)
+    assert config.mode == "stateful" and config.batch_size == 1 and not config.shuffle
+
+
+def test_windowed_training_batches_hold_sliding_windows():
+    prep = fc.model_series(wave(), 48, differenced=False)
+    batches, config = fc.training_batches(prep, fc.models(SMALL)[0], SMALL)
+    x = batches.x.reshape(-1, SMALL.window)
+    y = batches.y[:, :, -1, 0].reshape(-1)
+    z = prep.z
+    first = prep.start - 1 - len(x)
+    for k in range(len(x)):
+        j = first + k
+        np.testing.assert_array_equal(x[k], z[j - SMALL.window : j])
+        assert y[k] == pytest.approx(0.5 + fc.TARGET_SCALE * z[j], rel=1e-6)
+    assert len(x) % SMALL.batch_size == 0 and config.mode == "stateless"
+
+
+@pytest.mark.parametrize("index", [0, 1])  # stateless windowed, stateful window 1
+def test_forecaster_matches_the_engines_forward_pass(index):
+    """One-step predictions equal the ordinary batched forward pass over the same inputs, and
+    the recursive forecast's first step equals the one-step prediction at the origin."""
+    import jax
+
+    from statecarry import model as lstm
+    from statecarry.data.layout import from_samples, from_series
+    from statecarry.varlen import predict
+
+    prep = fc.model_series(wave(), 48, differenced=True)
+    m = fc.models(SMALL)[index]
+    _, config = fc.training_batches(prep, m, SMALL)
+    params = lstm.init(jax.random.key(7), 1, SMALL.units)
+    origin = prep.start - 1
+    one, rec = fc._forecaster(config, m.window, 5, origin)(
+        jax.tree.map(lambda a: a[None], params), prep.z
+    )
+    one, rec = np.asarray(one[0]), np.asarray(rec[0])
+    z = prep.z
+    if m.mode == "stateful":
+        expected = predict(params, from_series(z, 1, 1, tail="drop"), config)[:, 0, 0, 0]
+        np.testing.assert_allclose(one[:-1], expected, atol=1e-5)
+    else:
+        w = m.window
+        windows = fc.sliding_windows(z, w, w, len(z) + 1)
+        out = predict(params, from_samples(windows, np.zeros(len(windows)), len(windows)), config)
+        np.testing.assert_allclose(one[w - 1 :], out[0, :, -1, 0], atol=1e-5)
+        assert np.isnan(one[: w - 1]).all()
+    assert rec[0] == pytest.approx(float(one[origin - 1]), abs=1e-5)
+
+
+# -- claims: the verdict rule can give every verdict -----------------------------------------
+
+
+def test_ratio_verdict_reaches_every_verdict():
+    better = np.array([1.0, 1.1, 0.9, 1.0])
+    assert fc.ratio_verdict(better * 1.5, better)[0] == "confirmed"
+    assert fc.ratio_verdict(better, better)[0] == "refuted"
+    assert fc.ratio_verdict(better * np.array([2.0, 0.6, 1.9, 0.7]), better)[0] == "inconclusive"
+    assert fc.ratio_verdict(better[:1] * 5, better[:1])[0] == "inconclusive"
+    ratio = fc.ratio_verdict(better * 2, better)[1]
+    assert ratio.mean == pytest.approx(2.0) and ratio.low == pytest.approx(2.0)
+
+
+def synthetic(single, window, raw, persistence=1.0, longer=None):
+    """A Comparison with given per-seed one-step RMSEs (no training)."""
+    setup = fc.Setup()
+    c = fc.Comparison(fc.Series(np.zeros(3), "v", "s.csv"), setup, [0, 1, 2, 3], fc.Split(2, 1), 1)
+
+    def add(name, series, rmses):
+        r = np.asarray(rmses, float)
+        c.results.append(fc.ModelResult(name, series, r, r, r[:, None], r[:, None]))
+
+    add("persistence", "levels", [persistence])
+    add("stateful, window 1, horizon 1", "differenced", single)
+    add(f"stateless, window {setup.window}", "differenced", window)
+    add(f"stateless, window {setup.window}", "raw", raw)
+    add(f"stateful, window 1, horizon {setup.horizon}", "differenced", longer or window)
+    return {v.claim: v.verdict for v in fc.claims(c)}
+
+
+def test_claims_follow_the_numbers():
+    good = [0.4, 0.41, 0.39, 0.4]
+    learned = synthetic(single=[0.6, 0.62, 0.58, 0.61], window=good, raw=[3.0, 3.1, 2.9, 3.0])
+    assert learned == {
+        fc.SINGLE_STEP: "refuted", fc.USE_WINDOWS: "confirmed", fc.DETREND: "confirmed"
+    }
+    failed = synthetic(single=[1.0, 1.01, 0.99, 1.0], window=good, raw=good)
+    assert failed[fc.SINGLE_STEP] == "confirmed" and failed[fc.DETREND] == "refuted"
+    same = synthetic(single=good, window=good, raw=good)
+    assert same[fc.USE_WINDOWS] == "refuted"
+
+
+# -- reading CSV files -----------------------------------------------------------------------
+
+
+def test_default_series_is_the_shipped_co2_record():
+    s = fc.default_series()
+    assert len(s.values) == 526 and np.isfinite(s.values).all()
+    assert s.values[0] == pytest.approx(316.1)
+    assert s.values[-60:].mean() > s.values[:60].mean() + 40  # the trend the claim is about
+
+
+def test_csv_with_comments_picks_the_only_numeric_column(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("# a comment\n# another\nday,value\nmon,1.5\ntue,2\n\nwed,-3e1\n")
+    s = fc.load_csv(path)
+    assert s.name == "value"
+    np.testing.assert_array_equal(s.values, [1.5, 2.0, -30.0])
+
+
+CSV_ERRORS = [
+    ("date,temp,city\n1,1.5,a\n2,x,b\n", ["--column", "nope"],
+     "column 'nope' is not in s.csv; its columns are: date, temp, city."),
+    ("date,temp\n1,1.5\n2,x\n", ["--column", "temp"], "not a number on line 3: 'x'"),
+    ("", [], "s.csv is empty"),
+    ("date,temp\n", [], "no data rows"),
+    ("temp\n1\n2\nNaN\n4\n\n5\n", [], "1 missing value(s), the first on line 4; fill the gaps"),
+    ("a,b\n1,2\n3,4\n", [], "has 2 columns (a, b); choose one with --column NAME."),
+    ("temp\n" + "1\n" * 10, [], "the series has 10 values"),
+    ("temp\n1\ninf\n", [], "an infinite value on line 3"),
+]
+
+
+@pytest.mark.parametrize("text, args, message", CSV_ERRORS)
+def test_csv_errors_are_one_sentence_and_exit_code_2(tmp_path, text, args, message):
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["forecast", str(path), *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_and_bad_options_exit_2(tmp_path):
+    for args, message in (
+        ([str(tmp_path / "nope.csv")], "cannot read"),
+        (["--test-fraction", "1"], "--test-fraction must lie between 0 and 1"),
+        (["--window", "0"], "--window must be a positive whole number"),
+        (["--column", "co2"], "--column needs a SERIES.csv"),
+    ):
+        result = CliRunner().invoke(cli, ["forecast", *args])
+        assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+        assert message in result.output
+
+
+def test_setup_rejects_bad_sizes():
+    with pytest.raises(ConfigError):
+        fc.Setup(horizon=0)
+    with pytest.raises(DataError, match="need at least"):
+        fc.split(20, fc.Setup())
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+def test_cli_runs_every_model_and_writes_json_and_figure(tmp_path):
+    v = wave(60)
+    path = tmp_path / "wave.csv"
+    path.write_text("t,level\n" + "".join(f"{t},{float(x)!r}\n" for t, x in enumerate(v)))
+    figure = tmp_path / "f.png"
+    args = ["forecast", str(path), "--column", "level", "--seeds", "2", "--epochs", "1",
+            "--window", "3", "--horizon", "2", "--units", "3", "--batch-size", "4",
+            "--ahead", "5", "-o", str(figure), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    start = len(v) - out["held_out"]
+    persistence = next(m for m in out["models"] if m["model"] == "persistence")
+    assert persistence["one_step_rmse"]["mean"] == pytest.approx(
+        float(np.sqrt(np.mean(np.diff(v[start - 1 :]) ** 2))), rel=1e-9
+    )
+    lstm = [m for m in out["models"] if m["series"] in ("raw", "differenced")]
+    assert len(lstm) == 8
+    assert all(len(m["one_step_rmse_per_seed"]) == 2 for m in lstm)
+    assert all(np.isfinite(m["one_step_rmse_per_seed"]).all() for m in lstm)
+    assert {c["verdict"] for c in out["claims"]} <= {"confirmed", "refuted", "inconclusive"}
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,191 @@
+"""Variable-length sequences: padded and packed layouts feed the LSTM the same sequences,
+the horizon that covers a packed sequence, the many-seeds loop against the plain engine, and
+the claim's verdict rule."""
+
+import numpy as np
+import pytest
+
+from statecarry import varlen
+from statecarry.config import Config
+from statecarry.data.layout import check_layout, pack
+from statecarry.data.tasks import variable_length_sequences
+from statecarry.errors import ConfigError, DataError
+
+TINY = varlen.Setup(n_train=8, n_test=8, min_length=2, max_length=7, batch_size=4, time_steps=3,
+                    units=3, epochs=2)
+
+
+def data(n=8, seed=0):
+    return variable_length_sequences(n, 2, 7, np.random.default_rng(seed))
+
+
+def test_sequences_have_their_lengths_and_the_label_at_the_first_step():
+    seqs, labels = data(40)
+    assert all(2 <= len(s) <= 7 for s in seqs)
+    np.testing.assert_array_equal([s[0, 0] for s in seqs], labels[:, 0])
+    assert labels.sum() == 20  # exactly half the labels are 1, as in the blog's generator
+
+
+def test_padded_layout_puts_one_sequence_per_row_with_its_label_at_its_end():
+    seqs, labels = data()
+    batches = varlen.pad(seqs, labels, 4, 7)
+    assert batches.x.shape == (2, 4, 7, 1)
+    for n, seq in enumerate(seqs):
+        b, r, last = n // 4, n % 4, len(seq) - 1
+        np.testing.assert_array_equal(batches.x[b, r, : len(seq)], seq)
+        assert not batches.x[b, r, len(seq) :].any()
+        assert batches.reset[b, r].tolist() == [True] + [False] * 6
+        assert batches.weight[b, r].tolist() == [float(t == last) for t in range(7)]
+        assert batches.y[b, r, last, 0] == labels[n, 0]
+    unmasked = varlen.pad(seqs, labels, 4, 7, mask=False)
+    assert (unmasked.weight[..., -1] == 1).all() and unmasked.weight.sum() == len(seqs)
+
+
+def test_padding_fraction_counts_empty_slots():
+    """Sequences of ones make every real step visible: the padding is the zero slots."""
+    seqs, labels = data()
+    ones = [np.ones_like(s) for s in seqs]
+    lengths = [len(s) for s in seqs]
+    for batches in (varlen.pad(ones, labels, 4, 7), pack(ones, 4, 3, labels=labels)):
+        zero_slots = np.mean(batches.x[..., 0] == 0)
+        assert varlen.padding_fraction(batches, lengths) == pytest.approx(zero_slots)
+    assert varlen.padding_fraction(varlen.pad(ones, labels, 4, 7), lengths) == pytest.approx(
+        np.mean([(7 - n) / 7 for n in lengths])
+    )
+
+
+@pytest.mark.parametrize("max_length, time_steps", [(7, 3), (20, 20), (40, 20), (5, 1), (9, 4)])
+def test_covering_horizon_is_the_most_windows_a_sequence_can_span(max_length, time_steps):
+    most = max(
+        (start + length - 1) // time_steps - start // time_steps + 1
+        for length in range(1, max_length + 1)
+        for start in range(0, 3 * time_steps)
+    )
+    assert varlen.covering_horizon(max_length, time_steps) == most
+
+
+def test_padded_packed_and_alone_give_the_same_predictions():
+    """At fixed parameters, every sequence's prediction at its last step is the same whether
+    it is padded (one per row, masked), packed with resets, or run alone from a zero state."""
+    import jax
+    import jax.numpy as jnp
+
+    from statecarry import model
+
+    seqs, labels = data(11, seed=3)
+    lengths = [len(s) for s in seqs]
+    params = model.init(jax.random.key(1), 1, 3)
+    alone = []
+    for seq in seqs:
+        zeros = model.LSTMState(jnp.zeros(3), jnp.zeros(3))
+        _, h = model.run_stream(params["lstm"], zeros, jnp.asarray(seq), jnp.zeros(len(seq), bool))
+        alone.append(np.asarray(model.dense(params["dense"], h[-1])))
+    alone = np.stack(alone)
+
+    padded_config = Config(task="variable-length", mode="stateless", units=3, batch_size=1,
+                           n_train=2, n_test=2, time_steps=7)
+    padded = varlen.pad(seqs, labels, 1, 7)
+    pred = varlen.predict(params, padded, padded_config)
+    rows, pos = varlen.label_steps("padded", lengths, 1, 7)
+    np.testing.assert_allclose(varlen.per_sequence(pred, rows, pos), alone, atol=1e-6)
+
+    packed_config = padded_config.replace(mode="stateful", batch_size=3, n_train=6, n_test=6,
+                                          time_steps=3)
+    packed = pack(seqs, 3, 3, labels=labels)
+    check_layout(packed, seqs, labels=labels)
+    pred = varlen.predict(params, packed, packed_config)
+    rows, pos = varlen.label_steps("packed", lengths, 3, 3)
+    np.testing.assert_allclose(varlen.per_sequence(pred, rows, pos), alone, atol=1e-6)
+    # without the resets, state leaks from one sequence into the next and predictions change
+    no_resets = packed._replace(reset=np.zeros_like(packed.reset))
+    leaky = varlen.predict(params, no_resets, packed_config)
+    assert not np.allclose(varlen.per_sequence(leaky, rows, pos), alone, atol=1e-4)
+
+
+def test_fit_seeds_equals_the_plain_engine_loop_for_each_seed():
+    """The vmapped, compiled many-seeds loop gives each seed exactly what a plain loop over
+    `engine.train_epoch` gives it (stateful, packed, horizon 2)."""
+    import jax
+
+    from statecarry import engine
+
+    seqs, labels = data(8, seed=5)
+    layout = varlen.Layout("packed", "packed", 4, "stateful", horizon=2)
+    batches = varlen.layout_batches(layout, TINY, seqs, labels)
+    config = varlen.layout_config(layout, TINY, batches)
+    fit = varlen.fit_seeds(config, batches, [3, 4], test=batches)
+    for k, seed in enumerate([3, 4]):
+        carry = engine.init_carry(jax.random.key(seed), config, 4)
+        for epoch in range(config.epochs):
+            train = engine.with_mode_resets(jax.tree.map(jax.numpy.asarray, batches), config, True)
+            carry, s = engine.train_epoch(carry, train, config)
+            assert fit.metrics["train_loss"][epoch, k] == pytest.approx(
+                float(s.loss / s.weight), rel=1e-5
+            )
+        fitted = varlen.seed_params(fit.params, k)
+        for a, b in zip(jax.tree.leaves(carry.params), jax.tree.leaves(fitted)):
+            np.testing.assert_allclose(np.asarray(a), b, atol=1e-6)
+        stats, _ = engine.evaluate(carry.params, jax.tree.map(jax.numpy.asarray, batches), config)
+        assert fit.metrics["test_acc"][-1, k] == pytest.approx(float(stats.correct / stats.weight))
+
+
+def test_layouts_compare_the_qa_advice_with_packing_at_the_covering_horizon():
+    names = [(l.kind, l.batch_size, l.mask, l.horizon) for l in varlen.layouts(TINY)]
+    assert names == [("padded", 1, True, 1), ("padded", 4, True, 1), ("padded", 4, False, 1),
+                     ("packed", 4, True, 1), ("packed", 4, True, 3)]
+
+
+def test_compare_is_deterministic():
+    which = [varlen.layouts(TINY)[1], varlen.layouts(TINY)[-1]]
+    first = varlen.compare([0, 1], TINY, which)
+    again = varlen.compare([0, 1], TINY, which)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.test_acc, b.test_acc)
+        assert a.test_acc.shape == (TINY.epochs, 2)
+    assert first[1].padding_fraction < first[0].padding_fraction
+
+
+def _result(kind, accs, batch_size=16, horizon=1):
+    layout = varlen.Layout(kind, kind, batch_size, "stateful", horizon)
+    acc = np.asarray(accs, float)[None]
+    return varlen.LayoutResult(layout, None, 0.1, 1, 1, acc, acc, 0.0, 0.0)
+
+
+def test_verdict_rule_reaches_every_verdict():
+    padded = _result("padded", [1.0, 1.0, 0.98, 1.0])
+
+    def verdict(packed_accs, batch_size=16):
+        packed = _result("packed", packed_accs, batch_size=batch_size, horizon=2)
+        return varlen.suggest_verdict([padded, packed])[0]
+
+    assert verdict([1.0, 0.99, 1.0, 1.0]) == "refuted"
+    assert verdict([0.6, 0.62, 0.58, 0.6]) == "confirmed"
+    assert verdict([1.0, 0.5, 1.0, 0.6]) == "inconclusive"
+    assert verdict([1.0, 1.0, 1.0, 1.0], batch_size=8) == "inconclusive"  # nothing to pair with
+
+
+def test_bad_input_is_one_sentence():
+    seqs, labels = data()
+    with pytest.raises(DataError, match="does not divide 8 sequences"):
+        varlen.pad(seqs, labels, 3, 7)
+    with pytest.raises(DataError, match="padding needs every length between 1 and 5"):
+        varlen.pad(seqs, labels, 4, 5)
+    with pytest.raises(ConfigError, match="learns from a series"):
+        from statecarry.data.tasks import make_samples
+
+        make_samples(Config(task="forecast"), 0)
+
+
+def test_variable_length_task_is_the_qa_padding_without_a_mask():
+    """The registered task: the same sequences, zeros after each, the label read at the end."""
+    from statecarry.data.tasks import make_samples, variable_length_range
+
+    config = Config(task="variable-length", time_steps=16, n_train=32, n_test=8)
+    train, _ = make_samples(config, 0)
+    rng = np.random.default_rng(0)
+    seqs, labels = variable_length_sequences(32, *variable_length_range(16), rng)
+    assert variable_length_range(16) == (2, 16)
+    for row, seq in zip(train.x, seqs):
+        np.testing.assert_array_equal(row[: len(seq)], seq)
+        assert not row[len(seq) :].any()
+    np.testing.assert_array_equal(train.y, labels)
