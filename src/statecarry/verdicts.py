@@ -148,6 +148,20 @@ class Given:
         return Verdict(given["verdict"], given["measured"], dict(given.get("numbers", {})))
 
 
+def _combine(parts: Sequence[Rule], evidence: Evidence, decisive: str, other: str) -> Verdict:
+    """One `decisive` part decides; `other` needs every part to agree; else inconclusive."""
+    judged = [p.judge(evidence) for p in parts]
+    kinds = [v.verdict for v in judged]
+    if decisive in kinds:
+        verdict = decisive
+    elif all(k == other for k in kinds):
+        verdict = other
+    else:
+        verdict = INCONCLUSIVE
+    text = "; ".join(f"{v.measured} ({v.verdict})" for v in judged)
+    return Verdict(verdict, text, {"parts": [v.to_json() for v in judged]})
+
+
 @dataclass(frozen=True)
 class AllOf:
     """Every part must hold: refuted if any part is refuted, confirmed if all are confirmed."""
@@ -155,16 +169,7 @@ class AllOf:
     parts: Sequence[Rule]
 
     def judge(self, evidence: Evidence) -> Verdict:
-        judged = [p.judge(evidence) for p in self.parts]
-        kinds = [v.verdict for v in judged]
-        if REFUTED in kinds:
-            verdict = REFUTED
-        elif all(k == CONFIRMED for k in kinds):
-            verdict = CONFIRMED
-        else:
-            verdict = INCONCLUSIVE
-        text = "; ".join(f"{v.measured} ({v.verdict})" for v in judged)
-        return Verdict(verdict, text, {"parts": [v.to_json() for v in judged]})
+        return _combine(self.parts, evidence, decisive=REFUTED, other=CONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -174,16 +179,7 @@ class AnyOf:
     parts: Sequence[Rule]
 
     def judge(self, evidence: Evidence) -> Verdict:
-        judged = [p.judge(evidence) for p in self.parts]
-        kinds = [v.verdict for v in judged]
-        if CONFIRMED in kinds:
-            verdict = CONFIRMED
-        elif all(k == REFUTED for k in kinds):
-            verdict = REFUTED
-        else:
-            verdict = INCONCLUSIVE
-        text = "; ".join(f"{v.measured} ({v.verdict})" for v in judged)
-        return Verdict(verdict, text, {"parts": [v.to_json() for v in judged]})
+        return _combine(self.parts, evidence, decisive=CONFIRMED, other=REFUTED)
 
 
 @dataclass(frozen=True)
