@@ -130,6 +130,13 @@ def test_solved_fraction_counts_seeds_at_the_threshold_and_ignores_nan():
     assert (got.low, got.high) == pytest.approx(wilson_closed_form(3, 5, 0.95), rel=1e-9)
 
 
-def test_summary_prints_mean_and_half_width():
-    s = stats.Summary(0.5, 0.4, 0.62, 10)
-    assert str(s) == "0.500 ± 0.110"
+def test_summary_prints_mean_and_half_width_or_the_clipped_interval():
+    assert str(stats.Summary(0.5, 0.39, 0.61, 10)) == "0.500 ± 0.110"
+    assert str(stats.Summary(0.5, 0.4, 0.62, 10)) == "0.500 [0.400, 0.620]"
+
+
+def test_bounds_clip_the_interval_to_what_the_metric_can_take():
+    acc = np.r_[np.ones(6), 0.5, 0.6]
+    free, bounded = stats.mean_ci(acc), stats.mean_ci(acc, bounds=stats.ACCURACY)
+    assert free.high > 1 and bounded.high == 1.0
+    assert (bounded.mean, bounded.low) == (free.mean, free.low)

@@ -420,7 +420,7 @@ def select(ids: str | None) -> tuple[Claim, ...]:
     if ids is None:
         return CLAIMS
     known = {c.id: c for c in CLAIMS}
-    wanted = [i.strip() for i in ids.split(",") if i.strip()]
+    wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))  # once each
     unknown = [i for i in wanted if i not in known]
     if unknown or not wanted:
         from .errors import ConfigError
@@ -577,8 +577,8 @@ def reproduce(
         results.append(
             ExperimentResult(
                 exp,
-                stats.mean_ci(acc),
-                stats.mean_ci(history.final("test_known_acc")),
+                stats.mean_ci(acc, bounds=stats.ACCURACY),
+                stats.mean_ci(history.final("test_known_acc"), bounds=stats.ACCURACY),
                 stats.solved_fraction(acc),
                 time.perf_counter() - t0,
                 history,

@@ -89,6 +89,8 @@ def _check(c: Config) -> None:
     from .data.tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
+    if c.data_seed is not None and (not isinstance(c.data_seed, int) or c.data_seed < 0):
+        raise ConfigError(f"data-seed must be a whole number ≥ 0, got {c.data_seed!r}.")
     _choice(c.mode, "mode", MODES)
     _choice(c.reset, "reset", RESETS)
     _choice(c.carry, "carry", CARRIES)

@@ -442,8 +442,8 @@ class ModelResult:
         return {
             "model": self.name,
             "series": self.series,
-            "one_step_rmse": stats.mean_ci(self.one_step_rmse)._asdict(),
-            "recursive_rmse": stats.mean_ci(self.recursive_rmse)._asdict(),
+            "one_step_rmse": stats.mean_ci(self.one_step_rmse, bounds=stats.NON_NEGATIVE)._asdict(),
+            "recursive_rmse": stats.mean_ci(self.recursive_rmse, bounds=stats.NON_NEGATIVE)._asdict(),
             "one_step_rmse_per_seed": self.one_step_rmse.tolist(),
             "recursive_rmse_per_seed": self.recursive_rmse.tolist(),
             "seconds": self.seconds,
@@ -638,8 +638,8 @@ def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
 
 def table_rows(c: Comparison) -> list[list[str]]:
     def fmt(values: np.ndarray) -> str:
-        s = stats.mean_ci(values)
-        return f"{s.mean:.3f}" if s.n < 2 else f"{s.mean:.3f} ± {s.half_width:.3f}"
+        s = stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
+        return f"{s.mean:.3f}" if s.n < 2 else str(s)
 
     return [
         [r.name, r.series, fmt(r.one_step_rmse), fmt(r.recursive_rmse), f"{r.seconds:.1f}"]

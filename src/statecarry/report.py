@@ -278,8 +278,8 @@ def _summary_section(runs: Sequence[dict]) -> str:
                 _e(c.get("batch_size", "")),
                 _e(len(run.get("seeds") or [])),
                 _e(len(run["epochs"])),
-                _ci(stats.mean_ci(acc)),
-                _ci(stats.mean_ci(known)) if has_known else "—",
+                _ci(stats.mean_ci(acc, bounds=stats.ACCURACY)),
+                _ci(stats.mean_ci(known, bounds=stats.ACCURACY)) if has_known else "—",
                 f"{solved.mean:.0%}" if solved.n else "—",
                 _status(run.get("status", "")),
             ]
@@ -847,7 +847,7 @@ def _provenance_section(runs: Sequence[dict]) -> str:
     if shared:
         parts.append(
             "<p class=note>Config shared by every run (bold: not the default):</p>"
-            f"<p class=cfg>{', '.join(value(k, trained[0][k]) for k in shared)}</p>"
+            f"<p class=cfg>{', '.join(value(k, trained[0].get(k)) for k in shared)}</p>"
         )
     rows = []
     for run, config in zip(runs, configs):

@@ -24,7 +24,9 @@ class Summary(NamedTuple):
     n: int
 
     def __str__(self) -> str:
-        return f"{self.mean:.3f} ± {self.half_width:.3f}"
+        if abs((self.high - self.mean) - (self.mean - self.low)) < 1e-9 or self.n < 2:
+            return f"{self.mean:.3f} ± {self.half_width:.3f}"
+        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"  # clipped to its bounds
 
     @property
     def half_width(self) -> float:
@@ -96,8 +98,16 @@ def t_quantile(p: float, df: float) -> float:
     return (lo + hi) / 2
 
 
-def mean_ci(values, confidence: float = 0.95) -> Summary:
-    """Mean and Student-t confidence interval; NaNs (undefined metrics) are dropped."""
+ACCURACY = (0.0, 1.0)  # `bounds` for an accuracy or a fraction
+NON_NEGATIVE = (0.0, math.inf)  # `bounds` for a loss or an RMSE
+
+
+def mean_ci(values, confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> Summary:
+    """Mean and Student-t confidence interval; NaNs (undefined metrics) are dropped.
+
+    `bounds` clips the interval to the values the metric can take (an accuracy's t interval
+    can reach past 1 when most seeds sit at 1).
+    """
     x = np.asarray(values, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     n = len(x)
@@ -107,7 +117,10 @@ def mean_ci(values, confidence: float = 0.95) -> Summary:
     if n == 1:
         return Summary(mean, math.nan, math.nan, 1)
     half = t_quantile(0.5 + confidence / 2, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
-    return Summary(mean, mean - half, mean + half, n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Summary(mean, low, high, n)
 
 
 def wilson(successes: int, n: int, confidence: float = 0.95) -> Summary:

@@ -188,7 +188,7 @@ def store_path() -> Path:
 def _refuse(path: Path, problem: str) -> StoreError:
     return StoreError(
         f"{path} {problem}; statecarry left it untouched: move it aside, point STATECARRY_HOME "
-        "at another directory, or pass --no-store."
+        "at another directory, or add --no-store to run, sweep, reproduce or forecast."
     )
 
 
@@ -241,7 +241,7 @@ def open_store(path: str | Path | None = None) -> Store:
     except OSError as e:
         raise StoreError(
             f"cannot create the run store's directory {path.parent} ({e.strerror}); "
-            "point STATECARRY_HOME at a writable directory, or pass --no-store."
+            "point STATECARRY_HOME at a writable directory, or add --no-store to run, sweep, reproduce or forecast."
         ) from None
     _inspect(path)
     try:
@@ -256,7 +256,7 @@ def open_store(path: str | Path | None = None) -> Store:
         db.close()
         raise StoreError(
             f"cannot write the run store {path} ({e}); point STATECARRY_HOME at a writable "
-            "directory, or pass --no-store."
+            "directory, or add --no-store to run, sweep, reproduce or forecast."
         ) from None
     except BaseException:
         db.close()
@@ -432,7 +432,7 @@ class Store:
         except sqlite3.OperationalError as e:
             raise StoreError(
                 f"cannot write the run store {self.path} ({e}); free some space or make it "
-                "writable, point STATECARRY_HOME elsewhere, or pass --no-store."
+                "writable, point STATECARRY_HOME elsewhere, or add --no-store to run, sweep, reproduce or forecast."
             ) from None
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from . import stats
 from .config import Config, field_names
 from .errors import ConfigError
 
-ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps", "seeds_data": "data_seed"}
+ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -35,8 +35,8 @@ def _convert(key: str, text: str) -> Any:
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        kind = "true/false" if isinstance(default, bool) else type(default or 0).__name__
-        raise ConfigError(f"grid value {text!r} for {key} is not a {kind}.") from None
+        kind = "true/false" if isinstance(default, bool) else "an integer" if not isinstance(default, float) else "a number"
+        raise ConfigError(f"grid value {text!r} for {key} is not {kind}.") from None
     return text
 
 
@@ -48,13 +48,17 @@ def parse_grid(text: str) -> list[tuple[str, list[Any]]]:
         if not sep or not values:
             raise ConfigError(f"grid entry {token!r} is not KEY=V1,V2,…; e.g. --grid \"horizon=1,2 lr=1e-3,1e-2\".")
         name = ALIASES.get(key, key.replace("-", "_"))
-        if name not in field_names() or name == "task":
-            close = difflib.get_close_matches(name, field_names() + list(ALIASES), n=1)
+        keys = [k for k in field_names() if k != "task"]
+        if name not in keys:
+            close = difflib.get_close_matches(name, keys + list(ALIASES), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"unknown grid key {key!r}; use one of {', '.join(field_names()[1:])}.{hint}")
         if any(name == k for k, _ in grid):
             raise ConfigError(f"grid key {key!r} appears twice; give all its values once: {key}=a,b.")
-        grid.append((name, [_convert(name, v) for v in values.split(",") if v != ""]))
+        parts = values.split(",")
+        if "" in parts:
+            raise ConfigError(f"grid entry {token!r} has an empty value; write {key}=a,b.")
+        grid.append((name, [_convert(name, v) for v in parts]))
     if not grid:
         raise ConfigError('the grid is empty; e.g. --grid "horizon=1,2 units=3,8".')
     return grid
@@ -87,6 +91,12 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
             out.append(Point(values, base.replace(**values)))
         except ConfigError as e:
             out.append(Point(values, None, skipped=str(e)))
+    # A value that fails with every other value is a mistake, not a combination to skip.
+    for key, options in grid:
+        for value in options:
+            mine = [p for p in out if p.values[key] is value or p.values[key] == value]
+            if all(p.config is None for p in mine):
+                raise ConfigError(f"grid value {key}={value} is invalid: {mine[0].skipped}")
     return out
 
 
@@ -103,16 +113,14 @@ def sweep(
 
         run = runner.run
     result = points(base, grid)
-    if all(p.config is None for p in result):
-        raise ConfigError(f"every grid point is invalid; the first: {result[0].skipped}")
     for p in result:
         if p.config is not None:
             t0 = time.perf_counter()
             history = run(p.config, list(seeds))
             p.seconds = time.perf_counter() - t0
-            p.test_acc = stats.mean_ci(history.final("test_acc"))
+            p.test_acc = stats.mean_ci(history.final("test_acc"), bounds=stats.ACCURACY)
             known = history.final("test_known_acc")
-            p.known_acc = stats.mean_ci(known)
+            p.known_acc = stats.mean_ci(known, bounds=stats.ACCURACY)
             p.solved = stats.solved_fraction(known)
         if on_point:
             on_point(p)

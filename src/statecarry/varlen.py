@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import stats
+from .errors import ConfigError
 from .config import Config
 from .data.layout import Batches, pack, packed_positions, to_streams
 from .data.tasks import variable_length_sequences
@@ -201,7 +202,7 @@ class LayoutResult:
             "padding_fraction": self.padding_fraction,
             "updates_per_epoch": self.updates_per_epoch,
             "steps_per_epoch": self.steps_per_epoch,
-            "test_acc": stats.mean_ci(self.final_acc)._asdict(),
+            "test_acc": stats.mean_ci(self.final_acc, bounds=stats.ACCURACY)._asdict(),
             "test_acc_per_seed": self.final_acc.tolist(),
             "test_acc_per_epoch": [stats.mean_ci(a).mean for a in self.test_acc],
             "epochs_to_0.95": self.epochs_to(0.95),
@@ -334,9 +335,9 @@ def suggest_verdict(results: Sequence[LayoutResult], margin: float = 0.02) -> tu
     pad_r = padded[0]
     diff = stats.mean_ci(best_packed.final_acc - pad_r.final_acc)
     numbers = (
-        f"{best_packed.layout.name}: {stats.mean_ci(best_packed.final_acc)} test acc, "
+        f"{best_packed.layout.name}: {stats.mean_ci(best_packed.final_acc, bounds=stats.ACCURACY)} test acc, "
         f"{best_packed.padding_fraction:.0%} padding; {pad_r.layout.name}: "
-        f"{stats.mean_ci(pad_r.final_acc)}, {pad_r.padding_fraction:.0%} padding; packed - "
+        f"{stats.mean_ci(pad_r.final_acc, bounds=stats.ACCURACY)}, {pad_r.padding_fraction:.0%} padding; packed - "
         f"padded {diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}] over {diff.n} seeds"
     )
     if diff.n < 2:
@@ -504,7 +505,7 @@ def seed_params(params: dict, k: int) -> dict:
 def table_rows(results: Sequence[LayoutResult]) -> list[list[str]]:
     rows = []
     for r in results:
-        acc = stats.mean_ci(r.final_acc)
+        acc = stats.mean_ci(r.final_acc, bounds=stats.ACCURACY)
         reach = r.epochs_to(0.95)
         rows.append(
             [
@@ -528,4 +529,22 @@ TABLE_HEADER = [
 
 
 def with_setup(setup: Setup, **changes) -> Setup:
-    return replace(setup, **changes)
+    """`setup` with `changes`, checked: sizes positive, lengths in order and not absurd."""
+    setup = replace(setup, **changes)
+    for name in ("n_train", "n_test", "min_length", "max_length", "batch_size", "time_steps", "units", "epochs"):
+        value = getattr(setup, name)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
+    if setup.min_length > setup.max_length:
+        raise ConfigError(
+            f"max-length {setup.max_length} is below min-length {setup.min_length}; "
+            f"use --max-length {setup.min_length} or more."
+        )
+    if setup.max_length > MAX_LENGTH:
+        raise ConfigError(f"max-length {setup.max_length} is above {MAX_LENGTH}; this experiment is about short sequences.")
+    if not (setup.learning_rate > 0 and setup.learning_rate < float("inf")):
+        raise ConfigError(f"lr must be a finite number > 0, got {setup.learning_rate!r}.")
+    return setup
+
+
+MAX_LENGTH = 1000

@@ -60,7 +60,7 @@ class Learns:
     def judge(self, evidence: Evidence) -> Verdict:
         acc = _at(evidence, self.run, self.metric, self.epoch)
         solved = stats.solved_fraction(acc)
-        mean = stats.mean_ci(acc)
+        mean = stats.mean_ci(acc, bounds=stats.ACCURACY)
         if solved.low > 0.5:
             learned = True
         elif solved.high < 0.5:
@@ -217,7 +217,8 @@ class Reports:
     epoch: int = -1
 
     def judge(self, evidence: Evidence) -> Verdict:
-        s = stats.mean_ci(_at(evidence, self.run, self.metric, self.epoch))
+        bounds = stats.ACCURACY if self.metric.endswith("acc") else stats.NON_NEGATIVE
+        s = stats.mean_ci(_at(evidence, self.run, self.metric, self.epoch), bounds=bounds)
         epoch = _epoch_name(self.epoch, evidence, self.run)
         return Verdict("", f"{self.run}: {self.metric.replace('_', ' ')} {s} after {epoch} epoch(s)", {"mean": s._asdict()})
 

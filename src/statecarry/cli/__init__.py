@@ -11,6 +11,7 @@ mistake is one `Error:` line on stderr and exit code 2; a bug keeps its tracebac
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any, Callable
 
@@ -90,10 +91,25 @@ def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
             message = f"{stage} {done}/{total}"
         if interactive:
             click.echo(f"\r\033[K{message}", nl=done >= total and stage != "compile", err=True)
-        elif done >= total:
+        elif done >= total and time.perf_counter() - start >= PROGRESS_AFTER_SECONDS:
             click.echo(message, err=True)
 
     return report
+
+
+def strict_json(obj: Any, **kwargs: Any) -> str:
+    """JSON that any parser accepts: NaN and infinities (an undefined interval) become null."""
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, float):
+            return o if math.isfinite(o) else None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(obj), allow_nan=False, **kwargs)
 
 
 def blog_line(epoch: int, tl: float, ta: float, vl: float, va: float) -> str:
@@ -119,6 +135,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except StatecarryError as e:
             raise UserError(str(e)) from None
+        except OSError as e:
+            if e.filename is None:
+                raise
+            raise UserError(f"cannot write {e.filename}: {e.strerror}; choose another path.") from None
 
 
 def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:
@@ -155,6 +175,8 @@ def run(
     """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
+    if first_seed < 0:
+        raise UserError(f"--first-seed must be 0 or more, got {first_seed}.")
     config = make_config(task, options)
     from ..data.tasks import check_samples
 
@@ -180,7 +202,7 @@ def run(
         rec.finish(timings={"compile_seconds": history.compile_seconds,
                             "run_seconds": history.run_seconds, **history.timings})  # fmt: skip
     if json_:
-        click.echo(json.dumps(history.to_json() | {"run_id": rec.run_id}))
+        click.echo(strict_json(history.to_json() | {"run_id": rec.run_id}))
         return
     if verbose and not live:
         for k, seed in enumerate(seed_list):
@@ -196,12 +218,13 @@ def run(
             if seeds > 1
             else "note: the first batch's labels are random by construction (see 'determined acc' with --json)."
         )
-    click.echo(
-        f"{seeds} seed(s): compile {history.compile_seconds:.2f} s, "
-        f"train+eval {history.run_seconds:.2f} s"
-        + (f"; stored as run {rec.run_id}" if rec.run_id is not None else ""),
-        err=True,
-    )
+    if not quiet:
+        click.echo(
+            f"{seeds} seed(s): compile {history.compile_seconds:.2f} s, "
+            f"train+eval {history.run_seconds:.2f} s"
+            + (f"; stored as run {rec.run_id}" if rec.run_id is not None else ""),
+            err=True,
+        )
 
 
 def _line_values(metrics: dict, k: int) -> tuple[float, float, float, float]:
@@ -219,11 +242,11 @@ def format_summary(history, stats) -> str:
     rows = []
     for e in range(history.epochs):
         row = [str(e)] + [
-            str(stats.mean_ci(history.metrics[m][e]))
+            str(stats.mean_ci(history.metrics[m][e], bounds=stats.ACCURACY if m.endswith("acc") else stats.NON_NEGATIVE))
             for m in ("train_loss", "train_acc", "test_loss", "test_acc")
         ]
         if known:
-            row.append(str(stats.mean_ci(history.metrics["test_known_acc"][e])))
+            row.append(str(stats.mean_ci(history.metrics["test_known_acc"][e], bounds=stats.ACCURACY)))
         solved = stats.solved_fraction(history.metrics[solved_metric][e])
         row.append(f"{solved.mean:.0%} [{solved.low:.0%}, {solved.high:.0%}]")
         rows.append(row)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from . import cli
+from . import cli, strict_json
 
 
 class ResetType(click.ParamType):
@@ -107,7 +106,7 @@ def doctor(probe, json_, quiet, **flags) -> None:
         findings += doc.probe_findings(doc.probe_keras())
     if json_:
         click.echo(
-            json.dumps(
+            strict_json(
                 {"errors": doc.has_errors(findings), "findings": [f.to_json() for f in findings]}
             )
         )

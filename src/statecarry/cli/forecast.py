@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from . import UserError, _engine, _progress, cli, table
+from . import UserError, _engine, _progress, cli, table, strict_json
 from ._store import store_option
 
 # flag -> (Setup field, type, help); defaults live in forecast.Setup only
@@ -58,6 +57,10 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
         raise UserError("--column needs a SERIES.csv; the default series has one column, co2.")
     data = fc.load_csv(series, column) if series else fc.default_series()
     fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
+    if not no_figure:
+        from pathlib import Path
+
+        Path(output).parent.mkdir(parents=True, exist_ok=True)  # fail before training, not after
     _engine()
     from dataclasses import asdict
 
@@ -72,7 +75,7 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
         fc.plot(result, output)
         click.echo(f"figure: {output}", err=True)
     if json_:
-        click.echo(json.dumps(result.to_json()))
+        click.echo(strict_json(result.to_json()))
         return
     click.echo(
         f"{data.source}, column {data.name!r}: {len(data.values)} values, the last "

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
 
 import click
 
-from . import UserError, _engine, _progress, cli, table
+from . import UserError, _engine, _progress, cli, table, strict_json
 from ._store import store_option, stored_runner
 
 QUICK_SEEDS = 8
@@ -59,12 +58,12 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
         )
         result["report"] = str(path)
     if json_:
-        click.echo(json.dumps(result))
+        click.echo(strict_json(result | {"run_id": rec.run_id}))
         return
     click.echo(format_experiments(experiments, seeds))
     click.echo()
     click.echo(format_claims(results))
-    tail = f"{len(results)} claims in {result['seconds']:.0f} s"
+    tail = f"{len(results)} claim{'s' if len(results) != 1 else ''} in {result['seconds']:.0f} s"
     if rec.run_id is not None:
         tail += f"; stored as run {rec.run_id}"
     if not no_report:

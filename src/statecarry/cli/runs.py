@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from datetime import datetime
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 
 from .. import store as store_
-from . import UserError, cli, table
+from . import UserError, cli, table, strict_json
 
 # Metrics shown in tables, in this order; any others a run records follow alphabetically.
 SHOWN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "test_known_acc")
@@ -31,7 +30,7 @@ def list_(kind: str | None, json_: bool):
     with store_.open_store() as store:
         found = store.list_runs(kind=kind)
         if json_:
-            click.echo(json.dumps([r.to_json(include_epochs=False) for r in found]))
+            click.echo(strict_json([r.to_json(include_epochs=False) for r in found]))
             return
         if not found:
             click.echo(f"no runs yet in {store.path}; 'statecarry run TASK' records one.")
@@ -58,7 +57,7 @@ def show(run_id: int, json_: bool):
         run = store.get_run(run_id)
         children = store.children(run_id)
     if json_:
-        click.echo(json.dumps(run.to_json() | {"children": [c.id for c in children]}))
+        click.echo(strict_json(run.to_json() | {"children": [c.id for c in children]}))
         return
     click.echo("\n".join(describe(run, children)))
 
@@ -74,7 +73,7 @@ def compare(run_ids: tuple[int, ...], json_: bool):
         found = [store.get_run(i, metrics=False) for i in run_ids]
     comparison = store_.compare_runs(found)
     if json_:
-        click.echo(json.dumps(comparison))
+        click.echo(strict_json(comparison))
         return
     click.echo(table(*comparison_table(comparison)))
 
@@ -90,7 +89,7 @@ def export(run_id: int, fmt: str, output: Path | None):
     """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON."""
     with store_.open_store() as store:
         run = store.get_run(run_id)
-    text = store_.to_csv(run) if fmt == "csv" else json.dumps(run.to_json(), indent=1) + "\n"
+    text = store_.to_csv(run) if fmt == "csv" else strict_json(run.to_json(), indent=1) + "\n"
     if output is None:
         click.echo(text, nl=False)
         return
@@ -160,7 +159,7 @@ def describe(run: store_.Run, children: list[store_.Run]) -> list[str]:
         rows = [[_short(c.get(k, "—")) for k in keys] for c in claims]
         lines += ["", table(keys, rows)]
     elif run.result:
-        lines += ["", "result    " + json.dumps(run.result)]
+        lines += ["", "result    " + strict_json(run.result)]
     if children:
         listed = ", ".join(f"{c.id} ({c.task}, {c.shown_status})" for c in children)
         lines += ["", f"child runs: {listed}"]
@@ -232,5 +231,5 @@ def _seconds(seconds: float | None) -> str:
 
 
 def _short(value: object, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
+    text = value if isinstance(value, str) else strict_json(value)
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from . import UserError, _engine, _progress, cli, config_options, make_config, table
+from . import UserError, _engine, _progress, cli, config_options, make_config, table, strict_json
 from ._store import store_option, stored_runner
 
 
@@ -27,6 +26,7 @@ def sweep(task, grid, seeds, json_, quiet, no_store, **options):
 
     base = make_config(task, options)
     parsed = sweeps.parse_grid(grid)
+    sweeps.points(base, parsed)  # a bad value fails here, before anything is recorded
     _engine()
 
     seed_list = list(range(seeds))
@@ -36,7 +36,7 @@ def sweep(task, grid, seeds, json_, quiet, no_store, **options):
         result = sweeps.sweep(base, parsed, seed_list, run=run, on_point=on_point)
         rec.finish(result={"grid": grid, "points": [p.to_json() for p in result]})
     if json_:
-        click.echo(json.dumps({"task": task, "grid": grid, "seeds": seed_list, "config": base.to_dict(), "points": [p.to_json() for p in result], "run_id": rec.run_id}))
+        click.echo(strict_json({"task": task, "grid": grid, "seeds": seed_list, "config": base.to_dict(), "points": [p.to_json() for p in result], "run_id": rec.run_id}))
         return
     click.echo(format_points(result, seeds, base))
 

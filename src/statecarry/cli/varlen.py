@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from . import UserError, _engine, _progress, cli, table
+from . import UserError, _engine, _progress, cli, table, strict_json
 
 
 @cli.command()
@@ -36,7 +35,7 @@ def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json
     results = vl.compare(list(range(seeds)), setup, on_progress=_progress(quiet or json_))
     verdict, measured = vl.suggest_verdict(results)
     if json_:
-        click.echo(json.dumps({
+        click.echo(strict_json({
             "setup": setup.__dict__,
             "seeds": seeds,
             "layouts": [r.to_json() for r in results],

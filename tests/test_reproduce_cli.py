@@ -1,0 +1,35 @@
+"""`statecarry reproduce` with the store: --resume reuses stored runs instead of training."""
+
+import json
+
+from click.testing import CliRunner
+
+from statecarry import runner, store
+from statecarry.cli import cli
+
+ARGS = ["reproduce", "--claims", "3", "--seeds", "2", "--no-report", "--json", "--quiet"]
+
+
+def test_resume_reuses_the_stored_runs_and_gives_the_same_verdicts(monkeypatch):
+    first = CliRunner().invoke(cli, ARGS)
+    assert first.exit_code == 0, first.output
+    with store.open_store() as db:
+        children = db.children(json.loads(first.stdout)["run_id"])
+    assert len(children) >= 4  # the four blog experiments and claim 3's runs, one child each
+
+    calls = []
+    real = runner.run
+    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    again = CliRunner().invoke(cli, ARGS + ["--resume"])
+    assert again.exit_code == 0, again.output
+    assert calls == []  # nothing trained again
+    claims = lambda out: [(c["id"], c["verdict"], c["measured"]) for c in json.loads(out)["claims"]]
+    assert claims(again.stdout) == claims(first.stdout)
+
+
+def test_reproduce_writes_a_report_by_default(tmp_path):
+    path = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["reproduce", "--claims", "3", "--seeds", "2", "--quiet", "--no-store", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    html = path.read_text()
+    assert "Neither stateless nor stateful learns prev-batch" in html

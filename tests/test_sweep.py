@@ -1,0 +1,85 @@
+"""`statecarry sweep`: grid parsing, skipped combinations, rows equal to direct runs."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from statecarry import runner, stats, sweep
+from statecarry.cli import cli
+from statecarry.config import Config
+from statecarry.errors import ConfigError
+
+SMALL = dict(n_train=64, n_test=32, time_steps=3, epochs=2, learning_rate=0.01)
+SMALL_FLAGS = ["--n-train", "64", "--n-test", "32", "--time-steps", "3", "--epochs", "2", "--lr", "0.01"]
+
+
+def test_grid_values_take_the_type_of_their_config_field():
+    grid = sweep.parse_grid("horizon=1,2 lr=1e-3,0.01 marker=0,true mode=stateful,rtrl")
+    assert grid == [
+        ("horizon", [1, 2]),
+        ("learning_rate", [1e-3, 0.01]),
+        ("marker", [False, True]),
+        ("mode", ["stateful", "rtrl"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("horizn=1,2", "Did you mean 'horizon'"),
+        ("units=a", "not an integer"),
+        ("horizon=1,,2", "empty value"),
+        ("marker=maybe", "true/false"),
+        ("units", "KEY=V1,V2"),
+        ("units=3 units=8", "appears twice"),
+        ("", "empty"),
+        ("task=first-step", "unknown grid key"),
+    ],
+)
+def test_bad_grids_are_one_sentence(text, match):
+    with pytest.raises(ConfigError, match=match):
+        sweep.parse_grid(text)
+
+
+def test_invalid_combinations_are_kept_as_skipped_rows_with_the_reason():
+    points = sweep.points(Config(task="prev-batch", **SMALL), sweep.parse_grid("mode=stateful,rtrl horizon=1,2"))
+    skipped = [p for p in points if p.skipped]
+    assert [p.values for p in skipped] == [{"mode": "rtrl", "horizon": 2}]
+    assert "needs --mode stateful" in skipped[0].skipped
+    assert all(p.config is not None for p in points if not p.skipped)
+
+
+@pytest.mark.parametrize("grid", ["mode=stateless,foo", "units=0,3", "lr=nan,1e-3", "batch_size=3,4"])
+def test_a_value_invalid_with_everything_is_an_error_not_a_skipped_row(grid):
+    with pytest.raises(ConfigError, match="is invalid"):
+        sweep.points(Config(task="first-step", **SMALL), sweep.parse_grid(grid))
+
+
+def test_a_sweep_row_equals_the_same_config_run_directly():
+    base = Config(task="first-step", mode="stateful", **SMALL)
+    rows = sweep.sweep(base, sweep.parse_grid("units=3,4"), seeds=[0, 1, 2])
+    for row in rows:
+        direct = runner.run(base.replace(**row.values), [0, 1, 2])
+        expected = stats.mean_ci(direct.final("test_acc"))
+        np.testing.assert_allclose(row.test_acc.mean, expected.mean)
+        np.testing.assert_allclose(row.solved.mean, stats.solved_fraction(direct.final("test_known_acc")).mean)
+
+
+def test_sweep_cli_json_has_one_point_per_combination():
+    result = CliRunner().invoke(
+        cli, ["sweep", "first-step", "--grid", "units=3,4 mode=stateless,stateful", "--seeds", "2", "--json", "--no-store", *SMALL_FLAGS]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [p["values"] for p in out["points"]] == [
+        {"units": u, "mode": m} for u in (3, 4) for m in ("stateless", "stateful")
+    ]
+    assert all(0 <= p["test_acc"]["mean"] <= 1 for p in out["points"])
+
+
+def test_sweep_cli_bad_grid_is_exit_code_2():
+    result = CliRunner().invoke(cli, ["sweep", "first-step", "--grid", "horizn=1"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: unknown grid key 'horizn'")
