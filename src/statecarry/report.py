@@ -272,7 +272,7 @@ def _summary_section(runs: Sequence[dict]) -> str:
         solved = stats.solved_fraction(known if has_known else acc)
         rows.append(
             [
-                _e(run.get("id", "")),
+                _e(run["id"] if run.get("id") is not None else "—"),
                 _e(c.get("task", "")),
                 _e(_label(run, with_id=False)),
                 _e(c.get("batch_size", "")),

@@ -52,7 +52,7 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     if not no_report:
         from .. import report
 
-        histories = [(f"{h.config.task}, {_mode(h.config)}", h) for h in run.histories.values()]
+        histories = list(run.histories.values())  # the report labels each from its config
         path = report.write_reproduce_report(
             report_path, result, histories, run_id=rec.run_id, command=shlex.join(["statecarry", *sys.argv[1:]])
         )
@@ -69,13 +69,6 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     if not no_report:
         tail += f"; report: {result['report']}"
     click.echo(tail, err=True)
-
-
-def _mode(config) -> str:
-    parts = [config.mode] + ([f"horizon {config.horizon}"] if config.horizon > 1 else [])
-    parts += ["marker"] if config.marker else []
-    parts += [f"batch {config.batch_size}"] if config.batch_size != 4 else []
-    return ", ".join(parts)
 
 
 def _claim_done(result) -> None:
