@@ -19,3 +19,10 @@ def _store_home(tmp_path, monkeypatch):
     """Nothing a test does touches the user's home."""
     monkeypatch.setenv("STATECARRY_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def keras_broadcasts():
+    """Keras' own layers rely on rank promotion; our code is held to "raise" elsewhere."""
+    with jax.numpy_rank_promotion("allow"):
+        yield

@@ -15,11 +15,7 @@ keras = pytest.importorskip("keras")
 B, T, F, U = 4, 5, 1, 3
 
 
-@pytest.fixture(autouse=True)
-def _keras_broadcasts():
-    """Keras' own layers rely on rank promotion; our code is held to "raise" elsewhere."""
-    with jax.numpy_rank_promotion("allow"):
-        yield
+pytestmark = pytest.mark.usefixtures("keras_broadcasts")
 
 
 def keras_model(params, stateful=True):

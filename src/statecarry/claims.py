@@ -388,29 +388,20 @@ CLAIMS: tuple[Claim, ...] = (
         measure=measure_one_step,
         context=(Learns("one step per call, label at last step"),),
     ),
-    Claim(
-        "16", "One-step forecasting with a single-time-step stateful LSTM is plain wrong.", BLOG,
-        "Trying to solve this problem with a single-time-step LSTM model is plain wrong.",
-        "monthly Mauna Loa CO2 (shipped), differenced, held-out tail: stateful window 1 (horizon 1 and K) vs persistence; one-step RMSE ratio, paired by seed",
-        Given("forecast"),
-        measure=lambda seeds, run: measure_forecast(seeds, 0),
-        max_seeds=16,
-    ),
-    Claim(
-        "17", "Use a multi-time-step (windowed) LSTM for one-step forecasting instead.", BLOG,
-        "To solve this problem we must use a multi-time-step LSTM network.",
-        "same series: stateful window 1 vs stateless window 12; one-step RMSE ratio, paired by seed",
-        Given("forecast"),
-        measure=lambda seeds, run: measure_forecast(seeds, 1),
-        max_seeds=16,
-    ),
-    Claim(
-        "18", "Detrend the series first.", BLOG,
-        "the series must be detrended in the preprocessing stage",
-        "same series: stateless window 12 on the raw vs the differenced series; one-step RMSE ratio, paired by seed",
-        Given("forecast"),
-        measure=lambda seeds, run: measure_forecast(seeds, 2),
-        max_seeds=16,
+    *(
+        Claim(id_, sentence, BLOG, quote, setup, Given("forecast"), max_seeds=16,
+              measure=lambda seeds, run, which=which: measure_forecast(seeds, which))
+        for which, (id_, sentence, quote, setup) in enumerate((
+            ("16", "One-step forecasting with a single-time-step stateful LSTM is plain wrong.",
+             "Trying to solve this problem with a single-time-step LSTM model is plain wrong.",
+             "monthly Mauna Loa CO2 (shipped), differenced, held-out tail: stateful window 1 (horizon 1 and K) vs persistence; one-step RMSE ratio, paired by seed"),
+            ("17", "Use a multi-time-step (windowed) LSTM for one-step forecasting instead.",
+             "To solve this problem we must use a multi-time-step LSTM network.",
+             "same series: stateful window 1 vs stateless window 12; one-step RMSE ratio, paired by seed"),
+            ("18", "Detrend the series first.",
+             "the series must be detrended in the preprocessing stage",
+             "same series: stateless window 12 on the raw vs the differenced series; one-step RMSE ratio, paired by seed"),
+        ))
     ),
 )
 
