@@ -211,12 +211,12 @@ def run(
                 click.echo(blog_line(e, *_line_values({m: history.metrics[m][e] for m in history.metrics}, k)))
     if seeds > 1:
         click.echo(format_summary(history, stats))
-    if config.task != "first-step" and seeds >= 1:
+    if config.task in ("prev-batch", "prev-sample"):
         click.echo(
             "note: accuracy counts every sample; 'solved' and 'determined acc' count only the "
             "samples whose label the inputs determine."
             if seeds > 1
-            else "note: the first batch's labels are random by construction (see 'determined acc' with --json)."
+            else "note: the first batch's labels are random by construction (see test_known_acc with --json)."
         )
     if not quiet:
         click.echo(
@@ -250,7 +250,10 @@ def format_summary(history, stats) -> str:
         solved = stats.solved_fraction(history.metrics[solved_metric][e])
         row.append(f"{solved.mean:.0%} [{solved.low:.0%}, {solved.high:.0%}]")
         rows.append(row)
-    title = f"{history.config.task}, {history.config.mode}: {len(history.seeds)} seeds, mean ± 95% CI"
+    c = history.config
+    setup = [c.mode] + [f"horizon {c.horizon}"] * (c.horizon > 1) + ["marker"] * c.marker
+    setup += ["reset never"] * (c.reset == "never") + ["carry c"] * (c.carry == "c") + ["shuffled"] * c.shuffle
+    title = f"{c.task}, {', '.join(setup)}: {len(history.seeds)} seeds, mean ± 95% CI"
     return title + "\n" + table(header, rows)
 
 

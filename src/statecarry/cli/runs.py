@@ -40,7 +40,7 @@ def list_(kind: str | None, json_: bool):
     rows = [
         [
             str(r.id), r.kind, r.task or "—", str(r.config.get("mode", "—")), r.shown_status,
-            str(len(r.seeds)), str(r.epochs), _summary(r.final.get("test_acc")),
+            str(len(r.seeds)), str(r.epochs) if r.epochs else "—", _summary(r.final.get("test_acc")),
             _local(r.started), _seconds(r.seconds), str(r.parent or "—"),
         ]
         for r in found
