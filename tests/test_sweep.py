@@ -83,3 +83,15 @@ def test_sweep_cli_bad_grid_is_exit_code_2():
     result = CliRunner().invoke(cli, ["sweep", "first-step", "--grid", "horizn=1"])
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: unknown grid key 'horizn'")
+
+
+def test_runs_show_of_a_stored_sweep_prints_its_table():
+    result = CliRunner().invoke(cli, ["sweep", "first-step", "--grid", "units=3,4", "--seeds", "2", "--json", *SMALL_FLAGS])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    shown = CliRunner().invoke(cli, ["runs", "show", str(out["run_id"])])
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split() for line in shown.stdout.splitlines() if line.split()[:1] in (["3"], ["4"])]
+    assert [r[0] for r in rows] == ["3", "4"]
+    for row, point in zip(rows, out["points"]):
+        assert row[1] == f"{point['test_acc']['mean']:.3f}"

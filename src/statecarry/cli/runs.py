@@ -153,17 +153,49 @@ def describe(run: store_.Run, children: list[store_.Run]) -> list[str]:
         lines += ["", f"per epoch: mean ± 95% CI over {len(seeds)} seed(s){some}"]
         rows = [[str(e)] + [_summary(run.metrics[m][e]) for m in names] for e in shown]
         lines.append(table(["epoch", *(m.replace("_", " ") for m in names)], rows))
-    claims = (run.result or {}).get("claims")
-    if claims:
+    result = run.result or {}
+    if result.get("points"):  # a sweep: one row per grid point
+        lines += ["", *_sweep_table(result["points"])]
+    if result.get("models"):  # a forecast: one row per model
+        lines += ["", *_forecast_table(result["models"])]
+    if result.get("claims"):
         keys = ["id", "claim", "measured", "verdict"]
-        rows = [[_short(c.get(k, "—")) for k in keys] for c in claims]
+        rows = [[_short(c.get(k, "—")) for k in keys] for c in result["claims"]]
         lines += ["", table(keys, rows)]
-    elif run.result:
-        lines += ["", "result    " + strict_json(run.result)]
+    if result and not any(result.get(k) for k in ("points", "models", "claims")):
+        lines += ["", "result    " + strict_json(result)]
     if children:
         listed = ", ".join(f"{c.id} ({c.task}, {c.shown_status})" for c in children)
         lines += ["", f"child runs: {listed}"]
     return lines
+
+
+def _interval(s: dict | None) -> str:
+    if not s or s.get("mean") is None:
+        return "—"
+    if s.get("low") is None:
+        return f"{s['mean']:.3f}"
+    return f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"
+
+
+def _sweep_table(points: list[dict]) -> list[str]:
+    keys = list(points[0]["values"])
+    rows = []
+    for p in points:
+        cells = [str(p["values"][k]) for k in keys]
+        if p.get("skipped"):
+            rows.append(cells + ["skipped", "", ""])
+        else:
+            solved = p.get("solved") or {}
+            rows.append(cells + [_interval(p.get("test_acc")), _interval(p.get("known_acc")),
+                                 f"{solved.get('mean', 0):.0%}"])  # fmt: skip
+    return [table([*keys, "test acc", "determined acc", "solved"], rows)]
+
+
+def _forecast_table(models: list[dict]) -> list[str]:
+    rows = [[m["model"], m["series"], _interval(m.get("one_step_rmse")), _interval(m.get("recursive_rmse"))]
+            for m in models]  # fmt: skip
+    return [table(["model", "series", "one-step RMSE", "recursive RMSE"], rows)]
 
 
 def comparison_table(comparison: dict) -> tuple[list[str], list[list[str]]]:
