@@ -120,3 +120,12 @@ def test_rtrl_refuses_what_does_not_fit_with_the_estimate_and_alternatives():
     with pytest.raises(rtrl.TooLargeForRTRL, match=r"GiB.*--horizon"):
         rtrl.seeds_that_fit(config, budget=2**20)
     assert rtrl.seeds_that_fit(Config(mode="rtrl"), budget=2**30) > 1
+
+
+def test_rtrl_refuses_more_seeds_than_fit_at_once(monkeypatch):
+    from statecarry import runner
+
+    config = Config(task="prev-batch", mode="rtrl", n_train=64, n_test=32, epochs=1)
+    monkeypatch.setattr(rtrl, "available_bytes", lambda: 2 * 3 * rtrl.bytes_per_seed(config))
+    with pytest.raises(rtrl.TooLargeForRTRL, match=r"at most 3 seeds.*--seeds 3"):
+        runner.run(config, range(4))

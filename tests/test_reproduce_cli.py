@@ -33,3 +33,15 @@ def test_reproduce_writes_a_report_by_default(tmp_path):
     assert result.exit_code == 0, result.output
     html = path.read_text()
     assert "Neither stateless nor stateful learns prev-batch" in html
+
+
+def test_resume_still_trains_what_a_stored_run_cannot_answer():
+    """Claim 13 needs the trained parameters and claim 14 epoch timings: a stored run has
+    neither, so --resume must train them again instead of failing."""
+    args = ["reproduce", "--claims", "13,14", "--seeds", "2", "--no-report", "--json", "--quiet"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(cli, args + ["--resume"])
+    assert again.exit_code == 0, again.output
+    verdicts = lambda out: [c["verdict"] for c in json.loads(out)["claims"]]
+    assert verdicts(again.stdout)[0] == verdicts(first.stdout)[0]

@@ -95,3 +95,16 @@ def test_runs_show_of_a_stored_sweep_prints_its_table():
     assert [r[0] for r in rows] == ["3", "4"]
     for row, point in zip(rows, out["points"]):
         assert row[1] == f"{point['test_acc']['mean']:.3f}"
+
+
+def test_an_rtrl_point_that_cannot_fit_is_skipped_not_fatal():
+    points = sweep.points(Config(task="prev-batch", **SMALL), sweep.parse_grid("units=3,256 mode=stateful,rtrl"))
+    skipped = {tuple(p.values.values()): p.skipped for p in points if p.skipped}
+    assert list(skipped) == [(256, "rtrl")]
+    assert "GiB" in skipped[(256, "rtrl")]
+
+
+def test_solved_falls_back_to_test_accuracy_when_no_label_is_determined():
+    base = Config(task="random-labels", **SMALL)
+    (row,) = sweep.sweep(base, sweep.parse_grid("units=3"), seeds=[0, 1])
+    assert row.solved.n == 2 and np.isfinite(row.solved.mean)

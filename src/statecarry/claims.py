@@ -83,12 +83,20 @@ def _one_step_stream(config: Config, seed: int, every_step: bool) -> tuple[Batch
     return stream(samples[0]), stream(samples[1])
 
 
+def one_step_label_every_step(config: Config, seed: int) -> tuple[Batches, Batches]:
+    return _one_step_stream(config, seed, every_step=True)
+
+
+def one_step_label_last_step(config: Config, seed: int) -> tuple[Batches, Batches]:
+    return _one_step_stream(config, seed, every_step=False)
+
+
 ONE_STEP = Config(task="first-step", batch_size=1, time_steps=1, n_train=1024 * 5, n_test=256 * 5, epochs=5)
 
 
 def measure_one_step(seeds: Sequence[int], run) -> dict:
-    every = run(ONE_STEP, seeds, make_data=lambda c, s: _one_step_stream(c, s, True))
-    last = run(ONE_STEP, seeds, make_data=lambda c, s: _one_step_stream(c, s, False))
+    every = run(ONE_STEP, seeds, make_data=one_step_label_every_step)
+    last = run(ONE_STEP, seeds, make_data=one_step_label_last_step)
     return {"one step per call, label at every step": every.metrics, "one step per call, label at last step": last.metrics}
 
 

@@ -30,7 +30,8 @@ from .data.layout import Batches
 from .model import LSTMState, Params
 from .optim import keras_adam
 
-BCE_EPS = 1e-7  # Keras' backend epsilon, used to clip probabilities in binary cross-entropy
+BCE_EPS = 1e-7
+SHUFFLE_STREAM = 0x5EED  # Keras' backend epsilon, used to clip probabilities in binary cross-entropy
 
 
 class Stats(NamedTuple):
@@ -285,7 +286,8 @@ def run_epoch(
 ) -> tuple[Carry, EpochMetrics]:
     """Train one epoch, then evaluate on the test set with a fresh state: one seed."""
     if config.shuffle:
-        train = shuffle(train, jax.random.fold_in(key, epoch))
+        # a stream of its own: fold_in(key, small n) can equal the keys init drew from `key`
+        train = shuffle(train, jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch))
     train = with_mode_resets(train, config, start_of_pass=config.reset == "epoch")
     carry, train_stats = train_epoch(carry, train, config)
     test_stats, _ = evaluate(carry.params, test, config)

@@ -36,8 +36,10 @@ def lstm_param_count(config: Config) -> int:
 
 
 def bytes_per_seed(config: Config) -> int:
-    """Sensitivity memory for one seed: every row carries (2 x units) x params floats."""
-    return 4 * config.batch_size * 2 * config.units * lstm_param_count(config) * WORKING_COPIES
+    """Memory for one seed: every row carries (2 x units) x params floats of sensitivity, a
+    step holds a few copies, and the JVP directions are a params x params identity."""
+    p = lstm_param_count(config)
+    return 4 * (config.batch_size * 2 * config.units * p * WORKING_COPIES + p * p)
 
 
 def available_bytes() -> int:

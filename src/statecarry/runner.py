@@ -218,7 +218,15 @@ def run(
     if chunk_size is None:
         chunk_size = SEEDS_PER_DEVICE * n_dev
     if config.mode == "rtrl":
-        chunk_size = min(chunk_size, rtrl.seeds_that_fit(config))
+        # every chunk's carry stays resident for the whole run, so all seeds must fit at once
+        fit = rtrl.seeds_that_fit(config)
+        if len(seeds) > fit:
+            raise rtrl.TooLargeForRTRL(
+                f"rtrl needs about {rtrl.bytes_per_seed(config) / 2**30:.2f} GiB per seed here, so "
+                f"at most {fit} seeds fit in memory at once, not {len(seeds)}; use --seeds {fit} "
+                "or fewer, fewer units, or --mode stateful --horizon K."
+            )
+        chunk_size = min(chunk_size, fit)
     chunk_size = max(1, min(chunk_size, len(seeds)))
     # Every chunk has the same shape (the last is padded), so one compiled program serves all;
     # a chunk that divides over the devices runs on all cores at once.

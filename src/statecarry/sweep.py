@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from . import stats
 from .config import Config, field_names
-from .errors import ConfigError
+from .errors import ConfigError, TooLargeForRTRL
 
 ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -88,8 +90,13 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
     for combo in itertools.product(*(v for _, v in grid)):
         values = dict(zip(keys, combo))
         try:
-            out.append(Point(values, base.replace(**values)))
-        except ConfigError as e:
+            config = base.replace(**values)
+            if config.mode == "rtrl":
+                from . import rtrl
+
+                rtrl.seeds_that_fit(config)
+            out.append(Point(values, config))
+        except (ConfigError, TooLargeForRTRL) as e:
             out.append(Point(values, None, skipped=str(e)))
     # A value that fails with every other value is a mistake, not a combination to skip.
     for key, options in grid:
@@ -121,7 +128,8 @@ def sweep(
             p.test_acc = stats.mean_ci(history.final("test_acc"), bounds=stats.ACCURACY)
             known = history.final("test_known_acc")
             p.known_acc = stats.mean_ci(known, bounds=stats.ACCURACY)
-            p.solved = stats.solved_fraction(known)
+            # no determined labels (random-labels): solved counts all of them
+            p.solved = stats.solved_fraction(known if np.isfinite(known).any() else history.final("test_acc"))
         if on_point:
             on_point(p)
     return result

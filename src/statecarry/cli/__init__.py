@@ -175,8 +175,8 @@ def run(
     """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
-    if first_seed < 0:
-        raise UserError(f"--first-seed must be 0 or more, got {first_seed}.")
+    if first_seed < 0 or first_seed + seeds > 2**31:
+        raise UserError(f"--first-seed must be from 0 to {2**31 - seeds}, got {first_seed}.")
     config = make_config(task, options)
     from ..data.tasks import check_samples
 

@@ -35,7 +35,8 @@ def stored_runner(rec, resume: bool, progress):
     def run(config, seeds, on_epoch=None, **kwargs):
         custom = "make_data" in kwargs
         config_dict = config.to_dict() | ({"data": kwargs["make_data"].__name__} if custom else {})
-        if rec.store is not None and resume and not custom:
+        # a stored run has metrics only: no final carries, no epoch timings to call back with
+        if rec.store is not None and resume and not kwargs and on_epoch is None:
             found = rec.store.find_done("run", config_dict, seeds)
             if found is not None:
                 stored = rec.store.get_run(found)
