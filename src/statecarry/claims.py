@@ -510,11 +510,6 @@ def check(
     return results
 
 
-def summary_row(result: ClaimResult) -> list[str]:
-    c = result.claim
-    return [c.id, c.sentence, c.source, result.verdict.measured, result.verdict.verdict]
-
-
 # -- the blog's four experiments, beside the numbers it reported --------------------------------
 
 

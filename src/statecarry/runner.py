@@ -129,6 +129,15 @@ def _executable(name: str, key: tuple, lower: Callable[[], Any]) -> Any:
     return _EXECUTABLES[full_key]
 
 
+def seed_devices(config: Config) -> list:
+    """The XLA devices to split `config`'s seeds over: all of them, or one for an LSTM too
+    large to split safely (see SPLIT_MAX_UNITS). Every many-seed loop must ask here."""
+    import jax
+
+    devices = jax.local_devices()
+    return devices if config.units <= SPLIT_MAX_UNITS else devices[:1]
+
+
 @dataclass
 class History:
     """Per-epoch metrics for every seed: `metrics[name]` has shape (epochs, seeds)."""
@@ -211,9 +220,7 @@ def run(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ConfigError("no seeds to run; give --seeds 1 or more.")
-    devices = jax.local_devices()
-    if config.units > SPLIT_MAX_UNITS:
-        devices = devices[:1]  # see SPLIT_MAX_UNITS
+    devices = seed_devices(config)
     n_dev = len(devices)
     if chunk_size is None:
         chunk_size = SEEDS_PER_DEVICE * n_dev

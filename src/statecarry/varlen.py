@@ -428,7 +428,9 @@ def fit_seeds(
     if not seeds:
         raise DataError("no seeds to run; give at least one seed.")
     epochs = config.epochs if epochs is None else epochs
-    devices = jax.local_devices()
+    from .runner import seed_devices
+
+    devices = seed_devices(config)
     split = whole = None
     if len(devices) > 1 and len(seeds) % len(devices) == 0:
         mesh = Mesh(np.array(devices), ("seeds",))
