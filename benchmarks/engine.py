@@ -30,13 +30,13 @@ import tempfile
 VARIANTS = {
     # name: (flags to drop from the tuned set, flags to add, module attributes to set)
     "tuned": ((), (), {}),
-    "stock": ("all", (), {"model.TIME_UNROLL": 8, "model.SMALL_MATVEC": 0,
-                          "runner.COMPILER_OPTIONS": {}}),
+    "stock": ("all", (), {"cells.TIME_UNROLL": 8, "cells.SMALL_MATVEC": 0,
+                          "runtime.COMPILER_OPTIONS": {}}),
     "no-hoist": (("--xla_backend_extra_options",), (), {}),
     "ynn": (("--xla_cpu_experimental_ynn_fusion_type",), (), {}),
-    "dot": ((), (), {"model.SMALL_MATVEC": 0}),
-    "unroll5": ((), (), {"model.TIME_UNROLL": 5}),
-    "xla-O": ((), (), {"runner.COMPILER_OPTIONS": {}}),
+    "dot": ((), (), {"cells.SMALL_MATVEC": 0}),
+    "unroll5": ((), (), {"cells.TIME_UNROLL": 5}),
+    "xla-O": ((), (), {"runtime.COMPILER_OPTIONS": {}}),
     "vec512": ((), ("--xla_cpu_prefer_vector_width=512",), {}),
 }
 
@@ -45,23 +45,24 @@ def child(spec: dict) -> None:
     """Runs inside the subprocess: set flags, import JAX, time the runs, print JSON lines."""
     import time
 
-    from statecarry import runner
+    from statecarry.core import runtime
 
     drop, add, overrides = VARIANTS[spec["variant"]]
-    tuned = runner.xla_cpu_flags()
+    tuned = runtime.xla_cpu_flags()
     keep = [] if drop == "all" else [f for f in tuned if f.split("=")[0] not in drop]
     os.environ["XLA_FLAGS"] = " ".join(
         [f"--xla_force_host_platform_device_count={spec['devices']}", *keep, *add]
     )
     import jax
 
-    from statecarry import model
-    from statecarry.config import Config
+    from statecarry.core import cells
+    from statecarry.experiments import blog as runner
+    from statecarry.experiments.config import Config
 
     for name, value in overrides.items():
         module, attr = name.split(".")
-        setattr({"model": model, "runner": runner}[module], attr, value)
-    runner.enable_compile_cache()  # pointed at an empty temp dir by the parent
+        setattr({"cells": cells, "runtime": runtime}[module], attr, value)
+    runtime.enable_compile_cache()  # pointed at an empty temp dir by the parent
     config = Config(task="first-step", mode="stateful", epochs=5)
     seeds = list(range(spec["seeds"]))
     assert jax.device_count() == spec["devices"]

@@ -114,9 +114,11 @@ def test_an_unknown_id_is_one_error_line_with_exit_code_2(recorded):
 
 
 def test_delete_asks_first_and_removes_the_run_and_its_children():
-    with store.recording("sweep", {"task": "first-step"}, [0]) as sweep:
-        with sweep.child("run", {"task": "first-step", "units": 4}, [0]) as child:
-            child.epoch(0, {"test_acc": [0.5]})
+    with (
+        store.recording("sweep", {"task": "first-step"}, [0]) as sweep,
+        sweep.child("run", {"task": "first-step", "units": 4}, [0]) as child,
+    ):
+        child.epoch(0, {"test_acc": [0.5]})
     runner = CliRunner()
     result = runner.invoke(cli, ["runs", "delete", str(sweep.run_id)], input="n\n")
     assert result.exit_code == 1 and "and its 1 child run(s)?" in result.output
@@ -142,7 +144,8 @@ def test_show_prints_provenance_epochs_and_a_claims_table():
     lines = result.stdout.splitlines()
     assert lines[0] == f"run {rec.run_id}: reproduce, —, done"
     epoch_row = next(line for line in lines if line.startswith("0 "))
-    assert epoch_row.split()[1:] == ["0.600", "±", "1.271"]  # t(0.975, 1) * 0.1414 / sqrt(2)
+    # t(0.975, 1) * 0.1414 / sqrt(2) = 1.271 either side of 0.6, clipped to what accuracy can be
+    assert epoch_row.split()[1:] == ["0.600", "[0.000,", "1.000]"]
     claim_rows = [line for line in lines if line.startswith("blog-")]
     assert [row.split()[-1] for row in claim_rows] == ["refuted", "confirmed"]
 
@@ -155,3 +158,32 @@ def test_a_damaged_store_is_an_error_line_not_a_traceback():
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {path} is not a SQLite database")
     assert "Traceback" not in result.output
+
+
+def _stored(test_acc, test_loss):
+    config = {"task": "first-step", "mode": "stateful"}
+    with store.recording("run", config, list(range(len(test_acc)))) as rec:
+        rec.epoch(0, {"test_acc": test_acc, "test_loss": test_loss})
+    return rec.run_id
+
+
+def test_list_and_compare_clip_intervals_to_what_the_metric_can_take():
+    from statecarry import stats
+
+    acc, loss = [1.0, 1.0, 0.9], [0.0, 0.0, 0.3]
+    assert stats.mean_ci(acc).high > 1 and stats.mean_ci(loss).low < 0  # the case at hand
+    clipped = stats.mean_ci(acc, bounds=stats.ACCURACY)
+    ids = [str(_stored(acc, loss)), str(_stored([0.5, 0.6, 0.7], [0.2, 0.3, 0.4]))]
+
+    listed = CliRunner().invoke(cli, ["runs", "list"])  # STATECARRY_HOME: conftest's
+    assert listed.exit_code == 0, listed.output
+    assert str(clipped) == "0.967 [0.823, 1.000]" and str(clipped) in listed.stdout
+    shown = CliRunner().invoke(cli, ["runs", "show", ids[0]])
+    assert str(clipped) in shown.stdout and "0.100 [0.000, " in shown.stdout  # loss ≥ 0
+
+    compared = CliRunner().invoke(cli, ["runs", "compare", *ids])
+    assert compared.exit_code == 0, compared.output
+    assert str(clipped) in compared.stdout
+    rows = json.loads(CliRunner().invoke(cli, ["runs", "compare", *ids, "--json"]).stdout)["runs"]
+    assert rows[0]["test_acc"]["high"] == 1.0 and rows[0]["test_loss"]["low"] == 0.0
+    assert all(0 <= r["test_acc"]["low"] <= r["test_acc"]["high"] <= 1 for r in rows)

@@ -12,10 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry import engine, model, runner
+from statecarry import runner
 from statecarry.config import Config
+from statecarry.core import cells, engine, modes
+from statecarry.core.cells import LSTMState
+from statecarry.core.fit import fit
+from statecarry.core.spec import Model, Train
 from statecarry.data.layout import Batches, from_samples
-from statecarry.model import LSTMState
 
 # Same as the CLI tests' `--n-train 64 --n-test 32 --time-steps 3 --epochs 2 --lr 0.01`, so
 # they share compiled programs. lr 0.01 so two epochs move the model enough to tell modes apart.
@@ -27,7 +30,7 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 SOLO = (0, 9, 15)  # seeds also run alone
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_once(config: Config, seeds: tuple[int, ...], chunk_size: int | None = None) -> runner.History:
     return runner.run(config, list(seeds), chunk_size=chunk_size)
 
@@ -78,13 +81,15 @@ def test_the_same_config_and_seeds_give_identical_numbers():
 
 # -- Keras' history semantics: a Python loop over batches is the oracle ----------------------
 
+BLOG = runner.model_of(STATEFUL)  # LSTM(3), a sigmoid Dense(1), one feature
+
 
 @jax.jit
 def oracle_step(params, state, x, y):
-    """MSE of the last step's prediction and its gradient, written from `model.forward` alone."""
+    """MSE of the last step's prediction and its gradient, written from `cells.forward` alone."""
 
     def loss(params):
-        state_out, pred = model.forward(params, state, x, jnp.zeros(x.shape[:2], bool))
+        state_out, pred = cells.forward(params, BLOG, state, x, jnp.zeros(x.shape[:2], bool))
         p = pred[:, -1, 0]
         target = y[:, -1, 0]
         return jnp.mean((p - target) ** 2), (state_out, jnp.mean(((p > 0.5) == (target > 0.5)).astype(jnp.float32)))
@@ -95,12 +100,16 @@ def oracle_step(params, state, x, y):
 
 @jax.jit
 def oracle_update(params, opt_state, grads):
-    updates, opt_state = engine.make_optimizer(STATEFUL).update(grads, opt_state, params)
+    updates, opt_state = engine.make_optimizer(runner.train_of(STATEFUL)).update(grads, opt_state, params)
     return jax.tree.map(lambda p, u: p + u, params, updates), opt_state
 
 
 def zeros(batch_size, units):
-    return LSTMState(jnp.zeros((batch_size, units)), jnp.zeros((batch_size, units)))
+    return (LSTMState(jnp.zeros((batch_size, units)), jnp.zeros((batch_size, units))),)
+
+
+def h_zeroed(state):
+    return tuple(LSTMState(jnp.zeros_like(s.h), s.c) for s in state)
 
 
 def oracle_history(config: Config, seed: int, keep_h: bool = True):
@@ -109,13 +118,15 @@ def oracle_history(config: Config, seed: int, keep_h: bool = True):
     Returns per-epoch (train_loss, train_acc, test_loss, test_acc) and every batch's loss.
     """
     train, test = runner.seed_batches(config, seed)
-    carry = engine.init_carry(jax.random.key(seed), config, config.batch_size)
+    model, train_spec = runner.model_of(config), runner.train_of(config)
+    assert model == BLOG and train_spec.loss_for(model) == "mse"
+    carry = engine.init_carry(jax.random.key(seed), model, train_spec, config.batch_size, config.time_steps)
     params, opt_state = carry.params, carry.opt_state
     fresh = zeros(config.batch_size, config.units)
     stateless = config.mode == "stateless"
 
     def entering(state):
-        return state if keep_h else LSTMState(jnp.zeros_like(state.h), state.c)
+        return state if keep_h else h_zeroed(state)
 
     history, batch_losses = [], []
     state = fresh
@@ -164,59 +175,83 @@ def test_reset_never_carries_the_training_state_into_the_next_epoch():
 # -- engine-level: evaluation, resets, carry, shuffle ----------------------------------------
 
 SMALL = Config(task="first-step", n_train=16, n_test=8, time_steps=3, epochs=1)
+MODEL = runner.model_of(SMALL)
+TRAIN = runner.train_of(SMALL)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def small_data(seed=0) -> tuple[Batches, Batches]:
     train, test = runner.seed_batches(SMALL, seed)
     return jax.tree.map(jnp.asarray, train), jax.tree.map(jnp.asarray, test)
 
 
-jit_run_epoch = jax.jit(engine.run_epoch, static_argnames="config")
-jit_train_epoch = jax.jit(engine.train_epoch, static_argnames="config")
-jit_evaluate = jax.jit(engine.evaluate, static_argnames="config")
+STATIC = ("model", "train")
+jit_run_epoch = jax.jit(engine.run_epoch, static_argnames=STATIC)
+jit_train_epoch = jax.jit(engine.train_epoch, static_argnames=STATIC)
+jit_evaluate = jax.jit(engine.evaluate, static_argnames=STATIC)
 
 
-def trained_carry(config=SMALL, seed=0):
+def trained_carry(seed=0):
     """A carry one epoch into training, so its state and moments are not zeros."""
     train, test = small_data(seed)
-    carry = engine.init_carry(jax.random.key(seed), config, config.batch_size)
-    carry, _ = jit_run_epoch(carry, train, test, jax.random.key(seed), jnp.int32(0), config=config)
+    carry = engine.init_carry(jax.random.key(seed), MODEL, TRAIN, SMALL.batch_size, SMALL.time_steps)
+    carry, _ = jit_run_epoch(carry, train, test, jax.random.key(seed), jnp.int32(0), model=MODEL, train=TRAIN)
     return carry
 
 
 def test_evaluation_never_changes_the_training_state():
     train, test = small_data()
     carry = trained_carry()
-    assert float(jnp.abs(carry.state.h).sum()) > 0  # a leak into a non-zero state would show
-    after_run, metrics = jit_run_epoch(carry, train, test, jax.random.key(0), jnp.int32(1), config=SMALL)
+    assert float(jnp.abs(carry.state[0].h).sum()) > 0  # a leak into a non-zero state would show
+    after_run, (run_train, run_test) = jit_run_epoch(
+        carry, train, test, jax.random.key(0), jnp.int32(1), model=MODEL, train=TRAIN
+    )
     after_train, train_stats = jit_train_epoch(
-        carry, engine.with_mode_resets(train, SMALL, start_of_pass=True), config=SMALL
+        carry, engine.with_mode_resets(train, TRAIN, start_of_pass=True), model=MODEL, train=TRAIN
     )
     trees_close(after_run, after_train, rtol=0, atol=0)
-    test_stats, _ = jit_evaluate(after_run.params, test, config=SMALL)
-    assert float(metrics.test_loss) == pytest.approx(float(test_stats.loss / test_stats.weight), rel=1e-6)
-    assert float(metrics.train_loss) == pytest.approx(float(train_stats.loss / train_stats.weight), rel=1e-6)
+    test_stats, _ = jit_evaluate(after_run.params, test, model=MODEL, train=TRAIN)
+    assert set(run_test) == set(test_stats) and set(run_train) == set(train_stats)
+    for name in ("loss", "weight", "correct"):
+        assert float(run_test[name]) == pytest.approx(float(test_stats[name]), rel=1e-6)
+        assert float(run_train[name]) == pytest.approx(float(train_stats[name]), rel=1e-6)
 
 
 def test_evaluate_is_pure_and_starts_from_zeros_unless_given_a_state():
     _, test = small_data()
     carry = trained_carry()
-    first, end_state = jit_evaluate(carry.params, test, config=SMALL)
-    again, _ = jit_evaluate(carry.params, test, config=SMALL)
+    first, end_state = jit_evaluate(carry.params, test, model=MODEL, train=TRAIN)
+    again, _ = jit_evaluate(carry.params, test, model=MODEL, train=TRAIN)
     trees_close(first, again, rtol=0, atol=0)
-    from_zeros, _ = jit_evaluate(carry.params, test, config=SMALL, state=zeros(4, SMALL.units))
+    from_zeros, _ = jit_evaluate(carry.params, test, model=MODEL, train=TRAIN, state=zeros(4, SMALL.units))
     trees_close(first, from_zeros)
-    continued, _ = jit_evaluate(carry.params, test, config=SMALL, state=end_state)
-    assert abs(float(continued.loss) - float(first.loss)) > 1e-6  # a given state is used
+    continued, _ = jit_evaluate(carry.params, test, model=MODEL, train=TRAIN, state=end_state)
+    assert abs(float(continued["loss"]) - float(first["loss"])) > 1e-6  # a given state is used
 
 
 def test_the_second_epoch_does_not_recompile_the_epoch():
     carry = trained_carry()
     train, test = small_data()
     for epoch in (1, 2):
-        carry, _ = jit_run_epoch(carry, train, test, jax.random.key(0), jnp.int32(epoch), config=SMALL)
+        carry, _ = jit_run_epoch(carry, train, test, jax.random.key(0), jnp.int32(epoch), model=MODEL, train=TRAIN)
     assert jit_run_epoch._cache_size() == 1
+
+
+def traces() -> int:
+    return engine.TRACES.get("run_epoch_seeds", 0)
+
+
+def test_fit_traces_the_epoch_once_whatever_the_number_of_epochs():
+    # A model no other test uses, so its first fit must trace: once, not once per epoch.
+    train_data, test_data = runner.seed_batches(SMALL, 1)
+    model = Model(units=2, features=1, outputs=1)
+    counts = []
+    for epochs in (3, 4):  # epochs do not change the program
+        before = traces()
+        result = fit(train_data, model, Train(epochs=epochs), [0, 1], test_data)
+        counts.append(traces() - before)
+        assert result.epochs == epochs and np.isfinite(result.metrics["test_loss"]).all()
+    assert counts == [1, 0]  # once for three epochs; a second fit reuses the program
 
 
 def test_runner_traces_the_epoch_once_whatever_the_number_of_epochs():
@@ -224,9 +259,9 @@ def test_runner_traces_the_epoch_once_whatever_the_number_of_epochs():
     fresh = Config(task="first-step", n_train=8, n_test=8, time_steps=2, units=2, epochs=3)
     counts = []
     for _ in range(2):
-        before = engine.TRACES.get("run_epoch_seeds", 0)
+        before = traces()
         history = runner.run(fresh, [0])
-        counts.append(engine.TRACES["run_epoch_seeds"] - before)
+        counts.append(traces() - before)
         assert history.epochs == 3
     assert counts == [1, 0]  # once for three epochs; a second run reuses the program
 
@@ -237,44 +272,44 @@ def with_batch_resets(batches: Batches) -> Batches:
 
 def test_stateful_with_a_reset_before_every_batch_is_stateless():
     train, test = small_data()
-    stateless = SMALL.replace(mode="stateless")
+    stateless = TRAIN.replace(mode="stateless")
     carry = trained_carry()
     resets = with_batch_resets(train)
-    a, a_stats = jit_train_epoch(carry, engine.with_mode_resets(resets, SMALL, True), config=SMALL)
-    b, b_stats = jit_train_epoch(carry, engine.with_mode_resets(train, stateless, True), config=stateless)
+    a, a_stats = jit_train_epoch(carry, engine.with_mode_resets(resets, TRAIN, True), model=MODEL, train=TRAIN)
+    b, b_stats = jit_train_epoch(
+        carry, engine.with_mode_resets(train, stateless, True), model=MODEL, train=stateless
+    )
     trees_close(a, b)
     trees_close(a_stats, b_stats)
-    ev_a, _ = jit_evaluate(a.params, with_batch_resets(test), config=SMALL)
-    ev_b, _ = jit_evaluate(a.params, test, config=stateless)
+    ev_a, _ = jit_evaluate(a.params, with_batch_resets(test), model=MODEL, train=TRAIN)
+    ev_b, _ = jit_evaluate(a.params, test, model=MODEL, train=stateless)
     trees_close(ev_a, ev_b)
     # Without the resets the two modes differ: the comparison above can fail.
-    c, c_stats = jit_train_epoch(carry, engine.with_mode_resets(train, SMALL, True), config=SMALL)
-    assert abs(float(c_stats.loss) - float(b_stats.loss)) > 1e-6
+    _, c_stats = jit_train_epoch(carry, engine.with_mode_resets(train, TRAIN, True), model=MODEL, train=TRAIN)
+    assert abs(float(c_stats["loss"]) - float(b_stats["loss"])) > 1e-6
 
 
 def test_carry_c_zeroes_h_at_batch_boundaries_only():
     train, test = small_data()
     carry = trained_carry()
-    only_c = SMALL.replace(carry="c")
+    only_c = TRAIN.replace(carry="c")
     state = carry.state
     batch = jax.tree.map(lambda a: a[0], train)
-    loss_c, (after_c, _) = engine.batch_loss(carry.params, state, batch, only_c)
-    loss_h0, (after_h0, _) = engine.batch_loss(
-        carry.params, LSTMState(jnp.zeros_like(state.h), state.c), batch, SMALL
-    )
-    loss_hc, _ = engine.batch_loss(carry.params, state, batch, SMALL)
+    loss_c, (after_c, _) = modes.batch_loss(carry.params, state, batch, MODEL, only_c)
+    loss_h0, (after_h0, _) = modes.batch_loss(carry.params, h_zeroed(state), batch, MODEL, TRAIN)
+    loss_hc, _ = modes.batch_loss(carry.params, state, batch, MODEL, TRAIN)
     assert float(loss_c) == float(loss_h0)
     trees_close(after_c, after_h0, rtol=0, atol=0)  # h is not zeroed inside the batch
     assert abs(float(loss_c) - float(loss_hc)) > 1e-7
     # Evaluation crosses its batch boundaries the same way: a loop that zeroes h is the oracle.
-    got, _ = jit_evaluate(carry.params, test, config=only_c)
+    got, _ = jit_evaluate(carry.params, test, model=MODEL, train=only_c)
     state, correct, losses = zeros(4, SMALL.units), [], []
     for k in range(test.n_batches):
-        loss, acc, state, _ = oracle_step(carry.params, LSTMState(jnp.zeros_like(state.h), state.c), test.x[k], test.y[k])
+        loss, acc, state, _ = oracle_step(carry.params, h_zeroed(state), test.x[k], test.y[k])
         losses.append(float(loss))
         correct.append(float(acc))
-    assert float(got.loss / got.weight) == pytest.approx(np.mean(losses), rel=1e-5)
-    assert float(got.correct / got.weight) == pytest.approx(np.mean(correct), abs=1e-6)
+    assert float(got["loss"] / got["weight"]) == pytest.approx(np.mean(losses), rel=1e-5)
+    assert float(got["correct"] / got["weight"]) == pytest.approx(np.mean(correct), abs=1e-6)
 
 
 def numbered_batches(n=24, batch_size=4, time_steps=3) -> Batches:
@@ -286,9 +321,12 @@ def numbered_batches(n=24, batch_size=4, time_steps=3) -> Batches:
     return jax.tree.map(jnp.asarray, b._replace(reset=reset))
 
 
+shuffle = jax.jit(engine.shuffle)
+
+
 def test_shuffle_permutes_whole_samples_with_their_labels_and_masks():
     b = numbered_batches()
-    s = engine.shuffle(b, jax.random.key(3))
+    s = shuffle(b, jax.random.key(3))
     ids = np.asarray(s.y[..., -1, 0]).astype(int)  # (n_batches, batch)
     assert sorted(ids.ravel().tolist()) == list(range(24))
     assert ids.ravel().tolist() != list(range(24))
@@ -296,8 +334,8 @@ def test_shuffle_permutes_whole_samples_with_their_labels_and_masks():
     np.testing.assert_array_equal(np.asarray(s.reset[..., 0]), ids % 3 == 0)
     np.testing.assert_array_equal(np.asarray(s.known[..., -1]), ids % 2 == 1)
     np.testing.assert_array_equal(np.asarray(s.weight), np.asarray(b.weight))  # target still last
-    same = engine.shuffle(b, jax.random.key(3))
-    other = engine.shuffle(b, jax.random.fold_in(jax.random.key(3), 1))
+    same = shuffle(b, jax.random.key(3))
+    other = shuffle(b, jax.random.fold_in(jax.random.key(3), 1))
     np.testing.assert_array_equal(np.asarray(same.y), np.asarray(s.y))
     assert not np.array_equal(np.asarray(other.y), np.asarray(s.y))
 
@@ -305,9 +343,9 @@ def test_shuffle_permutes_whole_samples_with_their_labels_and_masks():
 def test_mode_resets_stateless_every_batch_stateful_only_at_the_start_of_a_pass():
     b = numbered_batches()
     data = np.asarray(b.reset)
-    stateless = np.asarray(engine.with_mode_resets(b, SMALL.replace(mode="stateless"), False).reset)
-    stateful = np.asarray(engine.with_mode_resets(b, SMALL, True).reset)
-    carried = np.asarray(engine.with_mode_resets(b, SMALL, False).reset)
+    stateless = np.asarray(engine.with_mode_resets(b, TRAIN.replace(mode="stateless"), False).reset)
+    stateful = np.asarray(engine.with_mode_resets(b, TRAIN, True).reset)
+    carried = np.asarray(engine.with_mode_resets(b, TRAIN, False).reset)
     assert stateless[..., 0].all() and (stateless[..., 1:] == data[..., 1:]).all()
     assert stateful[0, :, 0].all() and (stateful[1:] == data[1:]).all() and (stateful[0, :, 1:] == data[0, :, 1:]).all()
     np.testing.assert_array_equal(carried, data)

@@ -79,17 +79,19 @@ def test_scaling_uses_the_training_part_only():
 def test_stateful_training_batches_target_the_next_value():
     prep = fc.model_series(wave(), 48, differenced=True)
     model = fc.models(SMALL)[1]  # stateful, window 1
-    batches, config = fc.training_batches(prep, model, SMALL)
+    batches = fc.training_batches(prep, model, SMALL)
+    _, train = fc.model_spec(model, SMALL)
     z = prep.z[: prep.start - 1]
     assert batches.x.shape == (len(z) - 1, 1, 1, 1)
     np.testing.assert_array_equal(batches.x[:, 0, 0, 0], z[:-1])
     np.testing.assert_allclose(batches.y[:, 0, 0, 0], 0.5 + fc.TARGET_SCALE * z[1:], rtol=1e-6)
-    assert config.mode == "stateful" and config.batch_size == 1 and not config.shuffle
+    assert train.mode == "stateful" and batches.batch_size == 1 and not train.shuffle
 
 
 def test_windowed_training_batches_hold_sliding_windows():
     prep = fc.model_series(wave(), 48, differenced=False)
-    batches, config = fc.training_batches(prep, fc.models(SMALL)[0], SMALL)
+    batches = fc.training_batches(prep, fc.models(SMALL)[0], SMALL)
+    _, train = fc.model_spec(fc.models(SMALL)[0], SMALL)
     x = batches.x.reshape(-1, SMALL.window)
     y = batches.y[:, :, -1, 0].reshape(-1)
     z = prep.z
@@ -98,39 +100,54 @@ def test_windowed_training_batches_hold_sliding_windows():
         j = first + k
         np.testing.assert_array_equal(x[k], z[j - SMALL.window : j])
         assert y[k] == pytest.approx(0.5 + fc.TARGET_SCALE * z[j], rel=1e-6)
-    assert len(x) % SMALL.batch_size == 0 and config.mode == "stateless"
+    assert len(x) % SMALL.batch_size == 0 and train.mode == "stateless" and train.shuffle
 
 
 @pytest.mark.parametrize("index", [0, 1])  # stateless windowed, stateful window 1
-def test_forecaster_matches_the_engines_forward_pass(index):
-    """One-step predictions equal the ordinary batched forward pass over the same inputs, and
-    the recursive forecast's first step equals the one-step prediction at the origin."""
+def test_forecasts_match_a_step_by_step_predictor(index):
+    """One-step predictions equal feeding the model one value at a time (a fresh stream per
+    window for the windowed model), and the recursive forecast equals feeding each prediction
+    back by hand: `Predictor`, stepped in plain Python, is the oracle."""
     import jax
 
-    from statecarry import model as lstm
-    from statecarry.data.layout import from_samples, from_series
-    from statecarry.varlen import predict
+    from statecarry.core import cells
+    from statecarry.core.predict import Predictor
 
     prep = fc.model_series(wave(), 48, differenced=True)
     m = fc.models(SMALL)[index]
-    _, config = fc.training_batches(prep, m, SMALL)
-    params = lstm.init(jax.random.key(7), 1, SMALL.units)
-    origin = prep.start - 1
-    one, rec = fc._forecaster(config, m.window, 5, origin)(
-        jax.tree.map(lambda a: a[None], params), prep.z
-    )
-    one, rec = np.asarray(one[0]), np.asarray(rec[0])
+    spec, _ = fc.model_spec(m, SMALL)
+    spec = spec.replace(features=1, outputs=1)
+    params = cells.init(jax.random.key(7), spec)
+    origin, ahead = prep.start - 1, 5
+    one, rec = fc.forecasts(params, spec, m, prep.z, ahead, origin)
     z = prep.z
+    p = Predictor(params, spec)
+
+    def feed(values, state=None):
+        outs = list(p.stream(values, state))
+        return np.array(outs)[:, 0]
+
+    back = lambda y: (y - 0.5) / fc.TARGET_SCALE  # noqa: E731
     if m.mode == "stateful":
-        expected = predict(params, from_series(z, 1, 1, tail="drop"), config)[:, 0, 0, 0]
-        np.testing.assert_allclose(one[:-1], expected, atol=1e-5)
+        np.testing.assert_allclose(one, feed(z), atol=1e-5)
+        state = p.init_state(1)
+        for value in z[:origin]:
+            state, y = p.step(state, [[value]])
+        expected = []
+        for _ in range(ahead):
+            expected.append(float(y[0, 0]))
+            state, y = p.step(state, [[back(float(y[0, 0]))]])
     else:
         w = m.window
-        windows = fc.sliding_windows(z, w, w, len(z) + 1)
-        out = predict(params, from_samples(windows, np.zeros(len(windows)), len(windows)), config)
-        np.testing.assert_allclose(one[w - 1 :], out[0, :, -1, 0], atol=1e-5)
         assert np.isnan(one[: w - 1]).all()
-    assert rec[0] == pytest.approx(float(one[origin - 1]), abs=1e-5)
+        for j in (w, w + 3, len(z)):
+            assert one[j - 1] == pytest.approx(feed(z[j - w : j])[-1], abs=1e-5)
+        window, expected = list(z[origin - w : origin]), []
+        for _ in range(ahead):
+            y = float(feed(np.array(window, np.float32))[-1])
+            expected.append(y)
+            window = window[1:] + [back(y)]
+    np.testing.assert_allclose(rec, expected, atol=1e-5)
 
 
 # -- claims: the verdict rule can give every verdict -----------------------------------------

@@ -1,18 +1,18 @@
 """Parity with Keras 3 (JAX backend): forward pass, carried state, reset, and Adam steps."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jax
-import jax.numpy as jnp
-
-from statecarry import engine, model
-from statecarry.config import Config
+from statecarry.core import cells, engine
+from statecarry.core.spec import Model, Train
 from statecarry.data.layout import from_samples
 
 keras = pytest.importorskip("keras")
 
 B, T, F, U = 4, 5, 1, 3
+MODEL = Model(cell="lstm", units=U, layers=1, head="sigmoid", features=F, outputs=1)  # the blog's
 
 
 pytestmark = pytest.mark.usefixtures("keras_broadcasts")
@@ -32,7 +32,7 @@ def keras_model(params, stateful=True):
 
 
 def random_params(seed=0):
-    params = model.init(jax.random.key(seed), F, U)
+    params = cells.init(jax.random.key(seed), MODEL)
     # Perturb the zero biases so every weight matters in the comparison.
     rng = np.random.default_rng(seed)
     return jax.tree.map(lambda a: a + 0.3 * rng.standard_normal(a.shape).astype(np.float32), params)
@@ -46,20 +46,28 @@ def no_reset():
     return jnp.zeros((B, T), bool)
 
 
+_forward = jax.jit(cells.forward, static_argnums=1)
+
+
+def forward(params, state, x, reset):
+    return _forward(params, MODEL, state, jnp.asarray(x), reset)
+
+
 def test_forward_and_carried_state_match_keras_stateful_over_two_batches():
     params = random_params()
     m = keras_model(params)
     x1, x2 = batches_of(np.random.default_rng(1))
-    state = model.zeros_state(B, U)
+    state = cells.zeros_state(MODEL, B)
     for x in (x1, x2):
-        state, pred = model.forward(params, state, jnp.asarray(x), no_reset())
+        state, pred = forward(params, state, x, no_reset())
         keras_out = np.asarray(m(x))
         np.testing.assert_allclose(pred[:, -1], keras_out, atol=1e-5)
         h, c = (np.asarray(v.value) for v in m.layers[0].states)
-        np.testing.assert_allclose(state.h, h, atol=1e-5)
-        np.testing.assert_allclose(state.c, c, atol=1e-5)
+        (lstm,) = state  # one layer, its state in Keras' order (h, c)
+        np.testing.assert_allclose(lstm.h, h, atol=1e-5)
+        np.testing.assert_allclose(lstm.c, c, atol=1e-5)
     # The second batch really depended on the carried state (else the test proves little).
-    _, fresh = model.forward(params, model.zeros_state(B, U), jnp.asarray(x2), no_reset())
+    _, fresh = forward(params, cells.zeros_state(MODEL, B), x2, no_reset())
     assert np.abs(np.asarray(fresh[:, -1]) - keras_out).max() > 1e-3
 
 
@@ -73,9 +81,9 @@ def test_state_after_reset_matches_a_fresh_keras_model():
     fresh = np.asarray(keras_model(params)(x2))
     np.testing.assert_allclose(after_reset, fresh, atol=1e-6)
     # ours: a reset flag on the first step zeroes whatever state came in
-    carried, _ = model.forward(params, model.zeros_state(B, U), jnp.asarray(x1), no_reset())
+    carried, _ = forward(params, cells.zeros_state(MODEL, B), x1, no_reset())
     reset = jnp.zeros((B, T), bool).at[:, 0].set(True)
-    _, pred = model.forward(params, carried, jnp.asarray(x2), reset)
+    _, pred = forward(params, carried, x2, reset)
     np.testing.assert_allclose(pred[:, -1], fresh, atol=1e-5)
 
 
@@ -90,11 +98,11 @@ def test_adam_steps_match_keras_fit_from_identical_weights(steps):
     for x, y in zip(xs, ys):
         m.train_on_batch(x, y)
 
-    config = Config(mode="stateless")
-    carry = engine.Carry(params, engine.make_optimizer(config).init(params), model.zeros_state(B, U), ())
+    train = Train(mode="stateless", loss="mse")  # Keras' Adam defaults
+    carry = engine.Carry(params, engine.make_optimizer(train).init(params), cells.zeros_state(MODEL, B), ())
     data = from_samples(np.concatenate(xs), np.concatenate(ys), B)
-    data = engine.with_mode_resets(jax.tree.map(jnp.asarray, data), config, start_of_pass=True)
-    carry, _ = engine.train_epoch(carry, data, config)
+    data = engine.with_mode_resets(jax.tree.map(jnp.asarray, data), train, start_of_pass=True)
+    carry, _ = jax.jit(engine.train_epoch, static_argnums=(2, 3))(carry, data, MODEL, train)
     ours = [carry.params["lstm"][k] for k in ("kernel", "recurrent_kernel", "bias")]
     ours += [carry.params["dense"][k] for k in ("kernel", "bias")]
     theirs = [v for layer in m.layers for v in layer.get_weights()]

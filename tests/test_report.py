@@ -339,3 +339,50 @@ def test_report_module_does_not_import_jax_or_pyplot():
         [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout) == [False, False]
+
+
+# -- the claims table's intervals -----------------------------------------------------------------
+def claim_cells(text):
+    """The claims table's rows, as lists of cell HTML."""
+    body = re.search(r'<table class="claims">.*?<tbody>(.*?)</tbody>', text, re.DOTALL).group(1)
+    return [re.findall(r"<td>(.*?)</td>", row, re.DOTALL) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_claims_table_shows_the_interval_each_verdict_was_decided_on():
+    from statecarry import verdicts
+
+    rng = np.random.default_rng(0)
+
+    def arm(low, high, seeds=8):
+        return {m: rng.uniform(low, high, (2, seeds)) for m in ("test_acc", "test_known_acc")}
+
+    evidence = {
+        "stateless": arm(0.995, 1.0),
+        "stateful": arm(0.5, 0.7),
+        "one seed a": arm(0.5, 0.7, seeds=1),
+        "one seed b": arm(0.5, 0.7, seeds=1),
+    }
+    rules = [
+        verdicts.Differs("stateful", "stateless", expect="less"),  # a paired t interval
+        verdicts.OnlyWith("stateless", "stateful"),  # two Wilson intervals, nested
+        verdicts.Differs("one seed a", "one seed b", expect="less"),  # no interval from 1 seed
+        verdicts.NotYetTested("later"),
+    ]
+    claims = []
+    for i, rule in enumerate(rules, 1):
+        v = rule.judge(evidence)
+        claims.append({"id": i, "claim": f"claim {i}", "verdict": v.verdict,
+                       "measured": v.measured, "numbers": v.numbers})  # fmt: skip
+    # What `reproduce` stores: ClaimResult.to_json() through the store's JSON (NaN -> null).
+    result = json.loads(store.canonical_json({"claims": claims}))
+    parent = {"id": 1, "kind": "reproduce", "config": {}, "seeds": [], "epochs": [],
+              "status": "done", "result": result}  # fmt: skip
+    cells = [row[5] for row in claim_cells(report.render([parent]))]
+    d = result["claims"][0]["numbers"]["difference"]
+    assert d["high"] < 0 and cells[0] == f"Δ [{d['low']:+.3f}, {d['high']:+.3f}]"
+    with_, without = (result["claims"][1]["numbers"][k]["numbers"]["solved"] for k in ("with", "without"))
+    assert cells[1] == (
+        f"stateless solved [{with_['low']:.0%}, {with_['high']:.0%}]<br>"
+        f"stateful solved [{without['low']:.0%}, {without['high']:.0%}]"
+    )
+    assert cells[2:] == ["—", "—"]

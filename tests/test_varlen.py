@@ -1,6 +1,6 @@
 """Variable-length sequences: padded and packed layouts feed the LSTM the same sequences,
-the horizon that covers a packed sequence, the many-seeds loop against the plain engine, and
-the claim's verdict rule."""
+the horizon that covers a packed sequence, `fit` against the plain engine loop, and the
+claim's verdict rule."""
 
 import numpy as np
 import pytest
@@ -59,7 +59,7 @@ def test_covering_horizon_is_the_most_windows_a_sequence_can_span(max_length, ti
     most = max(
         (start + length - 1) // time_steps - start // time_steps + 1
         for length in range(1, max_length + 1)
-        for start in range(0, 3 * time_steps)
+        for start in range(3 * time_steps)
     )
     assert varlen.covering_horizon(max_length, time_steps) == most
 
@@ -70,63 +70,74 @@ def test_padded_packed_and_alone_give_the_same_predictions():
     import jax
     import jax.numpy as jnp
 
-    from statecarry import model
+    from statecarry.core import cells
+    from statecarry.core.predict import predict
+    from statecarry.core.spec import Model, Train
 
     seqs, labels = data(11, seed=3)
     lengths = [len(s) for s in seqs]
-    params = model.init(jax.random.key(1), 1, 3)
+    model = Model(cell="lstm", units=3, head="sigmoid", features=1, outputs=1)
+    params = cells.init(jax.random.key(1), model)
     alone = []
     for seq in seqs:
-        zeros = model.LSTMState(jnp.zeros(3), jnp.zeros(3))
-        _, h = model.run_stream(params["lstm"], zeros, jnp.asarray(seq), jnp.zeros(len(seq), bool))
-        alone.append(np.asarray(model.dense(params["dense"], h[-1])))
+        zeros = cells.zeros_state(model, 1)
+        one = jax.tree.map(lambda a: a[0], zeros)  # a single stream's state
+        _, h = cells.run_stream(params, model, one, jnp.asarray(seq), jnp.zeros(len(seq), bool))
+        alone.append(np.asarray(cells.head(params["dense"], h[-1], model.head)))
     alone = np.stack(alone)
 
-    padded_config = Config(task="variable-length", mode="stateless", units=3, batch_size=1,
-                           n_train=2, n_test=2, time_steps=7)
     padded = varlen.pad(seqs, labels, 1, 7)
-    pred = varlen.predict(params, padded, padded_config)
+    pred, _ = predict(params, padded, model, train=Train(mode="stateless"))
     rows, pos = varlen.label_steps("padded", lengths, 1, 7)
     np.testing.assert_allclose(varlen.per_sequence(pred, rows, pos), alone, atol=1e-6)
 
-    packed_config = padded_config.replace(mode="stateful", batch_size=3, n_train=6, n_test=6,
-                                          time_steps=3)
     packed = pack(seqs, 3, 3, labels=labels)
     check_layout(packed, seqs, labels=labels)
-    pred = varlen.predict(params, packed, packed_config)
+    pred, _ = predict(params, packed, model, train=Train(mode="stateful"))
     rows, pos = varlen.label_steps("packed", lengths, 3, 3)
     np.testing.assert_allclose(varlen.per_sequence(pred, rows, pos), alone, atol=1e-6)
     # without the resets, state leaks from one sequence into the next and predictions change
     no_resets = packed._replace(reset=np.zeros_like(packed.reset))
-    leaky = varlen.predict(params, no_resets, packed_config)
+    leaky, _ = predict(params, no_resets, model, train=Train(mode="stateful"))
     assert not np.allclose(varlen.per_sequence(leaky, rows, pos), alone, atol=1e-4)
 
 
-def test_fit_seeds_equals_the_plain_engine_loop_for_each_seed():
-    """The vmapped, compiled many-seeds loop gives each seed exactly what a plain loop over
-    `engine.train_epoch` gives it (stateful, packed, horizon 2)."""
+def test_fit_equals_the_plain_engine_loop_for_each_seed():
+    """`fit`'s vmapped, compiled many-seeds loop gives each seed exactly what a plain loop over
+    `engine.train_epoch` and `engine.evaluate` gives it (stateful, packed, horizon 2)."""
     import jax
+    import jax.numpy as jnp
 
-    from statecarry import engine
+    from statecarry.core import engine
+    from statecarry.core.fit import fit
 
     seqs, labels = data(8, seed=5)
     layout = varlen.Layout("packed", "packed", 4, "stateful", horizon=2)
     batches = varlen.layout_batches(layout, TINY, seqs, labels)
-    config = varlen.layout_config(layout, TINY, batches)
-    fit = varlen.fit_seeds(config, batches, [3, 4], test=batches)
+    model, train = varlen.layout_spec(layout, TINY)
+    assert (train.mode, train.horizon, train.epochs) == ("stateful", 2, TINY.epochs)
+    result = fit(batches, model, train, seeds=[3, 4], test=batches)
+    model = result.model
+    assert (model.features, model.outputs) == (1, 1)
+    on = jax.tree.map(jnp.asarray, batches)
+    train_epoch = jax.jit(engine.train_epoch, static_argnames=("model", "train"))
+    evaluate = jax.jit(engine.evaluate, static_argnames=("model", "train"))
     for k, seed in enumerate([3, 4]):
-        carry = engine.init_carry(jax.random.key(seed), config, 4)
-        for epoch in range(config.epochs):
-            train = engine.with_mode_resets(jax.tree.map(jax.numpy.asarray, batches), config, True)
-            carry, s = engine.train_epoch(carry, train, config)
-            assert fit.metrics["train_loss"][epoch, k] == pytest.approx(
-                float(s.loss / s.weight), rel=1e-5
-            )
-        fitted = varlen.seed_params(fit.params, k)
-        for a, b in zip(jax.tree.leaves(carry.params), jax.tree.leaves(fitted)):
+        carry = engine.init_carry(jax.random.key(seed), model, train, 4, batches.x.shape[2])
+        for epoch in range(train.epochs):
+            carry, s = train_epoch(carry, engine.with_mode_resets(on, train, True), model=model, train=train)
+            t, _ = evaluate(carry.params, on, model=model, train=train)
+            for name, sums, part in (("train", s, "loss"), ("train", s, "correct"),
+                                     ("test", t, "loss"), ("test", t, "correct")):  # fmt: skip
+                metric = f"{name}_{'acc' if part == 'correct' else 'loss'}"
+                assert result.metrics[metric][epoch, k] == pytest.approx(
+                    float(sums[part] / sums["weight"]), rel=1e-5, abs=1e-6
+                ), (seed, epoch, metric)
+        fitted = result.params_of(seed)
+        for a, b in zip(jax.tree.leaves(carry.params), jax.tree.leaves(fitted), strict=True):
             np.testing.assert_allclose(np.asarray(a), b, atol=1e-6)
-        stats, _ = engine.evaluate(carry.params, jax.tree.map(jax.numpy.asarray, batches), config)
-        assert fit.metrics["test_acc"][-1, k] == pytest.approx(float(stats.correct / stats.weight))
+    # the two seeds are different runs
+    assert not np.allclose(result.params_of(3)["dense"]["kernel"], result.params_of(4)["dense"]["kernel"])
 
 
 def test_layouts_compare_the_qa_advice_with_packing_at_the_covering_horizon():
@@ -148,7 +159,7 @@ def test_compare_is_deterministic():
 def _result(kind, accs, batch_size=16, horizon=1):
     layout = varlen.Layout(kind, kind, batch_size, "stateful", horizon)
     acc = np.asarray(accs, float)[None]
-    return varlen.LayoutResult(layout, None, 0.1, 1, 1, acc, acc, 0.0, 0.0)
+    return varlen.LayoutResult(layout, 0.1, 1, 1, acc, acc, 0.0, 0.0)
 
 
 def test_verdict_rule_reaches_every_verdict():
@@ -170,8 +181,10 @@ def test_bad_input_is_one_sentence():
         varlen.pad(seqs, labels, 3, 7)
     with pytest.raises(DataError, match="padding needs every length between 1 and 5"):
         varlen.pad(seqs, labels, 4, 5)
-    with pytest.raises(ConfigError, match="learns from a series"):
+    with pytest.raises(ConfigError, match="unknown task 'forecast'"):  # not a sample task
         from statecarry.data.tasks import make_samples
+
+        make_samples(Config(task="forecast"), 0)
 
         make_samples(Config(task="forecast"), 0)
 

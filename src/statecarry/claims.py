@@ -94,43 +94,53 @@ def one_step_label_last_step(config: Config, seed: int) -> tuple[Batches, Batche
 ONE_STEP = Config(task="first-step", batch_size=1, time_steps=1, n_train=1024 * 5, n_test=256 * 5, epochs=5)
 
 
-def measure_one_step(seeds: Sequence[int], run) -> dict:
+def measure_one_step(seeds: Sequence[int], run, record=None) -> dict:
     every = run(ONE_STEP, seeds, make_data=one_step_label_every_step)
     last = run(ONE_STEP, seeds, make_data=one_step_label_last_step)
     return {"one step per call, label at every step": every.metrics, "one step per call, label at last step": last.metrics}
 
 
-def measure_train_log(seeds: Sequence[int], run) -> dict:
+def measure_train_log(seeds: Sequence[int], run, record=None) -> dict:
     """The epoch's running training accuracy (Keras' log) against a fresh evaluation of the
     trained model on the same training set, with the state reset first and without."""
-    import jax
-
-    from . import engine
-    from .runner import seed_batches
+    from .core.predict import evaluate
+    from .runner import model_of, seed_batches, train_of
 
     config = RUNS["first-step stateful"].replace(epochs=5)
     history = run(config, seeds, keep_final=True)
     params, state = history.final_carry
-    train = [seed_batches(config, s)[0] for s in seeds]
-    train = Batches(*(np.stack(p) for p in zip(*train)))
+    model, train = model_of(config), train_of(config)
+    pick = lambda tree, k: jax_free_pick(tree, k)  # noqa: E731
+    reset, kept = [], []
+    for k, seed in enumerate(seeds):
+        data = seed_batches(config, seed)[0]
+        reset.append(evaluate(pick(params, k), data, model, train)[0]["acc"])
+        kept.append(evaluate(pick(params, k), data, model, train, state=pick(state, k))[0]["acc"])
+    def after_last_epoch(values: list[float]) -> np.ndarray:
+        # evaluated once, after the last epoch: earlier epochs have no value (NaN), so the
+        # verdict reads "epoch 5" for both sides
+        rows = np.full((config.epochs, len(seeds)), np.nan, np.float32)
+        rows[-1] = values
+        return rows
 
-    def fresh(p, b):
-        return engine.evaluate(p, b, config)[0]
-
-    def carried(p, b, s):
-        return engine.evaluate(p, b, config, state=s)[0]
-
-    evaluated = {
-        "evaluation, state reset": jax.jit(jax.vmap(fresh))(params, train),
-        "evaluation, training state kept": jax.jit(jax.vmap(carried))(params, train, state),
+    return {
+        "training log": {"train_acc": history.metrics["train_acc"]},
+        "evaluation, state reset": {"train_acc": after_last_epoch(reset)},
+        "evaluation, training state kept": {"train_acc": after_last_epoch(kept)},
     }
-    out = {"training log": {"test_acc": history.metrics["train_acc"][-1:]}}
-    for name, s in evaluated.items():
-        out[name] = {"test_acc": np.asarray(s.correct / s.weight)[None]}
-    return out
 
 
-def measure_batch_time(seeds: Sequence[int], run) -> dict:
+def jax_free_pick(tree, k: int):
+    """Seed k's slice of a pytree of NumPy arrays (a Fit's params or state)."""
+    if isinstance(tree, dict):
+        return {key: jax_free_pick(v, k) for key, v in tree.items()}
+    if isinstance(tree, tuple):
+        parts = [jax_free_pick(v, k) for v in tree]
+        return type(tree)(*parts) if hasattr(tree, "_fields") else tuple(parts)
+    return np.asarray(tree)[k]
+
+
+def measure_batch_time(seeds: Sequence[int], run, record=None) -> dict:
     """Seconds per epoch (train + test pass) over batch sizes on a fixed data set of 16,384
     samples, one seed: the fastest of epochs 2-5 (epoch ends are timed), so neither the
     compile nor a stray pause elsewhere counts."""
@@ -146,52 +156,17 @@ def measure_batch_time(seeds: Sequence[int], run) -> dict:
 BATCH_SIZES = (1, 4, 16, 64, 256, 1024)
 
 
-def measure_carry(seeds: Sequence[int], run) -> dict:
+def measure_carry(seeds: Sequence[int], run, record=None) -> dict:
     """What a Keras stateful LSTM carries: our forward with h and c carried vs c only, against
-    Keras itself when it is installed; plus the learning effect on the cross-batch task."""
+    Keras' own outputs; plus the learning effect on the cross-batch task."""
+    from . import keras_probe
+
     out = {
         name: run(RUNS[name], seeds).metrics
         for name in ("prev-batch marker, horizon 2", "prev-batch marker, horizon 2, c only")
     }
-    out["keras"] = keras_carry_probe()
+    out["keras"] = keras_probe.compare()
     return out
-
-
-def keras_carry_probe() -> dict:
-    """Max output difference on a second batch between Keras LSTM(stateful=True) and our
-    forward pass carrying (h, c) or c only, from the same weights. Empty without Keras."""
-    try:
-        import os
-
-        os.environ.setdefault("KERAS_BACKEND", "jax")
-        import keras
-    except Exception:  # keras is an optional extra
-        return {}
-    import jax
-    import jax.numpy as jnp
-
-    from . import engine, model
-    from .interop import to_keras
-
-    config = RUNS["first-step stateful"]
-    rng = np.random.default_rng(0)
-    params = model.init(jax.random.key(0), 1, config.units)
-    # trained weights are not at their initial values: move every weight so each path counts
-    params = jax.tree.map(lambda a: a + 0.3 * rng.standard_normal(a.shape).astype(np.float32), params)
-    x1, x2 = (rng.integers(0, 2, (4, 5, 1)).astype(np.float32) for _ in range(2))
-    with jax.numpy_rank_promotion("allow"):
-        km = to_keras(params, batch_size=4, time_steps=5)
-        km(x1)
-        theirs = np.asarray(km(x2))
-    del keras
-    reset = jnp.zeros((4, 5), bool)
-    diffs = {}
-    for carry in ("hc", "c"):
-        c = config.replace(carry=carry)
-        state, _ = model.forward(params, model.zeros_state(4, 3), jnp.asarray(x1), reset)
-        _, pred = model.forward(params, engine.enter_batch(state, c), jnp.asarray(x2), reset)
-        diffs[carry] = np.array([float(np.abs(np.asarray(pred[:, -1]) - theirs).max())])
-    return {"max |keras - ours|, h and c carried": diffs["hc"], "max |keras - ours|, c only": diffs["c"]}
 
 
 @dataclass(frozen=True)
@@ -202,11 +177,7 @@ class KerasCarriesBoth:
     def judge(self, evidence) -> Verdict:
         probe = evidence.get("keras") or {}
         if not probe:
-            return Verdict(
-                "inconclusive",
-                "Keras not installed here; tests/test_model.py shows our (h, c) carry equals Keras' to 1e-5",
-                {},
-            )
+            return Verdict("inconclusive", "no Keras outputs to compare with", {})
         both = float(probe["max |keras - ours|, h and c carried"][0])
         c_only = float(probe["max |keras - ours|, c only"][0])
         if both < 1e-5 and c_only > 1e-4:
@@ -217,30 +188,33 @@ class KerasCarriesBoth:
             verdict = "inconclusive"
         return Verdict(
             verdict,
-            f"second batch vs Keras LSTM(stateful=True): carrying h and c differs by {both:.1e}, carrying c only by {c_only:.1e}",
+            f"second batch vs Keras LSTM(stateful=True) ({probe.get('source', 'Keras')}): carrying h and c differs by {both:.1e}, carrying c only by {c_only:.1e}",
             {"both": both, "c_only": c_only},
         )
 
 
-def measure_varlen(seeds: Sequence[int]) -> dict:
+def measure_varlen(seeds: Sequence[int], record=None) -> dict:
     from . import varlen
+    from .recording import unrecorded
 
     # 40 epochs: at the module's default 20 a few packed seeds are still converging
-    verdict, measured, _ = varlen.claim11(list(seeds), varlen.Setup(epochs=40))
+    verdict, measured, _ = varlen.claim11(list(seeds), varlen.Setup(epochs=40), record=record or unrecorded)
     return {"verdict": verdict, "measured": measured}
 
 
 _FORECASTS: dict = {}
 
 
-def measure_forecast(seeds: Sequence[int], which: int) -> dict:
+def measure_forecast(seeds: Sequence[int], which: int, record=None) -> dict:
     """The forecasting comparison on the shipped CO2 series (run once for all three claims)."""
     from . import forecast
+    from .recording import unrecorded
 
     key = tuple(seeds)
     if key not in _FORECASTS:
         _FORECASTS.clear()
-        _FORECASTS[key] = forecast.claims(forecast.compare(forecast.default_series(), list(seeds)))
+        comparison = forecast.compare(forecast.default_series(), list(seeds), record=record or unrecorded)
+        _FORECASTS[key] = forecast.claims(comparison)
     v = _FORECASTS[key][which]
     return {"forecast": {"verdict": v.verdict, "measured": v.measured}}
 
@@ -257,7 +231,7 @@ class Claim:
     setup: str
     rule: Rule
     runs: tuple[str, ...] = ()  # names in RUNS
-    measure: Callable | None = None  # (seeds, run) -> evidence, for what is not a plain run
+    measure: Callable | None = None  # (seeds, run, record) -> evidence, for what is not a plain run
     context: tuple[Rule, ...] = ()  # reported beside the verdict, not part of it
     max_seeds: int | None = None  # cap for expensive claims
 
@@ -361,7 +335,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Each sequence must be of the same length, padded appropriately if necessary.",
         "variable-length first-bit classification: padding with masking vs packing with per-row resets (statecarry varlen), paired by seed",
         Given("variable-length"),
-        measure=lambda seeds, run: {"variable-length": measure_varlen(seeds)},
+        measure=lambda seeds, run, record: {"variable-length": measure_varlen(seeds, record)},
     ),
     Claim(
         "12", "The Q&A's example: stateful with batch 32 is incorrect, batch 1 with a reset per epoch is correct.", QA,
@@ -377,9 +351,9 @@ CLAIMS: tuple[Claim, ...] = (
         "13", "A stateful model tested on its own training data scores lower than its training log suggests.", QA,
         "Why does a Keras stateful LSTM model have low accuracy when tested on the training data?",
         "first-step stateful, 5 epochs: the last epoch's running train accuracy vs evaluating the trained model on the training set (state reset first, and kept)",
-        Differs("evaluation, state reset", "training log", "less"),
+        Differs("evaluation, state reset", "training log", "less", metric="train_acc"),
         measure=measure_train_log,
-        context=(Differs("evaluation, training state kept", "training log", "less"),),
+        context=(Differs("evaluation, training state kept", "training log", "less", metric="train_acc"),),
     ),
     Claim(
         "14", "Time per epoch first falls, then rises, as the batch size grows.", BLOG,
@@ -398,7 +372,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     *(
         Claim(id_, sentence, BLOG, quote, setup, Given("forecast"), max_seeds=16,
-              measure=lambda seeds, run, which=which: measure_forecast(seeds, which))
+              measure=lambda seeds, run, record, which=which: measure_forecast(seeds, which, record))
         for which, (id_, sentence, quote, setup) in enumerate((
             ("16", "One-step forecasting with a single-time-step stateful LSTM is plain wrong.",
              "Trying to solve this problem with a single-time-step LSTM model is plain wrong.",
@@ -482,8 +456,11 @@ def check(
     seeds: Sequence[int] = range(32),
     run: Callable | None = None,
     on_claim: Callable[[ClaimResult], None] | None = None,
+    record: Callable | None = None,
 ) -> list[ClaimResult]:
-    """Run what the claims need over `seeds` and judge each claim."""
+    """Run what the claims need over `seeds` and judge each claim. `run` trains a blog config
+    (`runner.run`, or one that stores and resumes); `record` stores the other experiments'
+    runs (varlen, forecast; see `recording.py`)."""
     if run is None:
         from . import runner
 
@@ -496,7 +473,7 @@ def check(
         for name in claim.runs:
             evidence[name] = run(RUNS[name], claim_seeds).metrics
         if claim.measure is not None:
-            evidence.update(claim.measure(claim_seeds, run))
+            evidence.update(claim.measure(claim_seeds, run, record))
         result = ClaimResult(
             claim,
             claim.rule.judge(evidence),

@@ -27,3 +27,7 @@ class StoreError(StatecarryError):
 
 class InteropError(StatecarryError):
     """A model cannot be converted to or from Keras."""
+
+
+class CheckpointError(StatecarryError):
+    """A model file is missing, foreign, from a newer statecarry, or cannot be written."""

@@ -25,7 +25,6 @@ prediction fed back as the next input).
 from __future__ import annotations
 
 import csv
-import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,9 +34,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import stats
-from .config import Config
+from .core.fit import fit
+from .core.spec import Model as sc_Model
+from .core.spec import Train
 from .data.layout import Batches, from_samples, from_series
 from .errors import ConfigError, DataError
+from .recording import Measured, Record, unrecorded
 
 TARGET_SCALE = 0.1  # standardised values within ±4 deviations stay inside the sigmoid's (0, 1)
 DEFAULT_SERIES = "co2_monthly.csv"  # shipped in statecarry/data; provenance in its header
@@ -342,8 +344,8 @@ def sliding_windows(z: np.ndarray, window: int, first: int, stop: int) -> np.nda
     return z[index][..., None]
 
 
-def training_batches(prep: Prepared, m: Model, setup: Setup) -> tuple[Batches, Config]:
-    """The training part of the model series in the model's layout, and a matching Config."""
+def training_batches(prep: Prepared, m: Model, setup: Setup) -> Batches:
+    """The training part of the model series in the model's layout."""
     z = prep.z
     n_train = prep.start - 1  # u[: n_train] is the training part
     if m.mode == "stateless":
@@ -352,19 +354,14 @@ def training_batches(prep: Prepared, m: Model, setup: Setup) -> tuple[Batches, C
         first = n_train - count
         x = sliding_windows(z, m.window, first, n_train)
         y = prep.to_target(z[first:n_train])
-        batches = from_samples(x, y, setup.batch_size)
-        b = setup.batch_size
-    else:
-        batches = from_series(z[:n_train], 1, m.window)
-        batches = batches._replace(y=prep.to_target(batches.y[..., 0])[..., None])
-        b = 1
-    config = Config(
-        task="forecast",
-        n_train=batches.n_batches * b,
-        n_test=b,
-        time_steps=m.window,
-        batch_size=b,
-        units=setup.units,
+        return from_samples(x, y, setup.batch_size)
+    batches = from_series(z[:n_train], 1, m.window)
+    return batches._replace(y=prep.to_target(batches.y[..., 0])[..., None])
+
+
+def model_spec(m: Model, setup: Setup) -> tuple[sc_Model, Train]:
+    """One LSTM with the sigmoid head the series is squeezed into (`TARGET_SCALE`)."""
+    train = Train(
         mode=m.mode,
         horizon=m.horizon,
         shuffle=m.mode == "stateless",  # Keras' fit shuffles by default; a stream must not be
@@ -372,60 +369,30 @@ def training_batches(prep: Prepared, m: Model, setup: Setup) -> tuple[Batches, C
         learning_rate=setup.learning_rate,
         loss="mse",
     )
-    return batches, config
+    return sc_Model(cell="lstm", units=setup.units, head="sigmoid"), train
 
 
-@functools.lru_cache(maxsize=16)
-def _forecaster(config: Config, window: int, ahead: int, origin: int):
-    """Jitted, vmapped over seeds: one-step predictions for every position of the model
-    series, and the recursive forecast from the origin."""
-    import jax
-    import jax.numpy as jnp
+def forecasts(params: dict, spec: sc_Model, m: Model, z: np.ndarray, ahead: int, origin: int):
+    """One seed's one-step predictions at every position of the model series (NaN where a
+    window does not fit yet), and the recursive forecast of `ahead` values from `origin`."""
+    from .core.predict import predict, rollout  # JAX: only when forecasting
+    if m.mode == "stateless":
+        index = np.arange(m.window, len(z) + 1)[:, None] + np.arange(-m.window, 0)[None, :]
+        windows = z[index][None, :, :, None]  # one batch, a window per row
+        pred, _ = predict(params, windows, spec, train=Train(mode="stateless"))
+        one = np.concatenate([np.full(m.window - 1, np.nan), pred[0, :, -1, 0]])
+        window = m.window
+    else:
+        pred, _ = predict(params, z[None, None, :, None], spec)
+        one, window = pred[0, 0, :, 0], None
+    rec = rollout(params, z[:origin], ahead, spec, window=window, scale=TARGET_SCALE, shift=0.5)
+    return one, rec[:, 0]
 
-    from . import model
 
-    def head(params, h):
-        return model.dense(params["dense"], h)[0]
-
-    def stateful(params, z):
-        zeros = model.LSTMState(jnp.zeros(config.units), jnp.zeros(config.units))
-        steps = z[:, None]
-        reset = jnp.zeros(len(z), bool)
-        _, hs = model.run_stream(params["lstm"], zeros, steps, reset)
-        one_step = jax.vmap(head, in_axes=(None, 0))(params, hs)
-        # warm the state on the training part, then feed each prediction back
-        state, hs = model.run_stream(params["lstm"], zeros, steps[:origin], reset[:origin])
-        first = head(params, hs[-1])
-
-        def feed(carry, _):
-            state, p = carry
-            state, h = model.lstm_step(params["lstm"], state, ((p - 0.5) / TARGET_SCALE)[None])
-            return (state, head(params, h)), p
-
-        _, recursive = jax.lax.scan(feed, (state, first), None, length=ahead)
-        return one_step, recursive
-
-    def windowed(params, z):
-        zeros = model.LSTMState(jnp.zeros(config.units), jnp.zeros(config.units))
-        reset = jnp.zeros(window, bool)
-
-        def predict(win):
-            _, hs = model.run_stream(params["lstm"], zeros, win[:, None], reset)
-            return head(params, hs[-1])
-
-        index = jnp.arange(window, len(z) + 1)[:, None] + jnp.arange(-window, 0)[None, :]
-        one_step = jnp.concatenate([jnp.full(window - 1, jnp.nan), jax.vmap(predict)(z[index])])
-
-        def feed(win, _):
-            p = predict(win)
-            return jnp.concatenate([win[1:], ((p - 0.5) / TARGET_SCALE)[None]]), p
-
-        start = z[origin - window : origin]
-        _, recursive = jax.lax.scan(feed, start, None, length=ahead)
-        return one_step, recursive
-
-    fn = windowed if config.mode == "stateless" else stateful
-    return jax.jit(jax.vmap(fn, in_axes=(0, None)))
+def model_record(series: Series, m: Model, differenced: bool, setup: Setup) -> dict:
+    """What identifies a forecasting model's runs in the store (and lets `--resume` reuse them)."""
+    return {"experiment": "forecast", "series": series.source, "column": series.name,
+            "model": m.name, "differenced": differenced, **setup.__dict__}  # fmt: skip
 
 
 @dataclass
@@ -488,9 +455,10 @@ def compare(
     seeds: Sequence[int],
     setup: Setup = Setup(),
     on_progress: Callable[[str, int, int], None] | None = None,
+    record: Record = unrecorded,
 ) -> Comparison:
-    """Every model on the raw and the differenced series, the same seeds, one held-out tail."""
-    from .varlen import fit_seeds
+    """Every model on the raw and the differenced series, the same seeds, one held-out tail.
+    Each model's training is one run for `record` (see `recording.py`)."""
 
     levels = series.values
     sp = split(len(levels), setup)
@@ -516,13 +484,25 @@ def compare(
     for i, (m, differenced) in enumerate(todo):
         t0 = time.perf_counter()
         prep = model_series(levels, sp.start, differenced)
-        batches, config = training_batches(prep, m, setup)
-        fit = fit_seeds(config, batches, out.seeds)
-        one, rec = _forecaster(config, m.window, ahead, sp.start - 1)(fit.params, prep.z)
-        # position p of the model series predicts u[p + 1], and v[t] = u[t - 1]: p = t - 2
-        one = np.asarray(one)[:, sp.start - 2 : -1]
-        one_levels = np.stack([prep.levels_one_step(prep.from_output(p)) for p in one])
-        rec_levels = np.stack([prep.levels_recursive(prep.from_output(p)) for p in np.asarray(rec)])
+
+        def compute(on_epoch, m=m, prep=prep) -> Measured:
+            spec, train = model_spec(m, setup)
+            fitted = fit(training_batches(prep, m, setup), spec, train, out.seeds, on_epoch=on_epoch)
+            ones, recs = [], []
+            for seed in out.seeds:
+                one, rec = forecasts(fitted.params_of(seed), fitted.model, m, prep.z, ahead, sp.start - 1)
+                # position p of the model series predicts u[p + 1], and v[t] = u[t - 1]: p = t - 2
+                ones.append(prep.levels_one_step(prep.from_output(one[sp.start - 2 : -1])))
+                recs.append(prep.levels_recursive(prep.from_output(rec)))
+            return Measured(
+                fitted.metrics,
+                result={"one_step": np.stack(ones).tolist(), "recursive": np.stack(recs).tolist()},
+                timings={"compile_seconds": fitted.compile_seconds, "run_seconds": fitted.run_seconds},
+            )
+
+        measured = record("forecast", model_record(series, m, differenced, setup), out.seeds, compute)
+        one_levels = np.asarray(measured.result["one_step"], np.float64)
+        rec_levels = np.asarray(measured.result["recursive"], np.float64)
         out.results.append(
             ModelResult(
                 m.name,

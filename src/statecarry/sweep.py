@@ -92,9 +92,10 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
         try:
             config = base.replace(**values)
             if config.mode == "rtrl":
-                from . import rtrl
+                from .core import rtrl
+                from .runner import model_of
 
-                rtrl.seeds_that_fit(config)
+                rtrl.seeds_that_fit(model_of(config), config.batch_size)
             out.append(Point(values, config))
         except (ConfigError, TooLargeForRTRL) as e:
             out.append(Point(values, None, skipped=str(e)))

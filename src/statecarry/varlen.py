@@ -16,26 +16,24 @@ the Q&A's example as written, reads it after the padding instead). What differs 
   horizon 1 (Keras) the gradient from its label cannot reach its first step in the previous
   batch. `covering_horizon` gives the horizon that always reaches it.
 
-The second half of the file is general: `fit_seeds` trains one config on given `Batches` for
-many seeds in one compiled program (as `runner.run` does for the sample tasks), `predict`
-returns per-step predictions. `forecast.py` uses `fit_seeds`.
+Every layout is trained by the public `fit`, and each is one recorded run (`record`).
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 
 from . import stats
-from .errors import ConfigError
-from .config import Config
+from .core.fit import fit
+from .core.spec import Model, Train
 from .data.layout import Batches, pack, packed_positions, to_streams
 from .data.tasks import variable_length_sequences
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .recording import EpochCallback, Measured, Record, unrecorded
 
 
 @dataclass(frozen=True)
@@ -172,13 +170,12 @@ def layouts(setup: Setup) -> list[Layout]:
 @dataclass
 class LayoutResult:
     layout: Layout
-    config: Config
     padding_fraction: float
     updates_per_epoch: int  # optimizer steps
     steps_per_epoch: int  # sequential LSTM steps (n_batches x time_steps)
     test_acc: np.ndarray  # (epochs, seeds)
     train_loss: np.ndarray  # (epochs, seeds)
-    epoch_seconds: float  # median wall time of one training epoch, all seeds at once
+    epoch_seconds: float  # median wall time of one epoch (train + test pass), all seeds at once
     compile_seconds: float
 
     def epochs_to(self, accuracy: float = 0.95) -> int | None:
@@ -226,25 +223,47 @@ def layout_batches(layout: Layout, setup: Setup, sequences: list, labels: np.nda
     return pack(sequences, layout.batch_size, setup.time_steps, labels=labels)
 
 
-def layout_config(layout: Layout, setup: Setup, train: Batches) -> Config:
-    """A Config consistent with the layout (n_train = batches x rows, so Config's checks on
-    whole batches and horizons hold for the batches actually trained on)."""
-    time_steps = setup.max_length if layout.kind == "padded" else setup.time_steps
-    b = layout.batch_size
-    n_train = train.n_batches * b
-    return Config(
-        task="variable-length",
-        n_train=n_train + b * (n_train % 2),  # the task's check wants an even count
-        n_test=2 * b,
-        time_steps=time_steps,
-        batch_size=b,
-        units=setup.units,
+def layout_spec(layout: Layout, setup: Setup) -> tuple[Model, Train]:
+    """The model and training of a layout: the same LSTM and optimizer for all."""
+    model = Model(cell="lstm", units=setup.units, head="sigmoid")
+    train = Train(
         mode=layout.mode,
         horizon=layout.horizon,
         epochs=setup.epochs,
         learning_rate=setup.learning_rate,
         loss=setup.loss,
     )
+    return model, train
+
+
+def layout_record(layout: Layout, setup: Setup) -> dict:
+    """What identifies a layout's runs in the store (and lets `--resume` reuse them)."""
+    return {"experiment": "varlen", "layout": layout.name, "kind": layout.kind,
+            "batch_size": layout.batch_size, "mode": layout.mode, "horizon": layout.horizon,
+            "mask": layout.mask, **setup.__dict__}  # fmt: skip
+
+
+def _measure(train: Batches, test: Batches, layout: Layout, setup: Setup, seeds: list[int]):
+    def compute(on_epoch: EpochCallback | None) -> Measured:
+        stamps = [time.perf_counter()]
+
+        def both(epoch: int, metrics: dict) -> None:
+            stamps.append(time.perf_counter())
+            if on_epoch:
+                on_epoch(epoch, metrics)
+
+        model, spec = layout_spec(layout, setup)
+        result = fit(train, model, spec, seeds, test, on_epoch=both)
+        # the first epoch also waits for the dispatch of the compiled program
+        seconds = np.diff(stamps)[1:] if len(stamps) > 2 else np.diff(stamps)
+        keep = ("train_loss", "train_acc", "test_loss", "test_acc")
+        return Measured(
+            {k: result.metrics[k] for k in keep},
+            timings={"epoch_seconds": float(np.median(seconds)),
+                     "compile_seconds": result.compile_seconds},
+        )
+
+    return compute
 
 
 def compare(
@@ -252,10 +271,11 @@ def compare(
     setup: Setup = Setup(),
     which: Sequence[Layout] | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    record: Record = unrecorded,
 ) -> list[LayoutResult]:
     """Train every layout (default: all of `layouts(setup)`) on the same data with the same
     seeds, and test each on the same held-out sequences in its own layout. `claim11` calls it
-    with the claim's three layouts."""
+    with the claim's three layouts; `record` stores each layout's run (see `recording.py`)."""
     (train_seqs, train_labels), (test_seqs, test_labels) = make_data(setup)
     lengths = [len(s) for s in train_seqs]
     results = []
@@ -263,19 +283,19 @@ def compare(
     for i, layout in enumerate(chosen):
         train = layout_batches(layout, setup, train_seqs, train_labels)
         test = layout_batches(layout, setup, test_seqs, test_labels)
-        config = layout_config(layout, setup, train)
-        fit = fit_seeds(config, train, seeds, test=test)
+        seeds = [int(s) for s in seeds]
+        measured = record("varlen", layout_record(layout, setup), seeds,
+                          _measure(train, test, layout, setup, seeds))  # fmt: skip
         results.append(
             LayoutResult(
                 layout,
-                config,
                 padding_fraction(train, lengths),
                 train.n_batches,
                 train.n_batches * train.x.shape[2],
-                fit.metrics["test_acc"],
-                fit.metrics["train_loss"],
-                float(np.median(fit.epoch_seconds)),
-                fit.compile_seconds,
+                np.asarray(measured.metrics["test_acc"], np.float32),
+                np.asarray(measured.metrics["train_loss"], np.float32),
+                float(measured.timings.get("epoch_seconds", np.nan)),
+                float(measured.timings.get("compile_seconds", np.nan)),
             )
         )
         if on_progress:
@@ -297,13 +317,14 @@ def claim11(
     seeds: Sequence[int],
     setup: Setup = Setup(),
     on_progress: Callable[[str, int, int], None] | None = None,
+    record: Record = unrecorded,
 ) -> tuple[str, str, list[LayoutResult]]:
     """Claim 11 for the claims table: (verdict, measured sentence, per-layout results).
 
     Each `LayoutResult.final_acc` holds per-seed final test accuracy; `padding_fraction`,
     `steps_per_epoch` and `epoch_seconds` the costs.
     """
-    results = compare(seeds, setup, claim_layouts(setup), on_progress)
+    results = compare(seeds, setup, claim_layouts(setup), on_progress, record)
     verdict, measured = suggest_verdict(results)
     return verdict, measured, results
 
@@ -347,161 +368,6 @@ def suggest_verdict(results: Sequence[LayoutResult], margin: float = 0.02) -> tu
     if diff.low >= -margin:
         return "refuted", numbers
     return "inconclusive", numbers
-
-
-# -- general: train on given Batches for many seeds --------------------------------------------
-
-
-@dataclass
-class Fit:
-    """Per-epoch metrics (epochs, seeds) and the trained parameters (seed axis first)."""
-
-    params: dict
-    metrics: dict[str, np.ndarray]
-    epoch_seconds: list[float] = field(default_factory=list)
-    compile_seconds: float = 0.0
-
-
-def _train_one(carry, train: Batches, key, epoch, config: Config):
-    """One seed's training epoch: `engine.run_epoch` without the evaluation."""
-    import jax
-
-    from . import engine
-
-    if config.shuffle:
-        train = engine.shuffle(train, jax.random.fold_in(key, epoch))
-    train = engine.with_mode_resets(train, config, start_of_pass=config.reset == "epoch")
-    carry, s = engine.train_epoch(carry, train, config)
-    return carry, s
-
-
-@functools.lru_cache(maxsize=64)
-def _programs(config: Config, shared: bool, split, whole):
-    """Jitted training epoch and evaluation for many seeds, built once per config."""
-    import jax
-
-    from . import engine
-
-    data_axis = None if shared else 0
-    one = functools.partial(_train_one, config=config)
-    train = jax.vmap(one, in_axes=(0, data_axis, 0, None))
-    evaluate = jax.vmap(lambda p, b: engine.evaluate(p, b, config)[0], in_axes=(0, data_axis))
-    if split is None:
-        return jax.jit(train, donate_argnums=(0,)), jax.jit(evaluate)
-    data = whole if shared else split
-    return (
-        jax.jit(
-            train,
-            in_shardings=(split, data, split, whole),
-            out_shardings=(split, split),
-            donate_argnums=(0,),
-        ),
-        jax.jit(evaluate, in_shardings=(split, data), out_shardings=split),
-    )
-
-
-def fit_seeds(
-    config: Config,
-    train: Batches,
-    seeds: Sequence[int],
-    *,
-    test: Batches | None = None,
-    epochs: int | None = None,
-    shared_data: bool = True,
-    on_epoch: Callable[[int], None] | None = None,
-) -> Fit:
-    """Train `config` on `train` for every seed in one compiled program; evaluate on `test`
-    (fresh state, the mode's resets) after every epoch.
-
-    Seeds vary the initialisation (and the shuffle order); the data is the same for all
-    seeds unless `shared_data=False`, when every field of `train`/`test` has a leading seed
-    axis. The epoch is compiled once and reused; the seeds are split over the CPU's XLA
-    devices when they divide evenly (see `runner.use_cpu_cores`). `epoch_seconds` times the
-    training epochs alone, all seeds together.
-    """
-    import jax
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    from . import engine
-
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise DataError("no seeds to run; give at least one seed.")
-    epochs = config.epochs if epochs is None else epochs
-    from .runner import seed_devices
-
-    devices = seed_devices(config)
-    split = whole = None
-    if len(devices) > 1 and len(seeds) % len(devices) == 0:
-        mesh = Mesh(np.array(devices), ("seeds",))
-        split = NamedSharding(mesh, PartitionSpec("seeds"))
-        whole = NamedSharding(mesh, PartitionSpec())
-
-    def put(tree, sharding):
-        return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)
-
-    data = whole if shared_data else split
-    train_fn, eval_fn = _programs(config, shared_data, split, whole)
-    keys = put(jax.vmap(jax.random.key)(np.array(seeds)), split)
-    carry = put(engine.init_carry_seeds(keys, config, train.batch_size), split)
-    train_d = put(train, data)
-    test_d = put(test, data) if test is not None else None
-
-    t0 = time.perf_counter()
-    train_c = train_fn.lower(carry, train_d, keys, np.int32(0)).compile()
-    eval_c = eval_fn.lower(carry.params, test_d).compile() if test is not None else None
-    compile_seconds = time.perf_counter() - t0
-
-    names = ("train_loss", "train_acc", "test_loss", "test_acc")
-    metrics = {m: np.full((epochs, len(seeds)), np.nan, np.float32) for m in names}
-    seconds = []
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        carry, s = train_c(carry, train_d, keys, np.int32(epoch))
-        jax.block_until_ready(carry)
-        seconds.append(time.perf_counter() - t0)
-        metrics["train_loss"][epoch], metrics["train_acc"][epoch] = _ratios(s)
-        if eval_c is not None:
-            metrics["test_loss"][epoch], metrics["test_acc"][epoch] = _ratios(
-                eval_c(carry.params, test_d)
-            )
-        if on_epoch:
-            on_epoch(epoch)
-    return Fit(jax.device_get(carry.params), metrics, seconds, compile_seconds)
-
-
-def _ratios(s) -> tuple[np.ndarray, np.ndarray]:
-    weight = np.maximum(np.asarray(s.weight), 1e-30)
-    return np.asarray(s.loss) / weight, np.asarray(s.correct) / weight
-
-
-def predict(params, batches: Batches, config: Config, state=None) -> np.ndarray:
-    """Per-step predictions (n_batches, batch, time, outputs) of one seed's `params`, with the
-    mode's resets; from a zero state unless `state` is given."""
-    import jax
-    import jax.numpy as jnp
-
-    from . import engine, model
-
-    fresh = state is None
-    if fresh:
-        state = model.zeros_state(batches.batch_size, config.units)
-    batches = jax.tree.map(jnp.asarray, batches)
-    batches = engine.with_mode_resets(batches, config, start_of_pass=fresh)
-
-    def step(state, batch):
-        state, pred = model.forward(params, engine.enter_batch(state, config), batch.x, batch.reset)
-        return state, pred
-
-    _, pred = jax.lax.scan(step, state, batches)
-    return np.asarray(pred)
-
-
-def seed_params(params: dict, k: int) -> dict:
-    """Seed k's parameters out of a `Fit.params` pytree (seed axis first)."""
-    import jax
-
-    return jax.tree.map(lambda a: a[k], params)
 
 
 def table_rows(results: Sequence[LayoutResult]) -> list[list[str]]:

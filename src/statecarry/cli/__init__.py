@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -32,10 +33,10 @@ class UserError(click.ClickException):
 
 def _engine() -> None:
     """Before JAX is imported: one XLA device per core, and the persistent compile cache."""
-    from .. import runner
+    from ..core import runtime
 
-    runner.use_cpu_cores()
-    runner.enable_compile_cache()
+    runtime.use_cpu_cores()
+    runtime.enable_compile_cache()
 
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
@@ -178,11 +179,9 @@ def run(
     if first_seed < 0 or first_seed + seeds > 2**31:
         raise UserError(f"--first-seed must be from 0 to {2**31 - seeds}, got {first_seed}.")
     config = make_config(task, options)
-    from ..data.tasks import check_samples
-
-    check_samples(config)  # before anything is recorded
     _engine()
     from .. import runner, stats, store
+    from ..core.fit import divergence_message
 
     seed_list = list(range(first_seed, first_seed + seeds))
     live = seeds == 1 and not json_
@@ -201,6 +200,8 @@ def run(
         )
         rec.finish(timings={"compile_seconds": history.compile_seconds,
                             "run_seconds": history.run_seconds, **history.timings})  # fmt: skip
+    if history.diverged:
+        click.echo(f"Warning: {divergence_message(history.diverged, seeds)}", err=True)
     if json_:
         click.echo(strict_json(history.to_json() | {"run_id": rec.run_id}))
         return
@@ -266,9 +267,37 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # -- commands that live in their own modules: one import line each -------------------------
-from . import _commands  # noqa: E402,F401  (registers: see _commands.py)
+from . import _commands  # noqa: F401  (registers: see _commands.py)
 
 
 def main() -> None:
-    """`python -m statecarry`."""
-    cli(prog_name="statecarry")
+    """The `statecarry` command and `python -m statecarry`.
+
+    SIGTERM (what `kill` and schedulers send) takes Ctrl-C's path: a KeyboardInterrupt, so a
+    stored run ends "interrupted" with its finished epochs. The exit code is then the shell's
+    128 + signal: 130 for Ctrl-C, 143 for SIGTERM (click alone would exit 1).
+    """
+    received = _interrupt_on_signals()
+    try:
+        cli(prog_name="statecarry")
+    except (SystemExit, KeyboardInterrupt):
+        if received:
+            raise SystemExit(128 + received[0]) from None
+        raise
+
+
+def _interrupt_on_signals() -> list[int]:
+    """Raise KeyboardInterrupt on SIGINT and SIGTERM; returns the signals received, in order."""
+    import signal
+
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # A signal ignored at startup (nohup, a background job) stays ignored.
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, interrupt)
+    return received

@@ -10,7 +10,7 @@ Usage in a command:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 

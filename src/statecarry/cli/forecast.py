@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from . import UserError, _engine, _progress, cli, table, strict_json
+from ._record import stored_recorder
 from ._store import store_option
 
 # flag -> (Setup field, type, help); defaults live in forecast.Setup only
@@ -69,7 +70,8 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
     seed_list = list(range(seeds))
     stored_config = {"task": "forecast", "series": data.source, "column": data.name} | asdict(setup)
     with store.recording("forecast", stored_config, seed_list, enabled=not no_store) as rec:
-        result = fc.compare(data, seed_list, setup, on_progress=_progress(quiet or json_))
+        result = fc.compare(data, seed_list, setup, on_progress=_progress(quiet or json_),
+                            record=stored_recorder(rec))  # fmt: skip
         rec.finish(result=result.to_json())
     if not no_figure:
         fc.plot(result, output)

@@ -9,6 +9,7 @@ import time
 import click
 
 from . import UserError, _engine, _progress, cli, table, strict_json
+from ._record import stored_recorder
 from ._store import store_option, stored_runner
 
 QUICK_SEEDS = 8
@@ -40,7 +41,8 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     with store.recording("reproduce", {"seeds": seeds, "quick": quick}, seed_list, enabled=not no_store) as rec:
         run = claims.RunCache(stored_runner(rec, resume, progress))
         experiments = claims.reproduce(seed_list, run=run)
-        results = claims.check(selected, seeds=seed_list, run=run, on_claim=None if quiet or json_ else _claim_done)
+        results = claims.check(selected, seeds=seed_list, run=run, record=stored_recorder(rec, resume),
+                               on_claim=None if quiet or json_ else _claim_done)  # fmt: skip
         result = {
             "seeds": seeds,
             "quick": quick,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .. import store as store_
-from . import UserError, cli, table, strict_json
+from . import UserError, cli, strict_json, table
 
 # Metrics shown in tables, in this order; any others a run records follow alphabetically.
 SHOWN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "test_known_acc")
@@ -40,7 +40,7 @@ def list_(kind: str | None, json_: bool):
     rows = [
         [
             str(r.id), r.kind, r.task or "—", str(r.config.get("mode", "—")), r.shown_status,
-            str(len(r.seeds)), str(r.epochs) if r.epochs else "—", _summary(r.final.get("test_acc")),
+            str(len(r.seeds)), str(r.epochs) if r.epochs else "—", _summary(r.final.get("test_acc"), "test_acc"),
             _local(r.started), _seconds(r.seconds), str(r.parent or "—"),
         ]
         for r in found
@@ -121,8 +121,10 @@ def describe(run: store_.Run, children: list[store_.Run]) -> list[str]:
     lines = [
         f"run {run.id}: {run.kind}, {run.task or '—'}, {run.shown_status}"
         + (f" (parent run {run.parent})" if run.parent else ""),
-        f"started   {_local(run.started)}, finished {_local(run.finished)} "
-        f"({_seconds(run.seconds)} s)",
+        (
+            f"started   {_local(run.started)}, finished {_local(run.finished)} "
+            f"({_seconds(run.seconds)} s)"
+        ),
         f"seeds     {seed_text} ({len(seeds)})",
         "versions  " + ", ".join(f"{k} {v}" for k, v in run.versions.items() if v),
         "machine   " + ", ".join(f"{k} {v}" for k, v in run.machine.items()),
@@ -151,7 +153,7 @@ def describe(run: store_.Run, children: list[store_.Run]) -> list[str]:
             else f" ({len(shown)} of {run.epochs} epochs; 'runs export' has all)"
         )  # fmt: skip
         lines += ["", f"per epoch: mean ± 95% CI over {len(seeds)} seed(s){some}"]
-        rows = [[str(e)] + [_summary(run.metrics[m][e]) for m in names] for e in shown]
+        rows = [[str(e)] + [_summary(run.metrics[m][e], m) for m in names] for e in shown]
         lines.append(table(["epoch", *(m.replace("_", " ") for m in names)], rows))
     result = run.result or {}
     if result.get("points"):  # a sweep: one row per grid point
@@ -227,23 +229,27 @@ def _metric_order(metrics: dict) -> list[str]:
     return [m for m in SHOWN_METRICS if m in metrics] + sorted(set(metrics) - set(SHOWN_METRICS))
 
 
-def _summary(values: list[float] | None) -> str:
+def _summary(values: list[float] | None, metric: str) -> str:
+    """Mean ± 95% CI over seeds, clipped to the values `metric` can take (as `run` prints it)."""
     from .. import stats
 
     if not values:
         return "—"
-    s = stats.mean_ci(values)
+    s = stats.mean_ci(values, bounds=store_.metric_bounds(metric))
     if s.n == 0:
         return "—"
     return f"{s.mean:.3f}" if s.n == 1 else str(s)
 
 
 def _ci(summary: dict | None) -> str:
+    """A `compare_runs` interval: "mean ± half" when symmetric, "mean [low, high]" when clipped."""
+    from .. import stats
+
     if not summary or summary["mean"] is None:
         return "—"
     if summary["low"] is None:
         return f"{summary['mean']:.3f}"
-    return f"{summary['mean']:.3f} ± {(summary['high'] - summary['low']) / 2:.3f}"
+    return str(stats.Summary(**summary))
 
 
 def _fraction(summary: dict | None) -> str:

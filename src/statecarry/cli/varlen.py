@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import click
 
-from . import UserError, _engine, _progress, cli, table, strict_json
+from . import UserError, _engine, _progress, cli, strict_json, table
+from ._record import stored_recorder
+from ._store import store_option
 
 
 @cli.command()
@@ -18,7 +20,9 @@ from . import UserError, _engine, _progress, cli, table, strict_json
 @click.option("--units", default=None, type=int, help="LSTM units.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json_, quiet):
+@click.option("--resume", is_flag=True, help="Reuse finished layouts of the same setup and seeds from the run store.")
+@store_option
+def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json_, quiet, resume, no_store):
     """Pad variable-length sequences to one length, or pack them with resets? Measure both."""
     from .. import varlen as vl
 
@@ -32,8 +36,15 @@ def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json
     }
     setup = vl.with_setup(vl.QUICK if quick else vl.Setup(), **changes)
     _engine()
-    results = vl.compare(list(range(seeds)), setup, on_progress=_progress(quiet or json_))
-    verdict, measured = vl.suggest_verdict(results)
+    from .. import store
+
+    seed_list = list(range(seeds))
+    with store.recording("varlen", dict(setup.__dict__), seed_list, enabled=not no_store) as rec:
+        results = vl.compare(seed_list, setup, on_progress=_progress(quiet or json_),
+                             record=stored_recorder(rec, resume))  # fmt: skip
+        verdict, measured = vl.suggest_verdict(results)
+        rec.finish(result={"layouts": [r.to_json() for r in results],
+                           "claim": {"verdict": verdict, "measured": measured}})  # fmt: skip
     if json_:
         click.echo(strict_json({
             "setup": setup.__dict__,

@@ -103,19 +103,12 @@ def variable_length(n: int, config: Config, rng: np.random.Generator) -> SampleS
     return SampleSet(x, labels, np.ones(n, dtype=bool))
 
 
-def forecast(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
-    """A name for the configs of `statecarry.forecast`, which learn from a series, not samples."""
-    check_samples(config)
-    raise AssertionError("unreachable: check_samples rejects the forecast task")
-
-
 TASKS: dict[str, Callable[[int, Config, np.random.Generator], SampleSet]] = {
     "first-step": first_step,
     "prev-batch": prev_batch,
     "prev-sample": prev_sample,
     "random-labels": random_labels,
     "variable-length": variable_length,
-    "forecast": forecast,
 }
 
 
@@ -141,15 +134,6 @@ def check_task(config: Config) -> None:
                     f"{config.task} sets step 0 to 1 in exactly half the samples, so {name} "
                     f"must be even, got {n}."
                 )
-
-
-def check_samples(config: Config) -> None:
-    """`config.task` generates samples (some task names only label configs of other commands)."""
-    if config.task == "forecast":
-        raise ConfigError(
-            "the forecast task learns from a series, not from generated samples; run "
-            "`statecarry forecast [SERIES.csv]`."
-        )
 
 
 def add_marker(x: np.ndarray) -> np.ndarray:

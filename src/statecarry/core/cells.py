@@ -1,0 +1,181 @@
+"""Recurrent cells (Keras' LSTM and GRU), stacks of them, and the dense head, as plain pytrees
+with Keras' names.
+
+    {"lstm":   {"kernel": (features, 4u), "recurrent_kernel": (u, 4u), "bias": (4u,)},
+     "lstm_1": {"kernel": (u, 4u), ...},                     # a second layer, and so on
+     "dense":  {"kernel": (u, outputs), "bias": (outputs,)}}
+
+A GRU layer (Keras' default `reset_after=True`) has `kernel (inputs, 3u)`, `recurrent_kernel
+(u, 3u)` and `bias (2, 3u)` (input bias, recurrent bias), gate order z, r, h. Every function
+works on one stream (one row of a batch) and is `vmap`-ed over rows; state goes in and comes
+out. The state of a stack is a tuple with one entry per layer, bottom first: `LSTMState(h, c)`
+(Keras' order) or `GRUState(h)`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float
+
+from .spec import GATES, Model
+
+Params = dict[str, dict[str, Array]]
+
+# The time loop is a scan too, not unrolled: with the runtime's XLA settings a whole loop
+# compiles into one kernel, and unrolling only makes that kernel bigger (measured: unrolled
+# 5x, an epoch ran 2.3x slower and compiled slower; benchmarks/engine.py).
+TIME_UNROLL = 1
+
+# Below this many inputs a vector-matrix product is written as multiply-and-sum: a `dot`
+# keeps XLA from compiling the loop around it into one kernel, and for LSTM(3) the products
+# are far too small for a matmul routine to pay off.
+SMALL_MATVEC = 64
+
+
+class LSTMState(NamedTuple):
+    """An LSTM layer's carry, in Keras' order: h first, then c. Shapes (units,) per stream."""
+
+    h: Float[Array, "units"]
+    c: Float[Array, "units"]
+
+
+class GRUState(NamedTuple):
+    """A GRU layer's carry: h alone."""
+
+    h: Float[Array, "units"]
+
+
+LayerState = Union[LSTMState, GRUState]
+State = tuple[LayerState, ...]  # one per layer, bottom first
+
+
+def zeros_state(model: Model, batch_size: int) -> State:
+    """The state before any step, for `batch_size` streams."""
+    zeros = jnp.zeros((batch_size, model.units))
+    one = LSTMState(zeros, zeros) if model.cell == "lstm" else GRUState(zeros)
+    return tuple(one for _ in range(model.layers))
+
+
+def init(key: Array, model: Model) -> Params:
+    """Keras' defaults: glorot-uniform kernels, orthogonal recurrent kernels, zero biases (and
+    for the LSTM the forget-gate bias at 1, `unit_forget_bias=True`).
+
+    The key is split into two keys per layer and one for the head, so a one-layer LSTM draws
+    exactly what it always has.
+    """
+    keys = jax.random.split(key, 2 * model.layers + 1)
+    glorot = jax.nn.initializers.glorot_uniform()
+    g, u = GATES[model.cell], model.units
+    params: Params = {}
+    for i, name in enumerate(model.layer_names):
+        inputs = model.features if i == 0 else u
+        if model.cell == "lstm":
+            bias = jnp.zeros(4 * u).at[u : 2 * u].set(1.0)
+        else:
+            bias = jnp.zeros((2, 3 * u))
+        params[name] = {
+            "kernel": glorot(keys[2 * i], (inputs, g * u)),
+            "recurrent_kernel": jax.nn.initializers.orthogonal()(keys[2 * i + 1], (u, g * u)),
+            "bias": bias,
+        }
+    params["dense"] = {
+        "kernel": glorot(keys[-1], (u, model.outputs)),
+        "bias": jnp.zeros(model.outputs),
+    }
+    return params
+
+
+def matvec(v: Float[Array, "n"], w: Float[Array, "n m"]) -> Float[Array, "m"]:
+    """`v @ w`; for small `n` as a sum of products, which XLA fuses into the loop around it."""
+    if v.shape[0] != w.shape[0]:  # never broadcast a (1, m) kernel over n inputs
+        raise ValueError(f"matvec: {v.shape[0]} inputs against a kernel for {w.shape[0]}")
+    if v.shape[0] > SMALL_MATVEC:
+        return v @ w
+    return jnp.sum(v[:, None] * w, axis=0)
+
+
+def lstm_step(
+    p: dict[str, Array], state: LSTMState, x: Float[Array, "inputs"]
+) -> tuple[LSTMState, Float[Array, "units"]]:
+    """One step of Keras' LSTM cell (sigmoid recurrent activation, tanh activation)."""
+    z = matvec(x, p["kernel"]) + matvec(state.h, p["recurrent_kernel"]) + p["bias"]
+    i, f, g, o = jnp.split(z, 4)  # Keras' gate order: i, f, c, o
+    c = jax.nn.sigmoid(f) * state.c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return LSTMState(h, c), h
+
+
+def gru_step(
+    p: dict[str, Array], state: GRUState, x: Float[Array, "inputs"]
+) -> tuple[GRUState, Float[Array, "units"]]:
+    """One step of Keras' GRU cell with `reset_after=True` (its default, and cuDNN's form):
+    the reset gate multiplies the recurrent candidate after its matrix product."""
+    xz, xr, xh = jnp.split(matvec(x, p["kernel"]) + p["bias"][0], 3)  # gate order z, r, h
+    hz, hr, hh = jnp.split(matvec(state.h, p["recurrent_kernel"]) + p["bias"][1], 3)
+    z = jax.nn.sigmoid(xz + hz)
+    r = jax.nn.sigmoid(xr + hr)
+    candidate = jnp.tanh(xh + r * hh)
+    h = z * state.h + (1 - z) * candidate
+    return GRUState(h), h
+
+
+STEPS = {"lstm": lstm_step, "gru": gru_step}
+
+
+def reset_where(state, reset: Bool[Array, ""]):
+    """Zero the state (any pytree of it) where `reset` is true, before the step that reads it."""
+    return jax.tree.map(lambda s: jnp.where(reset, jnp.zeros_like(s), s), state)
+
+
+def stack_step(
+    params: Params, model: Model, state: State, x: Float[Array, "features"]
+) -> tuple[State, Float[Array, "units"]]:
+    """One step of the whole stack: each layer reads the output of the layer below."""
+    step = STEPS[model.cell]
+    new = []
+    for name, layer_state in zip(model.layer_names, state):
+        layer_state, x = step(params[name], layer_state, x)
+        new.append(layer_state)
+    return tuple(new), x
+
+
+def run_stream(
+    params: Params,
+    model: Model,
+    state: State,
+    x: Float[Array, "time features"],
+    reset: Bool[Array, "time"],
+) -> tuple[State, Float[Array, "time units"]]:
+    """The stack over one row's steps, honouring per-step resets (every layer together)."""
+
+    def step(state: State, inputs: tuple[Array, Array]) -> tuple[State, Array]:
+        x_t, reset_t = inputs
+        return stack_step(params, model, reset_where(state, reset_t), x_t)
+
+    return jax.lax.scan(step, state, (x, reset), unroll=min(TIME_UNROLL, x.shape[0]))
+
+
+def head(p: dict[str, Array], h: Float[Array, "units"], kind: str) -> Float[Array, "outputs"]:
+    """The dense head: probabilities (sigmoid), values (linear) or logits (softmax; the
+    loss takes a log-softmax of them and `predict` returns probabilities)."""
+    z = matvec(h, p["kernel"]) + p["bias"]
+    return jax.nn.sigmoid(z) if kind == "sigmoid" else z
+
+
+def forward(
+    params: Params,
+    model: Model,
+    state: State,
+    x: Float[Array, "batch time features"],
+    reset: Bool[Array, "batch time"],
+) -> tuple[State, Float[Array, "batch time outputs"]]:
+    """One batch: per-step head outputs and the state after the batch's last step."""
+
+    def row(state: State, x: Array, reset: Array) -> tuple[State, Array]:
+        state, h = run_stream(params, model, state, x, reset)
+        return state, jax.vmap(head, in_axes=(None, 0, None))(params["dense"], h, model.head)
+
+    return jax.vmap(row)(state, x, reset)

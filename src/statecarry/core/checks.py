@@ -1,0 +1,187 @@
+"""Data against a model, checked before anything compiles: one sentence per problem (NumPy only).
+
+The model's input width and outputs come from here (`resolve`): features from `x`, outputs from
+`y` (or, for a softmax head, the number of classes the labels need).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..data.layout import Batches
+from ..errors import ConfigError, DataError
+from .spec import Model, Train
+
+INT32 = 2**31
+
+
+def seed_list(seeds: Any) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = range(int(seeds))
+    try:
+        out = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"seeds must be whole numbers (or a count), got {seeds!r}."
+        ) from None
+    if not out:
+        raise ConfigError("no seeds to run; give at least one seed.")
+    bad = [s for s in out if not -INT32 <= s < INT32]
+    if bad:
+        raise ConfigError(f"seed {bad[0]} does not fit in 32 bits; use seeds below 2**31.")
+    return out
+
+
+def as_batches(data: Any, what: str) -> Batches:
+    if isinstance(data, Batches):
+        return data
+    if isinstance(data, tuple) and len(data) == len(Batches._fields):
+        return Batches(*data)
+    raise DataError(
+        f"{what} must be statecarry Batches (from from_series, pack or from_samples), got "
+        f"{type(data).__name__}."
+    )
+
+
+def split_pair(result: Any, seed: int) -> tuple[Batches, Batches | None]:
+    """A data function's result: (train, test) or train alone."""
+    if isinstance(result, Batches):
+        return result, None
+    if isinstance(result, tuple) and len(result) == 2:
+        train, test = result
+        return as_batches(train, f"the training data of seed {seed}"), (
+            None if test is None else as_batches(test, f"the test data of seed {seed}")
+        )
+    return as_batches(result, f"the data of seed {seed}"), None
+
+
+def stack(items: list[Batches]) -> Batches:
+    shapes = {tuple(np.shape(f) for f in b) for b in items}
+    if len(shapes) > 1:
+        raise DataError(
+            "the seeds' data sets have different shapes; every seed's Batches must have the "
+            "same number of batches, rows, steps, features and outputs."
+        )
+    return Batches(*(np.stack(parts) for parts in zip(*items)))
+
+
+def _check_fields(b: Batches, what: str) -> None:
+    x = np.asarray(b.x)
+    if x.ndim not in (4, 5):
+        raise DataError(
+            f"{what}: x must be (n_batches, batch, time, features), got shape {x.shape}."
+        )
+    lead = x.shape[:-1]
+    y = np.asarray(b.y)
+    if y.shape[:-1] != lead:
+        raise DataError(
+            f"{what}: y must be per step, {lead + ('outputs',)}, got shape {y.shape}."
+        )
+    for name in ("reset", "weight", "known"):
+        if np.shape(getattr(b, name)) != lead:
+            raise DataError(f"{what}: {name} must be {lead}, got {np.shape(getattr(b, name))}.")
+    for name in ("x", "y", "weight"):
+        values = np.asarray(getattr(b, name))
+        if not np.isfinite(values).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+            raise DataError(
+                f"{what}: {name} has a NaN or infinite value at {where}; fill or drop such "
+                "values first."
+            )
+    if not (np.asarray(b.weight) > 0).any():
+        raise DataError(f"{what} has no step with a target (every weight is 0).")
+
+
+def resolve(model: Model, train: Train, data: Batches, test: Batches | None) -> Model:
+    """The model with its input width and outputs read from the data, after checking that the
+    data fits it and the loss: features, outputs, classes, targets."""
+    train.check(model)
+    loss = train.loss_for(model)
+    pairs = [(data, "the training data")] + ([(test, "the test data")] if test is not None else [])
+    for b, what in pairs:
+        _check_fields(b, what)
+    features = data.x.shape[-1]
+    if test is not None and test.x.shape[-1] != features:
+        raise DataError(
+            f"the test data has {test.x.shape[-1]} features but the training data {features}."
+        )
+    if model.features is not None and model.features != features:
+        raise DataError(
+            f"the model reads {model.features} feature(s) but the data has {features}; give "
+            "data with the model's features (or a Model without features= to read them)."
+        )
+    if model.head == "softmax":
+        outputs = _classes(model, pairs)
+    else:
+        outputs = data.y.shape[-1]
+        for b, what in pairs:
+            if b.y.shape[-1] != outputs:
+                raise DataError(f"{what} has {b.y.shape[-1]} outputs but the training data {outputs}.")
+        if model.outputs is not None and model.outputs != outputs:
+            raise DataError(
+                f"the model has {model.outputs} output(s) but the data's targets have {outputs}."
+            )
+        if loss == "bce":
+            for b, what in pairs:
+                y = np.asarray(b.y)[np.asarray(b.weight) > 0]
+                if ((y < 0) | (y > 1)).any():
+                    raise DataError(
+                        f"{what} has targets outside [0, 1] ({float(y.min()):g} to "
+                        f"{float(y.max()):g}); bce needs 0/1 targets (or use loss 'mse' / a "
+                        "linear head for a real-valued target)."
+                    )
+    n_batches = data.x.shape[-4]
+    if train.horizon > n_batches:
+        raise ConfigError(
+            f"horizon {train.horizon} is longer than an epoch ({n_batches} batches); use at "
+            f"most {n_batches}."
+        )
+    return model.replace(features=int(features), outputs=int(outputs))
+
+
+def _classes(model: Model, pairs: list[tuple[Batches, str]]) -> int:
+    """Softmax targets are class indices in y's one column; the classes come from the labels
+    (or `Model.outputs`, which every label must be below)."""
+    top = -1
+    for b, what in pairs:
+        if b.y.shape[-1] != 1:
+            raise DataError(
+                f"{what}: a softmax head reads one class index per step, but y has "
+                f"{b.y.shape[-1]} columns; give the class index (0, 1, 2, …), not one-hot rows."
+            )
+        labels = np.asarray(b.y)[np.asarray(b.weight) > 0][..., 0]
+        if (labels < 0).any() or (labels != np.round(labels)).any():
+            bad = labels[(labels < 0) | (labels != np.round(labels))][0]
+            raise DataError(
+                f"{what} has the class label {float(bad):g}; a softmax head needs whole class "
+                "indices 0, 1, 2, …"
+            )
+        if model.outputs is not None and (labels >= model.outputs).any():
+            raise DataError(
+                f"{what} has class index {int(labels.max())}, past the model's {model.outputs} "
+                f"classes (0 to {model.outputs - 1}); give Model(outputs={int(labels.max()) + 1})."
+            )
+        top = max(top, int(labels.max()) if labels.size else -1)
+    outputs = model.outputs if model.outputs is not None else max(top + 1, 2)
+    return outputs
+
+
+def has_known(data: Batches, test: Batches | None) -> bool:
+    """Whether any step's target is marked as determined by the inputs (`Batches.known`)."""
+    return bool(np.asarray(data.known).any() or (test is not None and np.asarray(test.known).any()))
+
+
+def same_shapes(train0: Batches, test0: Batches | None, train: Batches, test: Batches | None, shared: bool) -> None:
+    """A later chunk of seeds must have the first chunk's shapes (one compiled program)."""
+    if shared:
+        return
+    for a, b, what in ((train0, train, "training"), (test0, test, "test")):
+        if a is None or b is None:
+            continue
+        if tuple(np.shape(f)[1:] for f in a) != tuple(np.shape(f)[1:] for f in b):
+            raise DataError(
+                f"a later seed's {what} data has other shapes than the first seed's; every "
+                "seed's Batches must have the same shapes."
+            )

@@ -1,0 +1,171 @@
+"""The engine: an epoch is one `jax.lax.scan` over batches; many seeds are one `vmap`.
+
+The scan's carry is `(params, opt_state, state, extra)`. Modes differ only in where the state
+is reset and in how far back a gradient reaches (`modes.py`):
+
+- `stateless`: the state is zeroed before every batch;
+- `stateful`, horizon 1: carried from batch to batch, the gradient stops at the batch
+  boundary (Keras);
+- `stateful`, horizon K: each update back-propagates through the current batch and the K-1
+  before it (truncated BPTT, k1 = 1 batch, k2 = K batches; Williams & Peng 1990);
+- `rtrl`: the exact gradient through the whole carried history (`rtrl.py`).
+
+Evaluation has its own state and never touches the training carry: there is no hidden state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array
+
+from . import cells, heads, modes
+from .cells import Params, State
+from .optim import keras_adam
+from .spec import Model, Train
+
+# A stream of its own for the epoch shuffles: fold_in(key, small n) can equal the keys that
+# `cells.init` drew from the same seed key.
+SHUFFLE_STREAM = 0x5EED
+
+
+class Carry(NamedTuple):
+    params: Params
+    opt_state: optax.OptState
+    state: State  # the exact forward state at the start of the next batch
+    extra: Any  # the mode's own carry: a window of past batches (horizon), sensitivities (rtrl)
+
+
+def make_optimizer(train: Train) -> optax.GradientTransformation:
+    return keras_adam(train.learning_rate, train.beta1, train.beta2, train.adam_eps)
+
+
+def with_mode_resets(batches, train: Train, start_of_pass: bool):
+    """Add the mode's resets to the data's own: before every batch (stateless) and, when
+    `start_of_pass`, before the first step of the pass."""
+    reset = jnp.asarray(batches.reset)
+    nb, b, t = reset.shape
+    if train.mode == "stateless":
+        reset = reset | jnp.zeros((nb, b, t), bool).at[:, :, 0].set(True)
+    if start_of_pass:
+        reset = reset.at[0, :, 0].set(True)
+    return batches._replace(reset=reset)
+
+
+def shuffle(batches, key: Array):
+    """Reshuffle the samples (Keras' `shuffle=True`): streams are broken on purpose."""
+    nb, b = batches.x.shape[:2]
+    order = jax.random.permutation(key, nb * b)
+
+    def permute(a: Array) -> Array:
+        return a.reshape((nb * b,) + a.shape[2:])[order].reshape(a.shape)
+
+    return jax.tree.map(permute, batches)
+
+
+def train_epoch(carry: Carry, batches, model: Model, train: Train) -> tuple[Carry, dict]:
+    """One epoch, one optimizer update per batch, as Keras' `fit(shuffle=False)`.
+
+    `batches` must already hold the mode's resets (`with_mode_resets`).
+    """
+    optimizer = make_optimizer(train)
+    grad_fn = modes.grad_fn(train)
+
+    def step(carry: Carry, batch) -> tuple[Carry, dict]:
+        grads, state, extra, stats = grad_fn(
+            carry.params, carry.state, carry.extra, batch, model, train
+        )
+        updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
+        params = optax.apply_updates(carry.params, updates)
+        return Carry(params, opt_state, state, extra), stats
+
+    carry, stats = jax.lax.scan(step, carry, batches)
+    return carry, jax.tree.map(jnp.sum, stats)
+
+
+def outputs(params: Params, batches, model: Model, train: Train, state: State | None = None):
+    """Head outputs for every batch, on a state of its own: `(state after, outputs)`.
+
+    With `state=None` the pass starts from zeros; pass a state to continue from it instead.
+    The mode's resets and carry rule apply, as in training.
+    """
+    fresh = state is None
+    if fresh:
+        state = cells.zeros_state(model, batches.x.shape[1])
+    batches = with_mode_resets(batches, train, start_of_pass=fresh)
+
+    def step(state: State, batch) -> tuple[State, Array]:
+        return cells.forward(
+            params, model, modes.enter_batch(state, train), batch.x, batch.reset
+        )
+
+    return jax.lax.scan(step, state, batches)
+
+
+def evaluate(
+    params: Params, batches, model: Model, train: Train, state: State | None = None
+) -> tuple[dict, State]:
+    """The stats of `batches` on a state of its own; the training carry is never read or
+    written. From zeros unless `state` is given."""
+    fresh = state is None
+    if fresh:
+        state = cells.zeros_state(model, batches.x.shape[1])
+    batches = with_mode_resets(batches, train, start_of_pass=fresh)
+    loss = train.loss_for(model)
+
+    def step(state: State, batch) -> tuple[State, dict]:
+        state, out = cells.forward(
+            params, model, modes.enter_batch(state, train), batch.x, batch.reset
+        )
+        return state, heads.batch_stats(out, batch, model.head, loss)
+
+    state, stats = jax.lax.scan(step, state, batches)
+    return jax.tree.map(jnp.sum, stats), state
+
+
+def init_carry(key: Array, model: Model, train: Train, batch_size: int, time_steps: int) -> Carry:
+    params = cells.init(key, model)
+    return Carry(
+        params,
+        make_optimizer(train).init(params),
+        cells.zeros_state(model, batch_size),
+        modes.init_extra(train, model, params, batch_size, time_steps),
+    )
+
+
+def run_epoch(
+    carry: Carry, data, test, key: Array, epoch: Array, model: Model, train: Train
+) -> tuple[Carry, tuple[dict, dict]]:
+    """Train one epoch, then evaluate on `test` (if any) with a fresh state: one seed."""
+    if train.shuffle:
+        key = jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch)
+        data = shuffle(data, key)
+    data = with_mode_resets(data, train, start_of_pass=train.reset == "epoch")
+    carry, train_stats = train_epoch(carry, data, model, train)
+    test_stats = {} if test is None else evaluate(carry.params, test, model, train)[0]
+    return carry, (train_stats, test_stats)
+
+
+TRACES: dict[str, int] = {}  # times each program was traced: a second epoch must not add one
+
+
+def run_epoch_seeds(
+    carry: Carry, data, test, keys: Array, epoch: Array, model: Model, train: Train, shared: bool
+) -> tuple[Carry, tuple[dict, dict]]:
+    """`run_epoch` for many seeds (seed axis first); `shared`: one data set for all."""
+    TRACES["run_epoch_seeds"] = TRACES.get("run_epoch_seeds", 0) + 1
+    axis = None if shared else 0
+
+    def one(carry, data, test, key):
+        return run_epoch(carry, data, test, key, epoch, model, train)
+
+    return jax.vmap(one, in_axes=(0, axis, axis, 0))(carry, data, test, keys)
+
+
+def init_carry_seeds(
+    keys: Array, model: Model, train: Train, batch_size: int, time_steps: int
+) -> Carry:
+    return jax.vmap(lambda key: init_carry(key, model, train, batch_size, time_steps))(keys)

@@ -1,0 +1,299 @@
+"""`fit`: the one many-seed training loop.
+
+A training run is the pure function `(data, model, train, seed) -> history`; `fit` runs it for
+many seeds at once. Seeds are processed in chunks (bounded memory), each chunk split over the
+CPU's XLA host devices; the epoch is compiled once per shape, ahead of time, and reused for
+every epoch, chunk and later call in the process (`runtime.clear_cache` forgets them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from ..data.layout import Batches
+from ..errors import DataError
+from . import checks, runtime
+from .spec import Model, Train
+
+DataFn = Callable[[int], Union[Batches, tuple[Batches, Union[Batches, None]]]]
+EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class Fit:
+    """What `fit` returns. `metrics[name]` is (epochs, seeds), seeds in the order given;
+    `params` and `state` (the training state after the last batch) have a leading seed axis."""
+
+    model: Model  # with features and outputs read from the data
+    train: Train
+    seeds: list[int]
+    metrics: dict[str, np.ndarray]
+    params: dict
+    state: Any
+    diverged: dict[int, int] = field(default_factory=dict)  # seed -> first epoch with NaN loss
+    compile_seconds: float = 0.0
+    run_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def params_of(self, seed: int) -> dict:
+        """One seed's parameters (by seed, not by position)."""
+        return _pick(self.params, self._index(seed))
+
+    def state_of(self, seed: int) -> Any:
+        return _pick(self.state, self._index(seed))
+
+    def _index(self, seed: int) -> int:
+        if seed not in self.seeds:
+            shown = ", ".join(map(str, self.seeds[:8])) + (" …" if len(self.seeds) > 8 else "")
+            raise DataError(f"seed {seed} was not trained here; the seeds are {shown}.")
+        return self.seeds.index(seed)
+
+    @property
+    def epochs(self) -> int:
+        return next(iter(self.metrics.values())).shape[0]
+
+    def divergence_message(self) -> str | None:
+        """One sentence naming where training diverged, or None."""
+        return divergence_message(self.diverged, len(self.seeds)) if self.diverged else None
+
+
+def divergence_message(diverged: dict[int, int], n_seeds: int) -> str:
+    """One sentence: which seeds diverged at which epoch (counted from 1), and what to try."""
+    parts = [f"seed {s} at epoch {e + 1}" for s, e in sorted(diverged.items())]
+    return (
+        f"training diverged (the loss became NaN or infinite) for {', '.join(parts)}; its "
+        f"metrics are NaN from there on, the other {n_seeds - len(diverged)} seed(s) are kept; "
+        "try a smaller learning rate."
+    )
+
+
+def _pick(tree: Any, k: int) -> Any:
+    import jax
+
+    return jax.tree.map(lambda a: np.asarray(a)[k], tree)
+
+
+def fit(
+    data: Batches | DataFn,
+    model: Model,
+    train: Train,
+    seeds: Sequence[int] | int = (0,),
+    test: Batches | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+    chunk_size: int | None = None,
+) -> Fit:
+    """Train `model` with `train` for every seed; seeds are independent runs.
+
+    `data` is one of
+      - `Batches` shared by every seed (seeds then vary the initialisation and shuffles);
+      - `Batches` with a leading seed axis, one data set per seed (`len(seeds)` of them);
+      - a function `seed -> (train, test)` (or `seed -> train`), called chunk by chunk so
+        memory stays bounded; every seed's data must have the same shapes.
+    `test` (not with a function) is evaluated after every epoch on a state of its own.
+
+    `on_epoch(epoch, metrics)` is called after each epoch with that epoch's metrics for all
+    seeds; `on_progress(stage, done, total)` reports compiling and training. A seed whose loss
+    becomes NaN is named in `Fit.diverged` (and `divergence_message`); the others are kept.
+    """
+    import jax
+
+    from . import heads
+
+    seeds = checks.seed_list(seeds)
+    source = _Source(data, test, len(seeds))
+    first_train, first_test = source.get(seeds[:1], 0)
+    model = checks.resolve(model, train, first_train, first_test)
+    known = checks.has_known(first_train, first_test)
+    batch_size, time_steps = first_train.x.shape[-3], first_train.x.shape[-2]
+
+    devices = runtime.seed_devices(model)
+    n_dev = len(devices)
+    chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
+    if train.mode == "rtrl":
+        from . import rtrl
+
+        # every chunk's carry stays resident for the whole run, so all seeds must fit at once
+        fits = rtrl.seeds_that_fit(model, batch_size)
+        if len(seeds) > fits:
+            raise rtrl.TooLargeForRTRL(
+                f"rtrl needs about {rtrl.bytes_per_seed(model, batch_size) / 2**30:.2f} GiB per "
+                f"seed here, so at most {fits} seeds fit in memory at once, not {len(seeds)}; "
+                "use that many seeds or fewer, fewer units, or mode stateful with a horizon."
+            )
+        chunk_size = min(chunk_size, fits)
+    chunk_size = max(1, min(chunk_size, len(seeds)))
+    # Every chunk has the same shape (the last is padded), so one compiled program serves all;
+    # a chunk that divides over the devices runs on all cores at once.
+    split = whole = None
+    if chunk_size >= n_dev and n_dev > 1:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        chunk_size -= chunk_size % n_dev
+        mesh = Mesh(np.array(devices), ("seeds",))
+        split, whole = NamedSharding(mesh, PartitionSpec("seeds")), NamedSharding(mesh, PartitionSpec())
+
+    def put(tree, sharding):
+        return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)
+
+    program = train.replace(epochs=1)  # epochs do not change the program
+    t0 = time.perf_counter()
+    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, split)
+    init_seconds = time.perf_counter() - t0
+    chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
+    states = []
+    for i, chunk in enumerate(chunks):
+        padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
+        tr, te = source.get(padded, i * chunk_size)
+        if i:
+            checks.same_shapes(first_train, first_test, tr, te, source.shared)
+        if not source.shared:  # every seed's data, not only the first seed's
+            checks.resolve(model, train, tr, te)
+            known = known or checks.has_known(tr, te)
+        data_sharding = whole if source.shared else split
+        carry, keys = init_fn(np.asarray(padded).astype(np.int32))
+        states.append([carry, put(tr, data_sharding), put(te, data_sharding), keys])
+    data_seconds = time.perf_counter() - t0 - init_seconds
+
+    if on_progress:
+        on_progress("compile", 0, 1)
+    t0 = time.perf_counter()
+    carry, tr, te, keys = states[0]
+    args = (carry, tr, te, keys, np.int32(0))
+    shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args))
+    placement = (split is not None, n_dev, source.shared, str(jax.tree.structure(args)), shapes)
+    epoch_fn = _epoch_program(model, program, source.shared, split, whole, te is not None)
+    compiled = runtime.executable("epoch", (model, program, placement), lambda: epoch_fn.lower(*args))
+    compile_seconds = time.perf_counter() - t0 + init_seconds
+
+    names = [f"train_{m}" for m in heads.metric_names(model.head, known)]
+    if first_test is not None:
+        names += [f"test_{m}" for m in heads.metric_names(model.head, known)]
+    out = {m: np.full((train.epochs, len(seeds)), np.nan, np.float32) for m in names}
+    diverged: dict[int, int] = {}
+    t0 = time.perf_counter()
+    total = train.epochs * len(chunks)
+    for epoch in range(train.epochs):
+        pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
+        for st in states:
+            st[0], sums = compiled(st[0], st[1], st[2], st[3], np.int32(epoch))
+            pending.append(sums)
+        for i, (train_sums, test_sums) in enumerate(pending):
+            lo, n = i * chunk_size, len(chunks[i])
+            for prefix, sums in (("train_", train_sums), ("test_", test_sums)):
+                if not sums:
+                    continue
+                host = {k: np.asarray(v)[:n] for k, v in sums.items()}
+                for name, values in heads.metrics(host, model.head, known).items():
+                    out[prefix + name][epoch, lo : lo + n] = values
+            if on_progress:
+                on_progress("train", epoch * len(chunks) + i + 1, total)
+        for k, seed in enumerate(seeds):
+            if seed not in diverged and not np.isfinite(out["train_loss"][epoch, k]):
+                diverged[seed] = epoch
+        if on_epoch:
+            on_epoch(epoch, {m: out[m][epoch] for m in out})
+    run_seconds = time.perf_counter() - t0
+    params, state = jax.tree.map(
+        lambda *parts: np.concatenate([np.asarray(p) for p in parts])[: len(seeds)],
+        *[(st[0].params, st[0].state) for st in states],
+    )
+    return Fit(
+        model,
+        train,
+        seeds,
+        out,
+        params,
+        state,
+        diverged,
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+        timings={"data_seconds": data_seconds, "init_compile_seconds": init_seconds},
+    )
+
+
+class _Source:
+    """Where each chunk's data comes from: shared `Batches`, per-seed `Batches`, or a function."""
+
+    def __init__(self, data: Any, test: Batches | None, n_seeds: int):
+        self.fn = data if callable(data) and not isinstance(data, Batches) else None
+        if self.fn is not None:
+            if test is not None:
+                raise DataError(
+                    "give the test set from the data function (seed -> (train, test)), not as "
+                    "test=."
+                )
+            self.shared = False
+            return
+        self.train = checks.as_batches(data, "the training data")
+        self.test = None if test is None else checks.as_batches(test, "the test data")
+        self.shared = self.train.x.ndim == 4
+        if not self.shared and len(self.train.x) != n_seeds:
+            raise DataError(
+                f"the data has a seed axis of {len(self.train.x)} but {n_seeds} seed(s) were "
+                "given; give one data set per seed, or Batches without a seed axis to share one."
+            )
+        if self.test is not None and (self.test.x.ndim == 4) != self.shared:
+            raise DataError(
+                "the training and test data must both have a seed axis, or neither; stack the "
+                "test sets like the training sets."
+            )
+
+    def get(self, seeds: list[int], offset: int) -> tuple[Batches, Batches | None]:
+        """The data of these seeds (stacked along a seed axis unless shared)."""
+        if self.shared:
+            return self.train, self.test
+        if self.fn is None:
+            index = np.minimum(np.arange(offset, offset + len(seeds)), len(self.train.x) - 1)
+            pick = lambda b: None if b is None else Batches(*(np.asarray(f)[index] for f in b))  # noqa: E731
+            return pick(self.train), pick(self.test)
+        pairs = [checks.split_pair(self.fn(s), s) for s in seeds]
+        trains = [p[0] for p in pairs]
+        tests = [p[1] for p in pairs]
+        stacked_test = None if tests[0] is None else checks.stack(tests)
+        return checks.stack(trains), stacked_test
+
+
+def _epoch_program(model: Model, train: Train, shared: bool, split, whole, has_test: bool):
+    """One jitted epoch per (model, train, data sharing, devices)."""
+    import functools
+
+    import jax
+
+    from . import engine
+
+    fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared)
+    if split is None:
+        return jax.jit(fn, donate_argnums=(0,))
+    data = whole if shared else split
+    test_sharding = data if has_test else None
+    return jax.jit(
+        fn,
+        in_shardings=(split, data, test_sharding, split, whole),
+        out_shardings=(split, split),
+        donate_argnums=(0,),
+    )
+
+
+def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int, split):
+    """Seeds -> (initial carry, PRNG keys) as one compiled program: one compile, not two."""
+    import jax
+
+    from . import engine
+
+    def init(seeds):
+        keys = jax.vmap(jax.random.key)(seeds)
+        return engine.init_carry_seeds(keys, model, train, batch_size, time_steps), keys
+
+    seeds = jax.ShapeDtypeStruct((chunk_size,), np.dtype(np.int32))
+    placed = {} if split is None else {"in_shardings": split, "out_shardings": split}
+    jitted = jax.jit(init, **placed)
+    key = (model, train, chunk_size, batch_size, time_steps, split is not None and len(split.mesh.devices.flat))
+    return runtime.executable("init", key, lambda: jitted.lower(seeds))

@@ -1,0 +1,124 @@
+"""How far a gradient reaches: one function per mode, picked in one place (`grad_fn`).
+
+Each takes `(params, state, extra, batch, model, train)` and returns `(grads, state after the
+batch, extra, stats)`; `extra` is the mode's own carry (nothing, a window of past batches, or
+RTRL's sensitivities).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from . import cells, heads
+from .cells import LSTMState, Params, State
+from .spec import Model, Train
+
+
+def enter_batch(state: State, train: Train) -> State:
+    """What crosses a batch boundary: the whole state (Keras), or for `carry="c"` only each
+    LSTM layer's cell state c, with h zeroed."""
+    if train.carry == "c":
+        return tuple(LSTMState(jnp.zeros_like(s.h), s.c) for s in state)
+    return state
+
+
+def batch_loss(
+    params: Params, state: State, batch, model: Model, train: Train
+) -> tuple[Array, tuple[State, dict]]:
+    """Mean loss over the batch's targets (Keras' per-batch loss), the state after it, stats."""
+    state, out = cells.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
+    stats = heads.batch_stats(out, batch, model.head, train.loss_for(model))
+    return stats["loss"] / jnp.maximum(stats["weight"], 1.0), (state, stats)
+
+
+def truncated_grad(params: Params, state: State, extra: Any, batch, model: Model, train: Train):
+    """Horizon 1: the incoming state is an input, not a function of the parameters, so the
+    gradient stops at the batch boundary exactly as in Keras and PyTorch with `.detach()`."""
+    (_, (state, stats)), grads = jax.value_and_grad(batch_loss, has_aux=True)(
+        params, state, batch, model, train
+    )
+    return grads, state, extra, stats
+
+
+class Window(NamedTuple):
+    """The K-1 batches before the current one, and the exact state at the start of each."""
+
+    x: Array  # (K-1, batch, time, features)
+    reset: Array  # (K-1, batch, time)
+    start: State  # (K-1, batch, units) per leaf
+    filled: Array  # (K-1,) bool: false for the slots before the first batch ever trained
+
+
+def init_window(train: Train, model: Model, batch_size: int, time_steps: int) -> Window:
+    k = train.horizon - 1
+    shape = (k, batch_size, time_steps)
+    start = jax.tree.map(lambda s: jnp.zeros((k,) + s.shape), cells.zeros_state(model, batch_size))
+    # An empty slot is skipped in the re-run (`filled`), so it adds no gradient: running the
+    # cell over it, even from a reset state, would make the re-run state depend on the
+    # parameters through batches that never existed.
+    return Window(
+        jnp.zeros(shape + (model.features,)), jnp.ones(shape, bool), start, jnp.zeros(k, bool)
+    )
+
+
+def horizon_grad(params: Params, state: State, window: Window, batch, model: Model, train: Train):
+    """Horizon K: re-run the K-1 previous batches from the stop-gradient state of K batches
+    ago, then the current batch, and differentiate the current batch's loss through all of it.
+
+    The window is a scan, so compile time does not grow with K. The state entering the
+    current batch keeps its exact forward value (straight-through): the loss and the state
+    carried forward are exactly those of the ordinary forward pass; only the gradient comes
+    through the re-run window.
+    """
+
+    def loss(params: Params) -> tuple[Array, tuple[State, dict]]:
+        def one(s: State, past: tuple[Array, Array, Array]) -> tuple[State, None]:
+            x, reset, filled = past
+            new, _ = cells.forward(params, model, enter_batch(s, train), x, reset)
+            return jax.tree.map(lambda a, b: jnp.where(filled, a, b), new, s), None
+
+        # the horizon: no gradient into batches older than the window
+        start = jax.lax.stop_gradient(jax.tree.map(lambda s: s[0], window.start))
+        rerun, _ = jax.lax.scan(one, start, (window.x, window.reset, window.filled))
+        entering = jax.tree.map(
+            lambda exact, r: exact + (r - jax.lax.stop_gradient(r)), state, rerun
+        )
+        return batch_loss(params, entering, batch, model, train)
+
+    (_, (new_state, stats)), grads = jax.value_and_grad(loss, has_aux=True)(params)
+
+    def push(buf: Array, new: Array) -> Array:
+        return jnp.concatenate([buf[1:], new[None]])
+
+    window = Window(
+        push(window.x, batch.x),
+        push(window.reset, batch.reset),
+        jax.tree.map(push, window.start, state),
+        push(window.filled, jnp.bool_(True)),
+    )
+    return grads, new_state, window, stats
+
+
+def grad_fn(train: Train):
+    """The one place a mode picks its gradient (and its extra carry)."""
+    if train.mode == "rtrl":
+        from . import rtrl
+
+        return rtrl.rtrl_grad
+    if train.horizon > 1:
+        return horizon_grad
+    return truncated_grad
+
+
+def init_extra(train: Train, model: Model, params: Params, batch_size: int, time_steps: int):
+    if train.mode == "rtrl":
+        from . import rtrl
+
+        return rtrl.init_sensitivity(params, model, batch_size)
+    if train.horizon > 1:
+        return init_window(train, model, batch_size, time_steps)
+    return ()

@@ -1,0 +1,133 @@
+"""The runtime: XLA's CPU settings, JAX's persistent compile cache, the process's one cache of
+compiled programs, and which devices a model's seeds are split over.
+
+Everything here must be usable before JAX is imported (`use_cpu_cores`), so JAX is imported
+inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .spec import Model
+
+SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
+# Seeds are split over host devices only for small LSTMs. With 2 XLA:CPU host devices, jaxlib
+# 0.10.2 deadlocks executing the epoch for LSTM(32) and up (both devices' programs wait on
+# the shared intra-op thread pool; seen with batch 32); LSTM(16) and below run fine, and that
+# is where the split pays off anyway (large per-step ops already use both cores).
+SPLIT_MAX_UNITS = 16
+# LLVM's -O1 compiles in about half the time of XLA's default and runs as fast (measured in
+# benchmarks/engine.py, variant xla-O); the numbers agree to 1e-8.
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def use_cpu_cores(n: int | None = None) -> None:
+    """Expose `n` CPU cores (default: all) as XLA host devices, so seed chunks run in parallel,
+    and set XLA's CPU backend up for this program's many tiny loops (`xla_cpu_flags`).
+
+    Must run before JAX is first imported; afterwards it does nothing.
+    """
+    if "jax" in sys.modules:
+        return
+    n = n or os.cpu_count() or 1
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        flags = f"{flags} --xla_force_host_platform_device_count={n}"
+    for flag in xla_cpu_flags():
+        if flag.split("=")[0] not in flags:  # a flag the user set wins
+            flags = f"{flags} {flag}"
+    os.environ["XLA_FLAGS"] = flags.strip()
+
+
+def xla_cpu_flags() -> list[str]:
+    """XLA settings that make an epoch several times faster and quicker to compile.
+
+    An epoch is a loop of a few hundred tiny steps. By default XLA:CPU runs each fused op of a
+    loop body as a separate task ("thunk"), and for arrays this small the dispatch costs more
+    than the arithmetic. Raising the byte limit of its small-while-loop pass compiles a whole
+    loop into one kernel instead (which needs loops free of `dot`s, see `model.matvec`), and
+    turning off YNNPACK fusions keeps them from splitting the loop again (with them on, the
+    epoch runs 3x slower). Measured in benchmarks/engine.py.
+    """
+    flags = ["--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"]
+    # XLA aborts on a flag it does not know; this one is verified on jaxlib 0.10.
+    if _jaxlib_version() >= (0, 10):
+        flags.append("--xla_cpu_experimental_ynn_fusion_type=")
+    return flags
+
+
+def _jaxlib_version() -> tuple[int, ...]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return tuple(int(p) for p in version("jaxlib").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return (0, 0)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "statecarry" / "jax"
+
+
+def enable_compile_cache(path: Path | None = None) -> None:
+    """JAX's persistent compilation cache, so a second invocation does not recompile."""
+    import jax
+
+    path = path or cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # a read-only home: run without the cache rather than fail
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+# -- compiled programs, kept for the rest of the process --------------------------------------
+
+_EXECUTABLES: dict[tuple, Any] = {}  # (name, key, JAX settings) -> compiled program
+# Settings that change what a traced program computes; all of them go into the key.
+_JAX_SETTINGS = (
+    "jax_enable_x64",
+    "jax_default_prng_impl",
+    "jax_threefry_partitionable",
+    "jax_default_matmul_precision",
+    "jax_numpy_dtype_promotion",
+    "jax_use_shardy_partitioner",
+)
+
+
+def executable(name: str, key: tuple, lower: Callable[[], Any]) -> Any:
+    """The compiled program for `key`, compiled once per process (a second run of the same
+    config and shapes, as in a sweep or `reproduce`, neither traces nor compiles again).
+
+    Across processes JAX's persistent cache skips the compile, not the tracing. Caching the
+    executable on disk ourselves would skip that too, but XLA:CPU (jaxlib 0.10) serialises a
+    loaded program without the kernels it shares with programs compiled before it in the
+    same process, so the copy fails to run ("Function ... not found").
+    """
+    import jax
+
+    full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS))
+    if full_key not in _EXECUTABLES:
+        _EXECUTABLES[full_key] = lower().compile(COMPILER_OPTIONS)
+    return _EXECUTABLES[full_key]
+
+
+def seed_devices(model: Model) -> list:
+    """The XLA devices to split a model's seeds over: all of them, or one for a model too
+    large to split safely (see SPLIT_MAX_UNITS)."""
+    import jax
+
+    devices = jax.local_devices()
+    return devices if model.units <= SPLIT_MAX_UNITS else devices[:1]
+
+
+def clear_cache() -> None:
+    """Forget every compiled program of this process (the next `fit` compiles again)."""
+    _EXECUTABLES.clear()

@@ -1,0 +1,173 @@
+"""What to train and how: `Model` and `Train`, two frozen dataclasses with every default on one
+screen. Both are hashable, so `jax.jit` takes them as static arguments, and neither imports JAX.
+
+Input features and outputs are read from the data (`Model.fitted_to`), never from flags:
+`Model.features`/`outputs` stay None until `fit` (or `load`) fills them in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import ConfigError
+
+CELLS = ("lstm", "gru")
+HEADS = ("sigmoid", "linear", "softmax")
+MODES = ("stateless", "stateful", "rtrl")
+RESETS = ("epoch", "never")
+CARRIES = ("hc", "c")
+LOSSES = ("mse", "bce", "cross-entropy")
+# The losses each head can be trained with, the first being its default.
+HEAD_LOSSES = {"sigmoid": ("bce", "mse"), "linear": ("mse",), "softmax": ("cross-entropy",)}
+# Gates per cell: the kernels are (inputs, gates * units), in Keras' order.
+GATES = {"lstm": 4, "gru": 3}
+
+
+@dataclass(frozen=True)
+class Model:
+    """A stack of recurrent layers and a dense head; every layer's state is carried and reset
+    together.
+
+    Parameters carry Keras' names: `lstm`, `lstm_1`, ... (or `gru`, `gru_1`, ...) for the
+    layers, bottom first, and `dense` for the head.
+    """
+
+    cell: Literal["lstm", "gru"] = "lstm"  # lstm: Keras' LSTM; gru: Keras' GRU, reset_after=True
+    units: int = 32  # per layer
+    layers: int = 1
+    head: Literal["sigmoid", "linear", "softmax"] = "sigmoid"
+    features: int | None = None  # input width, from the data
+    outputs: int | None = None  # output width (classes for softmax), from the data
+
+    def __post_init__(self) -> None:
+        _choice(self.cell, "cell", CELLS)
+        _choice(self.head, "head", HEADS)
+        _positive(self, "units", "layers")
+        for name in ("features", "outputs"):
+            if getattr(self, name) is not None:
+                _positive(self, name)
+        if self.head == "softmax" and self.outputs is not None and self.outputs < 2:
+            raise ConfigError(
+                f"a softmax head needs at least 2 classes, got outputs={self.outputs}; "
+                "use head='sigmoid' for a 0/1 target."
+            )
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Keras' layer names, bottom first: lstm, lstm_1, lstm_2, ..."""
+        return tuple(self.cell if i == 0 else f"{self.cell}_{i}" for i in range(self.layers))
+
+    @property
+    def resolved(self) -> bool:
+        return self.features is not None and self.outputs is not None
+
+    def replace(self, **changes: Any) -> Model:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def recurrent_params(self) -> int:
+        """Parameters of the recurrent layers (what RTRL's sensitivity is taken against)."""
+        if self.features is None:
+            raise ConfigError("the model's input width is unknown until it meets data.")
+        g, u = GATES[self.cell], self.units
+        bias = 2 * g * u if self.cell == "gru" else g * u  # Keras' GRU: input and recurrent bias
+        first = g * u * (self.features + u) + bias
+        return first + (self.layers - 1) * (g * u * (u + u) + bias)
+
+    def state_size(self) -> int:
+        """Floats of carried state per stream: (h, c) per LSTM layer, h per GRU layer."""
+        return self.layers * self.units * (2 if self.cell == "lstm" else 1)
+
+
+@dataclass(frozen=True)
+class Train:
+    """How to train: where the state is reset, how far a gradient reaches, Adam as Keras has it.
+
+    Modes: `stateless` zeroes the state before every batch; `stateful` carries it, with the
+    gradient reaching back `horizon` batches (1 = Keras); `rtrl` carries it with the exact
+    gradient through the whole history (forward-mode sensitivities; small models only).
+    """
+
+    mode: Literal["stateless", "stateful", "rtrl"] = "stateful"
+    horizon: int = 1  # batches one gradient reaches back through; 1 = Keras
+    reset: Literal["epoch", "never"] = "epoch"  # when the training state is zeroed
+    carry: Literal["hc", "c"] = "hc"  # what crosses a batch boundary; Keras carries h and c
+    shuffle: bool = False  # reshuffle the samples every epoch (breaks streams on purpose)
+    epochs: int = 10
+    learning_rate: float = 1e-3  # Keras' Adam default
+    beta1: float = 0.9  # Keras' Adam default
+    beta2: float = 0.999  # Keras' Adam default
+    adam_eps: float = 1e-7  # Keras' default, not optax's 1e-8 (and applied Keras' way)
+    loss: Literal["mse", "bce", "cross-entropy"] | None = None  # None: the head's own
+
+    def __post_init__(self) -> None:
+        _choice(self.mode, "mode", MODES)
+        _choice(self.reset, "reset", RESETS)
+        _choice(self.carry, "carry", CARRIES)
+        if self.loss is not None:
+            _choice(self.loss, "loss", LOSSES)
+        _positive(self, "horizon", "epochs")
+        for name in ("learning_rate", "beta1", "beta2", "adam_eps"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}."
+                )
+        if not (self.beta1 < 1 and self.beta2 < 1):
+            raise ConfigError(f"Adam betas must be below 1, got {self.beta1} and {self.beta2}.")
+        if self.horizon > 1 and self.mode != "stateful":
+            raise ConfigError(
+                f"horizon {self.horizon} needs mode stateful (got {self.mode}); stateless has "
+                "no state to reach back through, and rtrl already reaches back through all of it."
+            )
+
+    def loss_for(self, model: Model) -> str:
+        """The loss this run minimises: the one asked for, or the head's default."""
+        allowed = HEAD_LOSSES[model.head]
+        if self.loss is None:
+            return allowed[0]
+        if self.loss not in allowed:
+            raise ConfigError(
+                f"loss {self.loss!r} does not fit a {model.head} head; use "
+                f"{' or '.join(repr(a) for a in allowed)}."
+            )
+        return self.loss
+
+    def check(self, model: Model) -> None:
+        """Everything that depends on the model too."""
+        self.loss_for(model)
+        if self.carry == "c" and model.cell != "lstm":
+            raise ConfigError(
+                f"carry 'c' keeps an LSTM's cell state and drops h; a {model.cell} has only h, "
+                "so use carry 'hc'."
+            )
+
+    def replace(self, **changes: Any) -> Train:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _choice(value: object, name: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(options)}.")
+
+
+def _positive(spec: object, *names: str) -> None:
+    for name in names:
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(
+                f"{name.replace('_', '-')} must be a positive whole number, got {value!r}."
+            )

@@ -1,0 +1,64 @@
+"""Runs out of the store: CSV for pandas or a spreadsheet, and a side-by-side comparison."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .records import Run, _json_safe, canonical_json
+
+
+def to_csv(run: Run) -> str:
+    """One row per (epoch, seed), one column per metric: ready for pandas or a spreadsheet."""
+    names = sorted(run.metrics)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["run_id", "epoch", "seed", *names])
+    for epoch in range(run.epochs):
+        for k, seed in enumerate(run.seeds):
+            values = [run.metrics[m][epoch][k] for m in names]
+            cells = ("" if math.isnan(v) else repr(v) for v in values)
+            writer.writerow([run.id, epoch, seed, *cells])
+    return out.getvalue()
+
+
+def compare_runs(runs: Sequence[Run]) -> dict:
+    """Final test accuracy and loss (mean and 95% CI over seeds) per run, and the config keys
+    whose values differ between the runs."""
+    from .. import stats  # NumPy: only when comparing
+
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "id": run.id, "kind": run.kind, "task": run.task, "status": run.shown_status,
+            "seeds": len(run.seeds), "epochs": run.epochs,
+        }  # fmt: skip
+        for metric in ("test_acc", "test_loss"):
+            if metric in run.final:
+                bounds = metric_bounds(metric)
+                row[metric] = stats.mean_ci(run.final[metric], bounds=bounds)._asdict()
+        if "test_acc" in run.final:
+            row["solved"] = stats.solved_fraction(run.final["test_acc"])._asdict()
+        rows.append(row)
+    keys = sorted({k for run in runs for k in run.config})
+    differences = {
+        k: [run.config.get(k) for run in runs]
+        for k in keys
+        if len({canonical_json(run.config.get(k)) for run in runs}) > 1
+    }
+    return _json_safe({"runs": rows, "config_differences": differences})
+
+
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    """The values `metric` can take, so its interval is clipped the way `run`'s table clips it:
+    a t interval over seeds that mostly sit at accuracy 1 would otherwise reach past 1."""
+    from .. import stats
+
+    if metric.endswith("acc"):
+        return stats.ACCURACY
+    if metric.endswith(("loss", "rmse")):
+        return stats.NON_NEGATIVE
+    return None

@@ -1,0 +1,162 @@
+"""A run as read back from the store (`Run`), and the helpers that turn values into its JSON.
+
+Also the provenance every run records: installed versions and the machine, read from package
+metadata and `platform` (never by importing JAX).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclasses.dataclass
+class Run:
+    id: int
+    kind: str
+    task: str | None
+    config: dict
+    config_hash: str
+    seeds: list[int]
+    status: str
+    started: str
+    finished: str | None
+    timings: dict
+    versions: dict
+    machine: dict
+    result: dict | None
+    parent: int | None
+    pid: int | None
+    host: str | None
+    error: str | None
+    epochs: int = 0
+    final: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def shown_status(self) -> str:
+        """"stale" for a run still marked running whose writer (on this host) has gone."""
+        # a pid from another host says nothing about a process here
+        mine = self.pid and self.host == socket.gethostname()
+        if self.status == "running" and mine and not _alive(self.pid):
+            return "stale"
+        return self.status
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall-clock time from start to finish (None while running)."""
+        if not self.finished:
+            return None
+        return (_parse(self.finished) - _parse(self.started)).total_seconds()
+
+    def to_json(self, include_epochs: bool = True) -> dict:
+        """Every field; "epochs" is the per-epoch list (as `statecarry run --json` prints it),
+        or with include_epochs=False the number of epochs recorded plus "final"."""
+        fields = dataclasses.asdict(self)
+        metrics = fields.pop("metrics")
+        fields["shown_status"] = self.shown_status
+        if include_epochs:
+            fields.pop("final")
+            fields["epochs"] = [
+                {"epoch": e} | {m: values[e] for m, values in metrics.items()}
+                for e in range(self.epochs)
+            ]
+        return _json_safe(fields)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _nulls(values: Sequence[float]) -> list[float | None]:
+    return [None if (v is None or math.isnan(v)) else v for v in values]
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities -> null, so exported JSON is standard JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(_json_safe(value), sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(config)).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict[str, str | None]:
+    """Installed versions, from package metadata (importing JAX here would cost seconds)."""
+    out: dict[str, str | None] = {}
+    for name in ("statecarry", "jax", "jaxlib", "optax", "numpy"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _as_dict(config: Any) -> dict:
+    return config.to_dict() if hasattr(config, "to_dict") else dict(config)
+
+
+RUN_COLUMNS = (
+    "id, kind, task, config, config_hash, seeds, status, started, finished, timings, "
+    "versions, machine, result, parent, pid, host, error"
+)
+
+
+def _run_from_row(row: tuple) -> Run:
+    (id_, kind, task, config, chash, seeds, status, started, finished, timings, vers, mach,
+     result, parent, pid, host, error) = row  # fmt: skip
+    return Run(
+        id_, kind, task, json.loads(config), chash, json.loads(seeds), status, started,
+        finished, json.loads(timings or "{}"), json.loads(vers or "{}"),
+        json.loads(mach or "{}"), json.loads(result) if result else None, parent, pid, host,
+        error,
+    )  # fmt: skip
+
+
+def _floats(value: str) -> list[float]:
+    return [math.nan if v is None else float(v) for v in json.loads(value)]
