@@ -2,7 +2,7 @@
 
 Every variant runs in its own subprocess (XLA flags and the device count are fixed when JAX is
 imported) on the blog's experiment (first-step, stateful, 5 epochs, LSTM(3), batch 4, 1024/256
-samples). For each chunk size it calls `statecarry.runner.run` `--repeat` times and keeps the
+samples). For each chunk size it calls `statecarry.experiments.blog.run` `--repeat` times and keeps the
 fastest run; compile time is reported separately (the first call, an empty compile cache).
 
     python benchmarks/engine.py                          # tuned engine, 1 and 2 devices

@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from statecarry.runner import use_cpu_cores
+from statecarry.experiments.blog import use_cpu_cores
 
 CONFIGS = {
     "first-step-stateful": dict(task="first-step", mode="stateful", epochs=3),
@@ -38,8 +38,8 @@ SEEDS = [0, 1, 2, 5, 11]  # odd count: the last chunk is padded on 2 devices
 
 
 def histories(atol: float) -> tuple[dict[str, np.ndarray], list[str]]:
-    from statecarry.config import Config
-    from statecarry.runner import run
+    from statecarry.experiments.config import Config
+    from statecarry.experiments.blog import run
 
     out, failed = {}, []
     for name, changes in CONFIGS.items():
@@ -67,7 +67,7 @@ def main() -> int:
     if args.cache:
         from pathlib import Path
 
-        from statecarry.runner import enable_compile_cache
+        from statecarry.experiments.blog import enable_compile_cache
 
         enable_compile_cache(Path(args.cache))
     new, failed = histories(args.atol)

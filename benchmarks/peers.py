@@ -7,7 +7,7 @@ process, so none of them inherits another's threads, XLA flags or caches:
 
 - statecarry, one seed, end to end (`statecarry run first-step --seeds 1`): cold (an empty
   compile cache) and warm (the same cache again);
-- statecarry, 64 and N seeds in one `statecarry.runner.run` call (compile cache empty);
+- statecarry, 64 and N seeds in one `statecarry.experiments.blog.run` call (compile cache empty);
 - Keras 3 on JAX (`LSTM(stateful=True)`, `fit` one epoch at a time with `shuffle=False`,
   then `evaluate`, states reset every epoch), as its user would write it;
 - PyTorch (`nn.LSTM`, the hidden state carried between batches with `.detach()`).
@@ -47,23 +47,23 @@ EPOCHS, UNITS, BATCH, N_TRAIN, N_TEST, LR, EPS = 5, 3, 4, 1024, 256, 1e-3, 1e-7
 
 def blog_data(seed: int = 0):
     """The experiment's data from statecarry's own generator, so every peer sees the same."""
-    from statecarry.config import Config
-    from statecarry.data.tasks import make_samples
+    from statecarry.experiments.config import Config
+    from statecarry.experiments.tasks import make_samples
 
     train, test = make_samples(Config(task="first-step", n_train=N_TRAIN, n_test=N_TEST), seed)
     return train.x, train.y, test.x, test.y
 
 
 def statecarry_seeds(n: int) -> dict:
-    from statecarry import runner
+    from statecarry.experiments import blog
 
-    runner.use_cpu_cores()
-    runner.enable_compile_cache()  # an empty temp dir: the parent points XDG_CACHE_HOME there
-    from statecarry.config import Config
+    blog.use_cpu_cores()
+    blog.enable_compile_cache()  # an empty temp dir: the parent points XDG_CACHE_HOME there
+    from statecarry.experiments.config import Config
 
     config = Config(task="first-step", mode="stateful", epochs=EPOCHS)
     t0 = time.perf_counter()
-    history = runner.run(config, list(range(n)))
+    history = blog.run(config, list(range(n)))
     total = time.perf_counter() - t0
     return {
         "seconds": total,

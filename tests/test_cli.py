@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from statecarry import runner, stats
+from statecarry import stats
+from statecarry.experiments import blog
 from statecarry.cli import cli
-from statecarry.config import Config
+from statecarry.experiments.config import Config
 
 SMALL_FLAGS = ["--n-train", "64", "--n-test", "32", "--time-steps", "3", "--epochs", "2", "--lr", "0.01"]
 SMALL = Config(task="first-step", n_train=64, n_test=32, time_steps=3, epochs=2, learning_rate=0.01)
@@ -63,7 +64,7 @@ def test_json_has_one_value_per_seed_in_seed_order():
             assert len(epoch[m]) == 16 and all(isinstance(v, float) for v in epoch[m])
     # Seed order: position k holds seed k's own run, run alone.
     for k in (0, 9, 15):
-        alone = runner.run(SMALL, [k])
+        alone = blog.run(SMALL, [k])
         for e, epoch in enumerate(data["epochs"]):
             for m in METRICS:
                 assert epoch[m][k] == pytest.approx(float(alone.metrics[m][e, 0]), rel=1e-5, abs=1e-6)
@@ -164,7 +165,7 @@ def test_help_is_instant_and_lists_run_and_reproduce():
 
 def test_json_numbers_are_the_runners_numbers_for_the_same_flags():
     data = run_json("first-step", "--seeds", "1", *SMALL_FLAGS)
-    alone = runner.run(SMALL, [0])
+    alone = blog.run(SMALL, [0])
     got = np.array([[e[m][0] for m in METRICS] for e in data["epochs"]])
     want = np.stack([alone.metrics[m][:, 0] for m in METRICS], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-6)

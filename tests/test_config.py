@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from statecarry.config import Config
+from statecarry.experiments.config import Config
 from statecarry.errors import ConfigError, StatecarryError
 
 

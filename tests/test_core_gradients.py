@@ -17,13 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry.config import Config
+from statecarry.experiments.config import Config
 from statecarry.core import cells, engine, modes, rtrl
 from statecarry.core.cells import LSTMState
 from statecarry.core.runtime import COMPILER_OPTIONS
 from statecarry.core.spec import Model, Train
 from statecarry.data.layout import from_samples
-from statecarry.data.tasks import make_samples
+from statecarry.experiments.tasks import make_samples
 from statecarry.errors import TooLargeForRTRL
 
 N_BATCHES = 4

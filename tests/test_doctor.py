@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from statecarry import ConfigError, DataError, doctor
 from statecarry.cli import cli
-from statecarry.config import Config
-from statecarry.data.tasks import make_samples
+from statecarry.experiments.config import Config
+from statecarry.experiments.tasks import make_samples
 from statecarry.doctor import Probe, ProbeFailed, Setup
 
 # A stateful setup with nothing wrong: whole batches, no shuffle, a reset per epoch.

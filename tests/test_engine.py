@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry import runner
-from statecarry.config import Config
+from statecarry.experiments import blog
+from statecarry.experiments.config import Config
 from statecarry.core import cells, engine, modes
 from statecarry.core.cells import LSTMState
 from statecarry.core.fit import fit
@@ -31,8 +31,8 @@ SOLO = (0, 9, 15)  # seeds also run alone
 
 
 @functools.cache
-def run_once(config: Config, seeds: tuple[int, ...], chunk_size: int | None = None) -> runner.History:
-    return runner.run(config, list(seeds), chunk_size=chunk_size)
+def run_once(config: Config, seeds: tuple[int, ...], chunk_size: int | None = None) -> blog.History:
+    return blog.run(config, list(seeds), chunk_size=chunk_size)
 
 
 def trees_close(a, b, rtol=1e-6, atol=1e-7):
@@ -56,16 +56,16 @@ def test_seed_k_of_a_vectorised_sharded_run_equals_seed_k_run_alone(mode):
         if k >= len(many.seeds):
             continue
         alone = run_once(config, (k,))
-        for m in runner.METRICS:
+        for m in blog.METRICS:
             np.testing.assert_allclose(many.metrics[m][:, k], alone.metrics[m][:, 0], rtol=1e-5, atol=1e-6)
     # The seeds are independent runs, not copies of one.
     assert len(set(many.metrics["train_loss"][-1].tolist())) == len(many.seeds)
 
 
 def test_a_pinned_data_seed_shares_one_data_set_and_only_the_initialisation_varies():
-    pinned = runner.run(STATEFUL.replace(data_seed=9), list(range(16)))  # the shared-data program
+    pinned = blog.run(STATEFUL.replace(data_seed=9), list(range(16)))  # the shared-data program
     own = run_once(STATEFUL, (9,))  # seed 9 makes the same data and the same initialisation
-    for m in runner.METRICS:
+    for m in blog.METRICS:
         np.testing.assert_allclose(pinned.metrics[m][:, 9], own.metrics[m][:, 0], rtol=1e-5, atol=1e-6)
     many = run_once(STATEFUL, tuple(range(16)))
     assert not np.allclose(pinned.metrics["train_loss"][:, 3], many.metrics["train_loss"][:, 3])
@@ -74,14 +74,14 @@ def test_a_pinned_data_seed_shares_one_data_set_and_only_the_initialisation_vari
 
 def test_the_same_config_and_seeds_give_identical_numbers():
     first = run_once(STATEFUL, tuple(range(16)))
-    again = runner.run(STATEFUL, list(range(16)))
-    for m in runner.METRICS:
+    again = blog.run(STATEFUL, list(range(16)))
+    for m in blog.METRICS:
         np.testing.assert_array_equal(first.metrics[m], again.metrics[m])
 
 
 # -- Keras' history semantics: a Python loop over batches is the oracle ----------------------
 
-BLOG = runner.model_of(STATEFUL)  # LSTM(3), a sigmoid Dense(1), one feature
+BLOG = blog.model_of(STATEFUL)  # LSTM(3), a sigmoid Dense(1), one feature
 
 
 @jax.jit
@@ -100,7 +100,7 @@ def oracle_step(params, state, x, y):
 
 @jax.jit
 def oracle_update(params, opt_state, grads):
-    updates, opt_state = engine.make_optimizer(runner.train_of(STATEFUL)).update(grads, opt_state, params)
+    updates, opt_state = engine.make_optimizer(blog.train_of(STATEFUL)).update(grads, opt_state, params)
     return jax.tree.map(lambda p, u: p + u, params, updates), opt_state
 
 
@@ -117,8 +117,8 @@ def oracle_history(config: Config, seed: int, keep_h: bool = True):
 
     Returns per-epoch (train_loss, train_acc, test_loss, test_acc) and every batch's loss.
     """
-    train, test = runner.seed_batches(config, seed)
-    model, train_spec = runner.model_of(config), runner.train_of(config)
+    train, test = blog.seed_batches(config, seed)
+    model, train_spec = blog.model_of(config), blog.train_of(config)
     assert model == BLOG and train_spec.loss_for(model) == "mse"
     carry = engine.init_carry(jax.random.key(seed), model, train_spec, config.batch_size, config.time_steps)
     params, opt_state = carry.params, carry.opt_state
@@ -175,13 +175,13 @@ def test_reset_never_carries_the_training_state_into_the_next_epoch():
 # -- engine-level: evaluation, resets, carry, shuffle ----------------------------------------
 
 SMALL = Config(task="first-step", n_train=16, n_test=8, time_steps=3, epochs=1)
-MODEL = runner.model_of(SMALL)
-TRAIN = runner.train_of(SMALL)
+MODEL = blog.model_of(SMALL)
+TRAIN = blog.train_of(SMALL)
 
 
 @functools.cache
 def small_data(seed=0) -> tuple[Batches, Batches]:
-    train, test = runner.seed_batches(SMALL, seed)
+    train, test = blog.seed_batches(SMALL, seed)
     return jax.tree.map(jnp.asarray, train), jax.tree.map(jnp.asarray, test)
 
 
@@ -243,7 +243,7 @@ def traces() -> int:
 
 def test_fit_traces_the_epoch_once_whatever_the_number_of_epochs():
     # A model no other test uses, so its first fit must trace: once, not once per epoch.
-    train_data, test_data = runner.seed_batches(SMALL, 1)
+    train_data, test_data = blog.seed_batches(SMALL, 1)
     model = Model(units=2, features=1, outputs=1)
     counts = []
     for epochs in (3, 4):  # epochs do not change the program
@@ -260,7 +260,7 @@ def test_runner_traces_the_epoch_once_whatever_the_number_of_epochs():
     counts = []
     for _ in range(2):
         before = traces()
-        history = runner.run(fresh, [0])
+        history = blog.run(fresh, [0])
         counts.append(traces() - before)
         assert history.epochs == 3
     assert counts == [1, 0]  # once for three epochs; a second run reuses the program

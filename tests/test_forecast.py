@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from statecarry import forecast as fc
+from statecarry.experiments import forecast as fc
+from statecarry.experiments import forecast_verdicts as fv
+from statecarry.experiments import series
 from statecarry.cli import cli
 from statecarry.errors import ConfigError, DataError
 
@@ -43,9 +45,9 @@ def test_drift_adds_the_mean_training_step():
 
 def test_differencing_round_trips():
     v = wave()
-    np.testing.assert_allclose(fc.undifference(v[0], fc.difference(v)), v[1:], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(series.undifference(v[0], series.difference(v)), v[1:], rtol=0, atol=1e-9)
     ints = np.array([3.0, 7.0, 2.0, 2.0, 11.0])  # exact in floating point
-    np.testing.assert_array_equal(fc.undifference(ints[0], fc.difference(ints)), ints[1:])
+    np.testing.assert_array_equal(series.undifference(ints[0], series.difference(ints)), ints[1:])
 
 
 @pytest.mark.parametrize("differenced", [False, True])
@@ -155,18 +157,18 @@ def test_forecasts_match_a_step_by_step_predictor(index):
 
 def test_ratio_verdict_reaches_every_verdict():
     better = np.array([1.0, 1.1, 0.9, 1.0])
-    assert fc.ratio_verdict(better * 1.5, better)[0] == "confirmed"
-    assert fc.ratio_verdict(better, better)[0] == "refuted"
-    assert fc.ratio_verdict(better * np.array([2.0, 0.6, 1.9, 0.7]), better)[0] == "inconclusive"
-    assert fc.ratio_verdict(better[:1] * 5, better[:1])[0] == "inconclusive"
-    ratio = fc.ratio_verdict(better * 2, better)[1]
+    assert fv.ratio_verdict(better * 1.5, better)[0] == "confirmed"
+    assert fv.ratio_verdict(better, better)[0] == "refuted"
+    assert fv.ratio_verdict(better * np.array([2.0, 0.6, 1.9, 0.7]), better)[0] == "inconclusive"
+    assert fv.ratio_verdict(better[:1] * 5, better[:1])[0] == "inconclusive"
+    ratio = fv.ratio_verdict(better * 2, better)[1]
     assert ratio.mean == pytest.approx(2.0) and ratio.low == pytest.approx(2.0)
 
 
 def synthetic(single, window, raw, persistence=1.0, longer=None):
     """A Comparison with given per-seed one-step RMSEs (no training)."""
     setup = fc.Setup()
-    c = fc.Comparison(fc.Series(np.zeros(3), "v", "s.csv"), setup, [0, 1, 2, 3], fc.Split(2, 1), 1)
+    c = fc.Comparison(series.Series(np.zeros(3), "v", "s.csv"), setup, [0, 1, 2, 3], fc.Split(2, 1), 1)
 
     def add(name, series, rmses):
         r = np.asarray(rmses, float)
@@ -177,26 +179,26 @@ def synthetic(single, window, raw, persistence=1.0, longer=None):
     add(f"stateless, window {setup.window}", "differenced", window)
     add(f"stateless, window {setup.window}", "raw", raw)
     add(f"stateful, window 1, horizon {setup.horizon}", "differenced", longer or window)
-    return {v.claim: v.verdict for v in fc.claims(c)}
+    return {v.claim: v.verdict for v in fv.claims(c)}
 
 
 def test_claims_follow_the_numbers():
     good = [0.4, 0.41, 0.39, 0.4]
     learned = synthetic(single=[0.6, 0.62, 0.58, 0.61], window=good, raw=[3.0, 3.1, 2.9, 3.0])
     assert learned == {
-        fc.SINGLE_STEP: "refuted", fc.USE_WINDOWS: "confirmed", fc.DETREND: "confirmed"
+        fv.SINGLE_STEP: "refuted", fv.USE_WINDOWS: "confirmed", fv.DETREND: "confirmed"
     }
     failed = synthetic(single=[1.0, 1.01, 0.99, 1.0], window=good, raw=good)
-    assert failed[fc.SINGLE_STEP] == "confirmed" and failed[fc.DETREND] == "refuted"
+    assert failed[fv.SINGLE_STEP] == "confirmed" and failed[fv.DETREND] == "refuted"
     same = synthetic(single=good, window=good, raw=good)
-    assert same[fc.USE_WINDOWS] == "refuted"
+    assert same[fv.USE_WINDOWS] == "refuted"
 
 
 # -- reading CSV files -----------------------------------------------------------------------
 
 
 def test_default_series_is_the_shipped_co2_record():
-    s = fc.default_series()
+    s = series.default_series()
     assert len(s.values) == 526 and np.isfinite(s.values).all()
     assert s.values[0] == pytest.approx(316.1)
     assert s.values[-60:].mean() > s.values[:60].mean() + 40  # the trend the claim is about
@@ -205,7 +207,7 @@ def test_default_series_is_the_shipped_co2_record():
 def test_csv_with_comments_picks_the_only_numeric_column(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("# a comment\n# another\nday,value\nmon,1.5\ntue,2\n\nwed,-3e1\n")
-    s = fc.load_csv(path)
+    s = series.load_csv(path)
     assert s.name == "value"
     np.testing.assert_array_equal(s.values, [1.5, 2.0, -30.0])
 

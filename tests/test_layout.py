@@ -7,7 +7,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from statecarry.data.layout import check_layout, from_series, pack, packed_positions, to_streams
+from statecarry.data.check import check_layout
+from statecarry.data.layout import from_series, pack, packed_positions, to_streams
 from statecarry.errors import DataError
 
 FEW = settings(max_examples=60, deadline=None)

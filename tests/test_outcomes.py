@@ -1,14 +1,15 @@
 """The blog's outcomes over 32 seeds: stateless solves first-step, stateful does clearly worse,
 and neither mode can learn prev-batch (its label is in another batch, past the gradient).
 
-The runs are the exact configs `statecarry reproduce` runs (claims.BLOG_EXPERIMENTS), so
+The runs are the exact configs `statecarry reproduce` runs (reproduce.BLOG_EXPERIMENTS), so
 test_cli's `reproduce --seeds 32` reuses the same compiled programs. Deterministic: fixed seeds.
 """
 
 import numpy as np
 import pytest
 
-from statecarry import claims, runner, stats
+from statecarry import stats
+from statecarry.experiments import blog, reproduce
 
 pytestmark = pytest.mark.slow
 
@@ -19,9 +20,9 @@ SEEDS = list(range(32))
 def final_test_acc() -> dict[str, np.ndarray]:
     """Final-epoch test accuracy per seed, one run per experiment for the whole module."""
     out = {}
-    for experiment in claims.BLOG_EXPERIMENTS:
+    for experiment in reproduce.BLOG_EXPERIMENTS:
         assert experiment.config.epochs == 5 and experiment.config.n_train == 1024
-        history = runner.run(experiment.config, SEEDS)
+        history = blog.run(experiment.config, SEEDS)
         out[experiment.name] = history.final("test_acc")
     return out
 

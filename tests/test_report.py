@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from statecarry import report, store
 from statecarry.cli import cli
-from statecarry.config import Config
+from statecarry.experiments.config import Config
 from statecarry.data.layout import from_samples
-from statecarry.runner import History
+from statecarry.experiments.blog import History
 
 CHROMIUM = "/usr/bin/chromium"
 METRICS = ("train_loss", "train_acc", "train_known_acc", "test_loss", "test_acc", "test_known_acc")
@@ -349,7 +349,7 @@ def claim_cells(text):
 
 
 def test_claims_table_shows_the_interval_each_verdict_was_decided_on():
-    from statecarry import verdicts
+    from statecarry.experiments import verdicts
 
     rng = np.random.default_rng(0)
 

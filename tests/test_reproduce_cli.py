@@ -4,7 +4,8 @@ import json
 
 from click.testing import CliRunner
 
-from statecarry import runner, store
+from statecarry import store
+from statecarry.experiments import blog
 from statecarry.cli import cli
 
 ARGS = ["reproduce", "--claims", "3", "--seeds", "2", "--no-report", "--json", "--quiet"]
@@ -18,8 +19,8 @@ def test_resume_reuses_the_stored_runs_and_gives_the_same_verdicts(monkeypatch):
     assert len(children) >= 4  # the four blog experiments and claim 3's runs, one child each
 
     calls = []
-    real = runner.run
-    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    real = blog.run
+    monkeypatch.setattr(blog, "run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     again = CliRunner().invoke(cli, ARGS + ["--resume"])
     assert again.exit_code == 0, again.output
     assert calls == []  # nothing trained again

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from statecarry import runner, stats, sweep
+from statecarry import stats
+from statecarry.experiments import blog, sweep
 from statecarry.cli import cli
-from statecarry.config import Config
+from statecarry.experiments.config import Config
 from statecarry.errors import ConfigError
 
 SMALL = dict(n_train=64, n_test=32, time_steps=3, epochs=2, learning_rate=0.01)
@@ -61,7 +62,7 @@ def test_a_sweep_row_equals_the_same_config_run_directly():
     base = Config(task="first-step", mode="stateful", **SMALL)
     rows = sweep.sweep(base, sweep.parse_grid("units=3,4"), seeds=[0, 1, 2])
     for row in rows:
-        direct = runner.run(base.replace(**row.values), [0, 1, 2])
+        direct = blog.run(base.replace(**row.values), [0, 1, 2])
         expected = stats.mean_ci(direct.final("test_acc"))
         np.testing.assert_allclose(row.test_acc.mean, expected.mean)
         np.testing.assert_allclose(row.solved.mean, stats.solved_fraction(direct.final("test_known_acc")).mean)

@@ -5,10 +5,11 @@ claim's verdict rule."""
 import numpy as np
 import pytest
 
-from statecarry import varlen
-from statecarry.config import Config
-from statecarry.data.layout import check_layout, pack
-from statecarry.data.tasks import variable_length_sequences
+from statecarry.experiments import varlen
+from statecarry.experiments.config import Config
+from statecarry.data.check import check_layout
+from statecarry.data.layout import pack
+from statecarry.experiments.tasks import variable_length_sequences
 from statecarry.errors import ConfigError, DataError
 
 TINY = varlen.Setup(n_train=8, n_test=8, min_length=2, max_length=7, batch_size=4, time_steps=3,
@@ -182,7 +183,7 @@ def test_bad_input_is_one_sentence():
     with pytest.raises(DataError, match="padding needs every length between 1 and 5"):
         varlen.pad(seqs, labels, 4, 5)
     with pytest.raises(ConfigError, match="unknown task 'forecast'"):  # not a sample task
-        from statecarry.data.tasks import make_samples
+        from statecarry.experiments.tasks import make_samples
 
         make_samples(Config(task="forecast"), 0)
 
@@ -191,7 +192,7 @@ def test_bad_input_is_one_sentence():
 
 def test_variable_length_task_is_the_qa_padding_without_a_mask():
     """The registered task: the same sequences, zeros after each, the label read at the end."""
-    from statecarry.data.tasks import make_samples, variable_length_range
+    from statecarry.experiments.tasks import make_samples, variable_length_range
 
     config = Config(task="variable-length", time_steps=16, n_train=32, n_test=8)
     train, _ = make_samples(config, 0)

@@ -18,7 +18,7 @@ from .core.fit import fit as fit
 from .core.spec import Model as Model
 from .core.spec import Train as Train
 from .data.layout import Batches as Batches
-from .data.layout import check_layout as check_layout
+from .data.check import check_layout as check_layout
 from .data.layout import from_samples as from_samples
 from .data.layout import from_series as from_series
 from .data.layout import pack as pack

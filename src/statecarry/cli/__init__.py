@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from ..config import MODES, Config
+from ..experiments.config import MODES, Config
 from ..errors import StatecarryError
 from ._store import store_option
 
@@ -180,7 +180,8 @@ def run(
         raise UserError(f"--first-seed must be from 0 to {2**31 - seeds}, got {first_seed}.")
     config = make_config(task, options)
     _engine()
-    from .. import runner, stats, store
+    from .. import stats, store
+    from ..experiments import blog
     from ..core.fit import divergence_message
 
     seed_list = list(range(first_seed, first_seed + seeds))
@@ -192,7 +193,7 @@ def run(
             if live:
                 click.echo(blog_line(epoch, *_line_values(metrics, 0)))
 
-        history = runner.run(
+        history = blog.run(
             config,
             seed_list,
             on_epoch=on_epoch,

@@ -11,7 +11,7 @@ import numpy as np
 
 def stored_recorder(rec, resume: bool = False):
     """A `Record` that stores each unit as a child of `rec`'s run (nothing without a store)."""
-    from ..recording import Compute, Measured
+    from ..experiments.recorder import Compute, Measured
 
     def record(kind: str, config: dict, seeds: Sequence[int], compute: Compute) -> Measured:
         if rec.store is None:

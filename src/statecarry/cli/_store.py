@@ -26,11 +26,11 @@ def store_option(fn: Callable) -> Callable:
 
 
 def stored_runner(rec, resume: bool, progress):
-    """runner.run that records every run as a child of `rec`'s run (one transaction per epoch)
+    """blog.run that records every run as a child of `rec`'s run (one transaction per epoch)
     and, with `resume`, reuses a finished run of the same config and seeds."""
     import numpy as np
 
-    from .. import runner
+    from ..experiments import blog
 
     def run(config, seeds, on_epoch=None, **kwargs):
         custom = "make_data" in kwargs
@@ -41,9 +41,9 @@ def stored_runner(rec, resume: bool, progress):
             if found is not None:
                 stored = rec.store.get_run(found)
                 metrics = {m: np.asarray(v, dtype=np.float32) for m, v in stored.metrics.items()}
-                return runner.History(config, list(seeds), metrics)
+                return blog.History(config, list(seeds), metrics)
         if rec.store is None:
-            return runner.run(config, seeds, on_progress=progress, on_epoch=on_epoch, **kwargs)
+            return blog.run(config, seeds, on_progress=progress, on_epoch=on_epoch, **kwargs)
         with rec.child("run", config_dict, seeds) as child:
 
             def record(epoch, metrics):
@@ -51,7 +51,7 @@ def stored_runner(rec, resume: bool, progress):
                 if on_epoch:
                     on_epoch(epoch, metrics)
 
-            history = runner.run(config, seeds, on_progress=progress, on_epoch=record, **kwargs)
+            history = blog.run(config, seeds, on_progress=progress, on_epoch=record, **kwargs)
             child.finish(timings={"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds})
         return history
 

@@ -23,7 +23,7 @@ SETUP_FLAGS = [
 
 
 def setup_options(fn):
-    from ..forecast import Setup
+    from ..experiments.forecast import Setup
 
     for flag, name, type_, help_ in reversed(SETUP_FLAGS):
         default = Setup.__dataclass_fields__[name].default
@@ -49,14 +49,16 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
     1 and K, window W), each on the raw and the differenced series; one-step and recursive
     RMSE on the held-out tail, mean ± 95% CI over seeds.
     """
-    from .. import forecast as fc
+    from ..experiments import forecast as fc
+    from ..experiments import forecast_verdicts as fv
+    from ..experiments import series as series_
 
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
     setup = fc.Setup(**{k: v for k, v in options.items() if v is not None})
     if column and not series:
         raise UserError("--column needs a SERIES.csv; the default series has one column, co2.")
-    data = fc.load_csv(series, column) if series else fc.default_series()
+    data = series_.load_csv(series, column) if series else series_.default_series()
     fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
     if not no_figure:
         from pathlib import Path
@@ -72,12 +74,16 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
     with store.recording("forecast", stored_config, seed_list, enabled=not no_store) as rec:
         result = fc.compare(data, seed_list, setup, on_progress=_progress(quiet or json_),
                             record=stored_recorder(rec))  # fmt: skip
-        rec.finish(result=result.to_json())
+        verdicts = fv.claims(result)
+        as_json = result.to_json() | {"claims": [v.to_json() for v in verdicts]}
+        rec.finish(result=as_json)
     if not no_figure:
-        fc.plot(result, output)
+        from ..report.forecast import plot
+
+        plot(result, output)
         click.echo(f"figure: {output}", err=True)
     if json_:
-        click.echo(strict_json(result.to_json()))
+        click.echo(strict_json(as_json))
         return
     click.echo(
         f"{data.source}, column {data.name!r}: {len(data.values)} values, the last "
@@ -85,6 +91,6 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
         f"{seeds} seed(s); recursive = {result.ahead} steps fed back from the end of training."
     )
     header = ["model", "series", "one-step RMSE", f"recursive RMSE ({result.ahead})", "seconds"]
-    click.echo(table(header, fc.table_rows(result)))
-    for verdict in fc.claims(result):
+    click.echo(table(header, fv.table_rows(result)))
+    for verdict in verdicts:
         click.echo(f"\n{verdict.claim}\n  {verdict.verdict}: {verdict.measured}")

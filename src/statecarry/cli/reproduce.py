@@ -30,7 +30,9 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else 32)
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
-    from .. import claims, store
+    from .. import store
+    from ..experiments import claims
+    from ..experiments import reproduce as reproduce_
 
     selected = claims.select(only)
     _engine()
@@ -39,9 +41,9 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     t0 = time.perf_counter()
     progress = _progress(quiet or json_)
     with store.recording("reproduce", {"seeds": seeds, "quick": quick}, seed_list, enabled=not no_store) as rec:
-        run = claims.RunCache(stored_runner(rec, resume, progress))
-        experiments = claims.reproduce(seed_list, run=run)
-        results = claims.check(selected, seeds=seed_list, run=run, record=stored_recorder(rec, resume),
+        run = reproduce_.RunCache(stored_runner(rec, resume, progress))
+        experiments = reproduce_.reproduce(seed_list, run=run)
+        results = reproduce_.check(selected, seeds=seed_list, run=run, record=stored_recorder(rec, resume),
                                on_claim=None if quiet or json_ else _claim_done)  # fmt: skip
         result = {
             "seeds": seeds,

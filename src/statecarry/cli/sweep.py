@@ -22,7 +22,7 @@ def sweep(task, grid, seeds, json_, quiet, no_store, **options):
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
     from .. import store
-    from .. import sweep as sweeps
+    from ..experiments import sweep as sweeps
 
     base = make_config(task, options)
     parsed = sweeps.parse_grid(grid)

@@ -24,7 +24,7 @@ from ._store import store_option
 @store_option
 def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json_, quiet, resume, no_store):
     """Pad variable-length sequences to one length, or pack them with resets? Measure both."""
-    from .. import varlen as vl
+    from ..experiments import varlen as vl
 
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import jax
@@ -257,3 +259,13 @@ def _check_like(model: Model, like: Model) -> None:
             f"the Keras model has {', '.join(differ)}; build it with the same sizes as the "
             "model it should replace."
         )
+
+
+@contextmanager
+def keras_ranks() -> Iterator[None]:
+    """Run Keras code under JAX's default rank promotion: Keras' own layers broadcast ranks,
+    whatever the user (or a test, with "raise") has set."""
+    import jax
+
+    with jax.numpy_rank_promotion("allow"):
+        yield

@@ -1,1 +1,2 @@
-"""Data: the blog's tasks as sample sets, and layouts that turn any source into `Batches`."""
+"""Every data source as `Batches` (NumPy only): sample sets, one long series, many packed
+sequences; and `check_layout`, which proves a layout against its source."""

@@ -91,10 +91,10 @@ def probe_keras() -> Probe | ProbeFailed | None:
     except ImportError as e:
         return ProbeFailed(f"{type(e).__name__}: {e}")
     backend = keras.backend.backend()
-    if backend == "jax":  # Keras' own layers broadcast ranks; allow it whatever the user set
-        import jax
+    if backend == "jax":
+        from ..core.interop import keras_ranks
 
-        with jax.numpy_rank_promotion("allow"):
+        with keras_ranks():
             return _probe(keras, backend)
     return _probe(keras, backend)
 

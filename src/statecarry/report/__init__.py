@@ -8,7 +8,7 @@ This is the only package that imports matplotlib, and it imports it only when dr
 imports JAX.
 
 A *run* here is a plain dict in the shape of `store.Run.to_json()` (itself
-`runner.History.to_json()` plus the store's metadata):
+`blog.History.to_json()` plus the store's metadata):
 
     {"id", "kind", "task", "config": {...}, "seeds": [...], "status", "versions", "machine",
      "started", "finished", "result": {...} | None, "command" (optional),

@@ -9,7 +9,7 @@ from .cells import esc, status_badge, table
 
 
 def _defaults() -> dict:
-    from ..config import Config  # NumPy only; no JAX
+    from ..experiments.config import Config  # NumPy only; no JAX
 
     return Config().to_dict()
 

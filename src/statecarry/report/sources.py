@@ -1,4 +1,4 @@
-"""Where a report's runs come from: the store, a `runner.History` in memory, a reproduce."""
+"""Where a report's runs come from: the store, a `blog.History` in memory, a reproduce."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def load_runs(ids: Sequence[int] | None = None, store: Any = None) -> list[dict]
 
 
 def history_run(history: Any, *, kind: str = "run", run_id: int | None = None, **extra) -> dict:
-    """A `runner.History` (in memory, e.g. under --no-store) as a report dict."""
+    """A `blog.History` (in memory, e.g. under --no-store) as a report dict."""
     from .. import store as store_mod  # versions and machine, without importing JAX
 
     return (
@@ -78,7 +78,7 @@ def write_reproduce_report(
         result: the reproduce result as stored, `{"claims": [{"id", "claim", "source", "setup",
             "measured", "verdict", ...}, ...], ...}`; optional keys per claim that the table
             shows: `ci` ([low, high] or {"low", "high"}), `n`/`seeds`.
-        histories: the `runner.History` of every run the claims used (their learning curves
+        histories: the `blog.History` of every run the claims used (their learning curves
             and batch layouts go into the page). Pass `(label, history)` pairs to name them.
         run_id: the reproduce run's id in the store, if it was stored (shown in the page).
         command: the command line that produced it (shown in the provenance table).

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from .config import Config
 
 
 class SampleSet(NamedTuple):

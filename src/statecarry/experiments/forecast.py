@@ -24,166 +24,24 @@ prediction fed back as the next input).
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+
 from typing import Callable, Sequence
 
 import numpy as np
 
-from . import stats
-from .core.fit import fit
-from .core.spec import Model as sc_Model
-from .core.spec import Train
-from .data.layout import Batches, from_samples, from_series
-from .errors import ConfigError, DataError
-from .recording import Measured, Record, unrecorded
+from .. import stats
+from ..core.fit import fit
+from ..core.spec import Model as sc_Model
+from ..core.spec import Train
+from ..data.layout import Batches, from_samples, from_series
+from ..errors import ConfigError, DataError
+from .recorder import Measured, Record, unrecorded
+from .series import Series, difference, undifference
 
 TARGET_SCALE = 0.1  # standardised values within ±4 deviations stay inside the sigmoid's (0, 1)
-DEFAULT_SERIES = "co2_monthly.csv"  # shipped in statecarry/data; provenance in its header
-MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
-
-
-# -- the series ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Series:
-    values: np.ndarray  # (length,) float64
-    name: str  # the column
-    source: str  # the file, for messages and the figure
-
-
-def default_series() -> Series:
-    """Monthly Mauna Loa CO2, 1958-2001 (526 months), shipped with statecarry.
-
-    From statsmodels' public-domain `co2` data set (weekly); its 59 missing weeks were filled
-    by linear interpolation in time before averaging per month. See the CSV's header.
-    """
-    from importlib.resources import files
-
-    path = files("statecarry.data").joinpath(DEFAULT_SERIES)
-    with path.open(encoding="utf-8") as f:
-        return read_csv(f, "co2", f"{DEFAULT_SERIES} (Mauna Loa CO2, ppmv, monthly)")
-
-
-def load_csv(path: str | Path, column: str | None = None) -> Series:
-    """A numeric column of a CSV file with a header row; lines starting with '#' before the
-    header are comments. Without `column`, the only column, or the only all-numeric one."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            return read_csv(f, column, path.name)
-    except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not a UTF-8 text file; give a CSV file.") from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}.") from None
-
-
-def read_csv(lines, column: str | None, source: str) -> Series:
-    rows = [
-        (number, row)
-        for number, row in enumerate(csv.reader(_uncommented(lines)), start=1)
-        if any(cell.strip() for cell in row)
-    ]
-    if not rows:
-        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
-    header = [name.strip() for name in rows[0][1]]
-    data = rows[1:]
-    if not data:
-        raise DataError(
-            f"{source} has a header ({', '.join(header)}) but no data rows under it; "
-            "give at least one value per row."
-        )
-    index = _pick_column(header, data, column, source)
-    name = header[index]
-    values, missing = [], []
-    for number, row in data:
-        cell = row[index].strip() if index < len(row) else ""
-        if cell.lower() in MISSING:
-            missing.append(number)
-            values.append(math.nan)
-            continue
-        try:
-            value = float(cell)
-        except ValueError:
-            raise DataError(
-                f"column {name!r} of {source} has a value that is not a number on line "
-                f"{number}: {cell!r}; give numbers only (or choose another --column)."
-            ) from None
-        if math.isnan(value):
-            missing.append(number)
-        elif not math.isfinite(value):
-            raise DataError(
-                f"column {name!r} of {source} has an infinite value on line {number}; "
-                "give finite numbers only."
-            )
-        values.append(value)
-    if missing:
-        raise DataError(
-            f"column {name!r} of {source} has {len(missing)} missing value(s), the first on "
-            f"line {missing[0]}; fill the gaps (e.g. interpolate) or drop those rows first."
-        )
-    return Series(np.array(values, np.float64), name, source)
-
-
-def _uncommented(lines):
-    """Skip '#' comment lines (and blank lines) before the header; keep line numbers honest
-    by yielding the comments as empty lines."""
-    started = False
-    for line in lines:
-        if not started and (line.lstrip().startswith("#") or not line.strip()):
-            yield "\n"
-            continue
-        started = True
-        yield line
-
-
-def _is_number(cell: str) -> bool:
-    cell = cell.strip()
-    if cell.lower() in MISSING:
-        return True
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _pick_column(header: list[str], data: list, column: str | None, source: str) -> int:
-    if column is not None:
-        if column not in header:
-            raise DataError(
-                f"column {column!r} is not in {source}; its columns are: {', '.join(header)}."
-            )
-        return header.index(column)
-    if len(header) == 1:
-        return 0
-    numeric = [
-        i
-        for i in range(len(header))
-        if all(i < len(row) and _is_number(row[i]) for _, row in data)
-    ]
-    if len(numeric) == 1:
-        return numeric[0]
-    raise DataError(
-        f"{source} has {len(header)} columns ({', '.join(header)}); choose one with --column NAME."
-    )
-
-
-# -- preparation: differencing and scaling ---------------------------------------------------
-
-
-def difference(values: np.ndarray) -> np.ndarray:
-    """d[t] = v[t+1] - v[t]: the detrended series, one shorter."""
-    return np.diff(np.asarray(values, np.float64))
-
-
-def undifference(start: float, steps: np.ndarray) -> np.ndarray:
-    """Levels after `start` from steps: v[t+1] = v[t] + d[t] (the inverse of `difference`)."""
-    return start + np.cumsum(np.asarray(steps, np.float64))
 
 
 @dataclass(frozen=True)
@@ -375,7 +233,7 @@ def model_spec(m: Model, setup: Setup) -> tuple[sc_Model, Train]:
 def forecasts(params: dict, spec: sc_Model, m: Model, z: np.ndarray, ahead: int, origin: int):
     """One seed's one-step predictions at every position of the model series (NaN where a
     window does not fit yet), and the recursive forecast of `ahead` values from `origin`."""
-    from .core.predict import predict, rollout  # JAX: only when forecasting
+    from ..core.predict import predict, rollout  # JAX: only when forecasting
     if m.mode == "stateless":
         index = np.arange(m.window, len(z) + 1)[:, None] + np.arange(-m.window, 0)[None, :]
         windows = z[index][None, :, :, None]  # one batch, a window per row
@@ -446,7 +304,6 @@ class Comparison:
             "seeds": self.seeds,
             "setup": self.setup.__dict__,
             "models": [r.to_json() for r in self.results],
-            "claims": [c.to_json() for c in claims(self)],
         }
 
 
@@ -517,152 +374,3 @@ def compare(
         if on_progress:
             on_progress("models", i + 1, len(todo))
     return out
-
-
-# -- the claims ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Verdict:
-    claim: str
-    verdict: str  # confirmed / refuted / inconclusive
-    measured: str
-
-    def to_json(self) -> dict:
-        return {"claim": self.claim, "verdict": self.verdict, "measured": self.measured}
-
-
-SINGLE_STEP = (
-    "One-step forecasting with a single-time-step stateful LSTM is plain wrong: back-propagation "
-    "cannot teach it what to keep in its state, so it may not learn to predict at all."
-)
-USE_WINDOWS = "Use a multi-time-step LSTM (windows) instead of a single-time-step one."
-DETREND = "Detrend the series first (a trend hurts an LSTM's forecasts)."
-
-
-def ratio_verdict(
-    worse: np.ndarray, better: np.ndarray, margin: float = 0.05
-) -> tuple[str, stats.Summary]:
-    """Is `worse` really worse than `better`? Judged on log(RMSE ratio), paired by seed.
-
-    'confirmed' when the 95% CI of the mean log ratio lies above log(1 + margin) (worse by more
-    than `margin`, 5% by default), 'refuted' when it lies at or below it, else 'inconclusive'.
-    A log ratio is scale-free and keeps one diverged seed from swamping the mean. The summary
-    returned is of the ratio itself (exp of the mean log and of its CI bounds)."""
-    logs = np.log(np.asarray(worse, np.float64) / np.asarray(better, np.float64))
-    s = stats.mean_ci(logs)
-    ratio = stats.Summary(*(math.exp(v) if math.isfinite(v) else v for v in s[:3]), s.n)
-    if s.n < 2:
-        return "inconclusive", ratio
-    if s.low > math.log1p(margin):
-        return "confirmed", ratio
-    if s.high <= math.log1p(margin):
-        return "refuted", ratio
-    return "inconclusive", ratio
-
-
-def _ratio(r: stats.Summary) -> str:
-    return f"ratio {r.mean:.2f} [{r.low:.2f}, {r.high:.2f}]"
-
-
-def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
-    """The blog's forecasting statements, on one-step RMSE over the held-out tail, paired by
-    seed (see `ratio_verdict`), on the differenced series (the setting the blog recommends):
-
-    - plain wrong: persistence against the single-time-step stateful model (stateful, window
-      1, horizon 1). Confirmed if the model is not better than persistence (it did not learn
-      to predict), refuted if it is better by more than `margin`. Its cause, tested by
-      intervention, is reported beside it: the same model with the gradient reaching K steps
-      back (horizon K).
-    - use windows: the single-time-step model against the stateless windowed model.
-    - detrend: the windowed model on the raw against the differenced series.
-    """
-    w, k = c.setup.window, c.setup.horizon
-    persist = c.get("persistence", "levels").one_step_rmse
-    single = c.get("stateful, window 1, horizon 1", "differenced").one_step_rmse
-    window = c.get(f"stateless, window {w}", "differenced").one_step_rmse
-    longer = c.get(f"stateful, window 1, horizon {k}", "differenced").one_step_rmse
-    raw = c.get(f"stateless, window {w}", "raw").one_step_rmse
-    learned, r1 = ratio_verdict(np.full_like(single, persist[0]), single, margin)
-    v2, r2 = ratio_verdict(single, window, margin)
-    v3, r3 = ratio_verdict(raw, window, margin)
-    _, r4 = ratio_verdict(single, longer, margin)
-    _, r5 = ratio_verdict(longer, window, margin)
-    plain_wrong = {"confirmed": "refuted", "refuted": "confirmed"}.get(learned, learned)
-    m = stats.mean_ci
-    return [
-        Verdict(
-            SINGLE_STEP,
-            plain_wrong,
-            f"one-step RMSE, differenced series: persistence {persist[0]:.3f}, window 1 horizon 1 "
-            f"{m(single)} (persistence / model {_ratio(r1)}); with horizon {k} {m(longer)} "
-            f"(horizon 1 / horizon {k} {_ratio(r4)})",
-        ),
-        Verdict(
-            USE_WINDOWS,
-            v2,
-            f"one-step RMSE, differenced series: window 1 horizon 1 {m(single)}, window {w} "
-            f"{m(window)} ({_ratio(r2)}); window 1 horizon {k} / window {w} {_ratio(r5)}",
-        ),
-        Verdict(
-            DETREND,
-            v3,
-            f"one-step RMSE, stateless window {w}: raw {m(raw)}, differenced {m(window)} "
-            f"({_ratio(r3)})",
-        ),
-    ]
-
-
-# -- output ----------------------------------------------------------------------------------
-
-
-def table_rows(c: Comparison) -> list[list[str]]:
-    def fmt(values: np.ndarray) -> str:
-        s = stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
-        return f"{s.mean:.3f}" if s.n < 2 else str(s)
-
-    return [
-        [r.name, r.series, fmt(r.one_step_rmse), fmt(r.recursive_rmse), f"{r.seconds:.1f}"]
-        for r in c.results
-    ]
-
-
-def plot(c: Comparison, path: str | Path) -> None:
-    """Forecasts against the truth: rows raw / differenced, columns one-step / recursive.
-    Each model's line is the mean over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    start, levels = c.split.start, c.series.values
-    t_test = np.arange(start, len(levels))
-    context = np.arange(max(0, start - 3 * c.setup.window), len(levels))
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharey="row", constrained_layout=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for row, variant in enumerate(("raw", "differenced")):
-        for col, kind in enumerate(("one-step", "recursive")):
-            ax = axes[row, col]
-            ax.plot(context, levels[context], color="black", lw=1.5, label="truth")
-            ax.axvline(start - 0.5, color="gray", ls=":", lw=1)
-            base = c.get("persistence", "levels")
-            pred = base.one_step[0] if kind == "one-step" else base.recursive[0]
-            ax.plot(t_test[: len(pred)], pred, color="gray", ls="--", lw=1, label="persistence")
-            lstm = [r for r in c.results if r.series == variant]
-            for k, r in enumerate(lstm):
-                pred = (r.one_step if kind == "one-step" else r.recursive).mean(axis=0)
-                color = colors[k % len(colors)]
-                ax.plot(t_test[: len(pred)], pred, color=color, lw=1, label=r.name)
-            ax.set_title(f"{kind} forecast, LSTM on the {variant} series")
-            ax.set_xlabel(f"step (held-out tail starts at {start})")
-            if col == 0:
-                ax.set_ylabel(c.series.name)
-            if kind == "recursive":
-                ax.set_xlim(context[0], start + c.ahead + c.setup.window)
-    axes[0, 0].legend(fontsize=8, loc="upper left")
-    axes[1, 0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(
-        f"{c.series.source}: mean over {len(c.seeds)} seeds, held-out tail of {c.split.n_test}"
-    )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import stats
+from .. import stats
 from .config import Config, field_names
-from .errors import ConfigError, TooLargeForRTRL
+from ..errors import ConfigError, TooLargeForRTRL
 
 ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -92,8 +92,8 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
         try:
             config = base.replace(**values)
             if config.mode == "rtrl":
-                from .core import rtrl
-                from .runner import model_of
+                from ..core import rtrl
+                from .blog import model_of
 
                 rtrl.seeds_that_fit(model_of(config), config.batch_size)
             out.append(Point(values, config))
@@ -117,9 +117,9 @@ def sweep(
 ) -> list[Point]:
     """Run every valid grid point over `seeds`; summarise the final epoch."""
     if run is None:
-        from . import runner
+        from . import blog
 
-        run = runner.run
+        run = blog.run
     result = points(base, grid)
     for p in result:
         if p.config is not None:

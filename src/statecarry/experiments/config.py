@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MODES = ("stateless", "stateful", "rtrl")
 RESETS = ("epoch", "never")
@@ -86,7 +86,7 @@ def _choice(value: str, name: str, options: tuple[str, ...]) -> None:
 
 
 def _check(c: Config) -> None:
-    from .data.tasks import BALANCED, check_task  # data sits below config's users; numpy only
+    from .tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
     if c.data_seed is not None and (not isinstance(c.data_seed, int) or c.data_seed < 0):

@@ -27,13 +27,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import stats
-from .core.fit import fit
-from .core.spec import Model, Train
-from .data.layout import Batches, pack, packed_positions, to_streams
-from .data.tasks import variable_length_sequences
-from .errors import ConfigError, DataError
-from .recording import EpochCallback, Measured, Record, unrecorded
+from .. import stats
+from ..core.fit import fit
+from ..core.spec import Model, Train
+from ..data.layout import Batches, pack, packed_positions, to_streams
+from .tasks import variable_length_sequences
+from ..errors import ConfigError, DataError
+from .recorder import EpochCallback, Measured, Record, unrecorded
 
 
 @dataclass(frozen=True)

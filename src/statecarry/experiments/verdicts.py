@@ -16,7 +16,7 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
-from . import stats
+from .. import stats
 
 CONFIRMED, REFUTED, INCONCLUSIVE, NOT_TESTED = "confirmed", "refuted", "inconclusive", "not yet tested"
 

@@ -45,14 +45,12 @@ def keras_outputs() -> np.ndarray | None:
         import keras  # noqa: F401  (an optional extra)
     except Exception:
         return None
-    import jax
-
-    from .core.interop import to_keras
-    from .core.spec import Model
+    from ..core.interop import keras_ranks, to_keras
+    from ..core.spec import Model
 
     params, x1, x2 = inputs()
     model = Model(cell="lstm", units=UNITS, head="sigmoid", features=1, outputs=1)
-    with jax.numpy_rank_promotion("allow"):  # Keras' own layers rely on rank promotion
+    with keras_ranks():
         km = to_keras(params, model, batch_size=BATCH, time_steps=STEPS)
         km(x1)
         return np.asarray(km(x2), np.float32)
@@ -63,21 +61,21 @@ def record(path: Path | None = None) -> Path:
     import keras
 
     theirs = keras_outputs()
-    path = path or Path(str(files("statecarry").joinpath(RECORDING)))
+    path = path or Path(str(files("statecarry.experiments").joinpath(RECORDING)))
     np.savez(path, outputs=theirs, keras_version=np.array(keras.__version__))
     return path
 
 
 def recorded() -> tuple[np.ndarray, str]:
-    with files("statecarry").joinpath(RECORDING).open("rb") as f:
+    with files("statecarry.experiments").joinpath(RECORDING).open("rb") as f:
         data = np.load(f)
         return np.asarray(data["outputs"]), str(data["keras_version"])
 
 
 def compare() -> dict:
     """max |Keras − ours| on the second batch, carrying (h, c) and carrying c only."""
-    from .core.predict import predict
-    from .core.spec import Model
+    from ..core.predict import predict
+    from ..core.spec import Model
 
     theirs = keras_outputs()
     source = "live Keras"

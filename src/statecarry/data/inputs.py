@@ -1,0 +1,116 @@
+"""Input checks for the layouts: one sentence, with a way out (NumPy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..errors import DataError
+
+
+def check_sizes(batch_size: int, time_steps: int) -> None:
+    for name, value in (("batch_size", batch_size), ("time_steps", time_steps)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise DataError(f"{name} must be a positive whole number, got {value!r}.")
+
+
+def check_tail(tail: str) -> None:
+    if tail not in ("pad", "drop"):
+        raise DataError(
+            f"unknown tail {tail!r}; choose 'pad' (keep the short last window) or 'drop'."
+        )
+
+
+def target_columns(target: Literal["next"] | int, features: int) -> list[int]:
+    if isinstance(target, str) and target == "next":
+        return list(range(features))
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise DataError(f"target must be 'next' or a column index, got {target!r}.")
+    if not -features <= target < features:
+        raise DataError(
+            f"target column {target} does not exist: the series has {features} feature "
+            f"column(s); use an index from 0 to {features - 1}, or target='next'."
+        )
+    return [int(target) % features]
+
+
+def numeric(data: ArrayLike, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(data, dtype=np.float32)
+    except ValueError as e:
+        if "inhomogeneous" in str(e) or "sequence" in str(e):
+            raise DataError(
+                f"{what} has ragged features (rows of different lengths); give every step the "
+                "same number of features."
+            ) from None
+        raise DataError(f"{what} is not numeric ({e}); convert it to numbers first.") from None
+    except TypeError as e:
+        raise DataError(f"{what} is not numeric ({e}); convert it to numbers first.") from None
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        where = tuple(int(i) for i in bad[0])
+        raise DataError(
+            f"{what} has a NaN or infinite value at index {where[0] if len(where) == 1 else where}; "
+            "fill or drop such values first (e.g. interpolate the gaps)."
+        )
+    return array
+
+
+def as_series(series: ArrayLike) -> np.ndarray:
+    """A series as (length, features) float32, or a DataError saying what is wrong."""
+    values = numeric(series, "the series")
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise DataError(
+            f"a series must be (length,) or (length, features), got shape {values.shape}; "
+            "for many sequences use pack()."
+        )
+    if values.size == 0:
+        raise DataError("the series is empty; give at least one window of values.")
+    return values
+
+
+def as_sequences(sequences: Sequence[ArrayLike]) -> list[np.ndarray]:
+    """Sequences as a list of (length, features) float32 arrays with one number of features."""
+    if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__iter__"):
+        raise DataError(
+            f"sequences must be a list of arrays, got {type(sequences).__name__}; "
+            "for one long series use from_series()."
+        )
+    seqs = []
+    for n, seq in enumerate(sequences):
+        array = numeric(seq, f"sequence {n}")
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2:
+            raise DataError(
+                f"sequence {n} must be (length,) or (length, features), got shape {array.shape}."
+            )
+        seqs.append(array)
+    if not seqs:
+        raise DataError("there are no sequences; give at least batch_size of them.")
+    widths = [(n, s.shape[1]) for n, s in enumerate(seqs) if len(s)]
+    first, features = widths[0] if widths else (0, 1)
+    for n, s in enumerate(seqs):
+        if len(s) and s.shape[1] != features:
+            raise DataError(
+                f"sequence {n} has {s.shape[1]} features but sequence {first} has {features}; "
+                "give every sequence the same number of features."
+            )
+    return [s if len(s) else np.zeros((0, features), np.float32) for s in seqs]
+
+
+def as_labels(labels: ArrayLike, n: int) -> np.ndarray:
+    targets = numeric(labels, "labels")
+    if targets.ndim == 1:
+        targets = targets[:, None]
+    if targets.ndim != 2 or len(targets) != n:
+        raise DataError(
+            f"labels must be (sequences,) or (sequences, outputs) with {n} rows, one per "
+            f"sequence, got shape {targets.shape}."
+        )
+    return targets

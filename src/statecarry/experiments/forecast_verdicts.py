@@ -1,0 +1,115 @@
+"""The blog's forecasting statements judged from a `forecast.Comparison`, and its table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import stats
+from .forecast import Comparison
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str
+    verdict: str  # confirmed / refuted / inconclusive
+    measured: str
+
+    def to_json(self) -> dict:
+        return {"claim": self.claim, "verdict": self.verdict, "measured": self.measured}
+
+
+SINGLE_STEP = (
+    "One-step forecasting with a single-time-step stateful LSTM is plain wrong: back-propagation "
+    "cannot teach it what to keep in its state, so it may not learn to predict at all."
+)
+USE_WINDOWS = "Use a multi-time-step LSTM (windows) instead of a single-time-step one."
+DETREND = "Detrend the series first (a trend hurts an LSTM's forecasts)."
+
+
+def ratio_verdict(
+    worse: np.ndarray, better: np.ndarray, margin: float = 0.05
+) -> tuple[str, stats.Summary]:
+    """Is `worse` really worse than `better`? Judged on log(RMSE ratio), paired by seed.
+
+    'confirmed' when the 95% CI of the mean log ratio lies above log(1 + margin) (worse by more
+    than `margin`, 5% by default), 'refuted' when it lies at or below it, else 'inconclusive'.
+    A log ratio is scale-free and keeps one diverged seed from swamping the mean. The summary
+    returned is of the ratio itself (exp of the mean log and of its CI bounds)."""
+    logs = np.log(np.asarray(worse, np.float64) / np.asarray(better, np.float64))
+    s = stats.mean_ci(logs)
+    ratio = stats.Summary(*(math.exp(v) if math.isfinite(v) else v for v in s[:3]), s.n)
+    if s.n < 2:
+        return "inconclusive", ratio
+    if s.low > math.log1p(margin):
+        return "confirmed", ratio
+    if s.high <= math.log1p(margin):
+        return "refuted", ratio
+    return "inconclusive", ratio
+
+
+def _ratio(r: stats.Summary) -> str:
+    return f"ratio {r.mean:.2f} [{r.low:.2f}, {r.high:.2f}]"
+
+
+def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
+    """The blog's forecasting statements, on one-step RMSE over the held-out tail, paired by
+    seed (see `ratio_verdict`), on the differenced series (the setting the blog recommends):
+
+    - plain wrong: persistence against the single-time-step stateful model (stateful, window
+      1, horizon 1). Confirmed if the model is not better than persistence (it did not learn
+      to predict), refuted if it is better by more than `margin`. Its cause, tested by
+      intervention, is reported beside it: the same model with the gradient reaching K steps
+      back (horizon K).
+    - use windows: the single-time-step model against the stateless windowed model.
+    - detrend: the windowed model on the raw against the differenced series.
+    """
+    w, k = c.setup.window, c.setup.horizon
+    persist = c.get("persistence", "levels").one_step_rmse
+    single = c.get("stateful, window 1, horizon 1", "differenced").one_step_rmse
+    window = c.get(f"stateless, window {w}", "differenced").one_step_rmse
+    longer = c.get(f"stateful, window 1, horizon {k}", "differenced").one_step_rmse
+    raw = c.get(f"stateless, window {w}", "raw").one_step_rmse
+    learned, r1 = ratio_verdict(np.full_like(single, persist[0]), single, margin)
+    v2, r2 = ratio_verdict(single, window, margin)
+    v3, r3 = ratio_verdict(raw, window, margin)
+    _, r4 = ratio_verdict(single, longer, margin)
+    _, r5 = ratio_verdict(longer, window, margin)
+    plain_wrong = {"confirmed": "refuted", "refuted": "confirmed"}.get(learned, learned)
+    m = stats.mean_ci
+    return [
+        Verdict(
+            SINGLE_STEP,
+            plain_wrong,
+            f"one-step RMSE, differenced series: persistence {persist[0]:.3f}, window 1 horizon 1 "
+            f"{m(single)} (persistence / model {_ratio(r1)}); with horizon {k} {m(longer)} "
+            f"(horizon 1 / horizon {k} {_ratio(r4)})",
+        ),
+        Verdict(
+            USE_WINDOWS,
+            v2,
+            f"one-step RMSE, differenced series: window 1 horizon 1 {m(single)}, window {w} "
+            f"{m(window)} ({_ratio(r2)}); window 1 horizon {k} / window {w} {_ratio(r5)}",
+        ),
+        Verdict(
+            DETREND,
+            v3,
+            f"one-step RMSE, stateless window {w}: raw {m(raw)}, differenced {m(window)} "
+            f"({_ratio(r3)})",
+        ),
+    ]
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def table_rows(c: Comparison) -> list[list[str]]:
+    def fmt(values: np.ndarray) -> str:
+        s = stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
+        return f"{s.mean:.3f}" if s.n < 2 else str(s)
+
+    return [
+        [r.name, r.series, fmt(r.one_step_rmse), fmt(r.recursive_rmse), f"{r.seconds:.1f}"]
+        for r in c.results
+    ]

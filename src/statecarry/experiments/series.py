@@ -1,0 +1,155 @@
+"""A numeric series from a CSV (or the shipped Mauna Loa CO2 series), and differencing.
+
+One sentence per problem: a missing file or column, non-numeric cells, gaps, too few values.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+DEFAULT_SERIES = "co2_monthly.csv"  # shipped in statecarry/data; provenance in its header
+MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
+
+
+@dataclass(frozen=True)
+class Series:
+    values: np.ndarray  # (length,) float64
+    name: str  # the column
+    source: str  # the file, for messages and the figure
+
+
+def default_series() -> Series:
+    """Monthly Mauna Loa CO2, 1958-2001 (526 months), shipped with statecarry.
+
+    From statsmodels' public-domain `co2` data set (weekly); its 59 missing weeks were filled
+    by linear interpolation in time before averaging per month. See the CSV's header.
+    """
+    from importlib.resources import files
+
+    path = files("statecarry.data").joinpath(DEFAULT_SERIES)
+    with path.open(encoding="utf-8") as f:
+        return read_csv(f, "co2", f"{DEFAULT_SERIES} (Mauna Loa CO2, ppmv, monthly)")
+
+
+def load_csv(path: str | Path, column: str | None = None) -> Series:
+    """A numeric column of a CSV file with a header row; lines starting with '#' before the
+    header are comments. Without `column`, the only column, or the only all-numeric one."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            return read_csv(f, column, path.name)
+    except UnicodeDecodeError:
+        raise DataError(f"{path.name} is not a UTF-8 text file; give a CSV file.") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}.") from None
+
+
+def read_csv(lines, column: str | None, source: str) -> Series:
+    rows = [
+        (number, row)
+        for number, row in enumerate(csv.reader(_uncommented(lines)), start=1)
+        if any(cell.strip() for cell in row)
+    ]
+    if not rows:
+        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
+    header = [name.strip() for name in rows[0][1]]
+    data = rows[1:]
+    if not data:
+        raise DataError(
+            f"{source} has a header ({', '.join(header)}) but no data rows under it; "
+            "give at least one value per row."
+        )
+    index = _pick_column(header, data, column, source)
+    name = header[index]
+    values, missing = [], []
+    for number, row in data:
+        cell = row[index].strip() if index < len(row) else ""
+        if cell.lower() in MISSING:
+            missing.append(number)
+            values.append(math.nan)
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            raise DataError(
+                f"column {name!r} of {source} has a value that is not a number on line "
+                f"{number}: {cell!r}; give numbers only (or choose another --column)."
+            ) from None
+        if math.isnan(value):
+            missing.append(number)
+        elif not math.isfinite(value):
+            raise DataError(
+                f"column {name!r} of {source} has an infinite value on line {number}; "
+                "give finite numbers only."
+            )
+        values.append(value)
+    if missing:
+        raise DataError(
+            f"column {name!r} of {source} has {len(missing)} missing value(s), the first on "
+            f"line {missing[0]}; fill the gaps (e.g. interpolate) or drop those rows first."
+        )
+    return Series(np.array(values, np.float64), name, source)
+
+
+def _uncommented(lines):
+    """Skip '#' comment lines (and blank lines) before the header; keep line numbers honest
+    by yielding the comments as empty lines."""
+    started = False
+    for line in lines:
+        if not started and (line.lstrip().startswith("#") or not line.strip()):
+            yield "\n"
+            continue
+        started = True
+        yield line
+
+
+def _is_number(cell: str) -> bool:
+    cell = cell.strip()
+    if cell.lower() in MISSING:
+        return True
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _pick_column(header: list[str], data: list, column: str | None, source: str) -> int:
+    if column is not None:
+        if column not in header:
+            raise DataError(
+                f"column {column!r} is not in {source}; its columns are: {', '.join(header)}."
+            )
+        return header.index(column)
+    if len(header) == 1:
+        return 0
+    numeric = [
+        i
+        for i in range(len(header))
+        if all(i < len(row) and _is_number(row[i]) for _, row in data)
+    ]
+    if len(numeric) == 1:
+        return numeric[0]
+    raise DataError(
+        f"{source} has {len(header)} columns ({', '.join(header)}); choose one with --column NAME."
+    )
+
+
+# -- preparation: differencing and scaling ---------------------------------------------------
+
+
+def difference(values: np.ndarray) -> np.ndarray:
+    """d[t] = v[t+1] - v[t]: the detrended series, one shorter."""
+    return np.diff(np.asarray(values, np.float64))
+
+
+def undifference(start: float, steps: np.ndarray) -> np.ndarray:
+    """Levels after `start` from steps: v[t+1] = v[t] + d[t] (the inverse of `difference`)."""
+    return start + np.cumsum(np.asarray(steps, np.float64))
