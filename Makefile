@@ -26,6 +26,7 @@ demo: $(VENV)/.installed
 	$(BIN)/statecarry reproduce
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks
 	KERAS_BACKEND=jax $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench

@@ -38,8 +38,8 @@ SEEDS = [0, 1, 2, 5, 11]  # odd count: the last chunk is padded on 2 devices
 
 
 def histories(atol: float) -> tuple[dict[str, np.ndarray], list[str]]:
-    from statecarry.experiments.config import Config
     from statecarry.experiments.blog import run
+    from statecarry.experiments.config import Config
 
     out, failed = {}, []
     for name, changes in CONFIGS.items():

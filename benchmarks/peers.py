@@ -303,14 +303,13 @@ def _ratio(r: float) -> str:
 
 
 def _versions() -> str:
+    from contextlib import suppress
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
     for pkg in ("statecarry", "jax", "jaxlib", "keras", "torch"):
-        try:
+        with suppress(PackageNotFoundError):  # a missing peer is left out of the list
             out.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            pass
     return ", ".join(out)
 
 

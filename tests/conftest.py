@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from statecarry.experiments.blog import use_cpu_cores  # noqa: E402  (before JAX is imported)
+from statecarry.experiments.blog import use_cpu_cores
 
 use_cpu_cores(2)
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from statecarry import stats
-from statecarry.experiments import blog
 from statecarry.cli import cli
+from statecarry.experiments import blog
 from statecarry.experiments.config import Config
 
 SMALL_FLAGS = ["--n-train", "64", "--n-test", "32", "--time-steps", "3", "--epochs", "2", "--lr", "0.01"]

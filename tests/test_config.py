@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from statecarry.experiments.config import Config
 from statecarry.errors import ConfigError, StatecarryError
+from statecarry.experiments.config import Config
 
 
 def error_of(**fields) -> str:

@@ -17,14 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry.experiments.config import Config
 from statecarry.core import cells, engine, modes, rtrl
 from statecarry.core.cells import LSTMState
 from statecarry.core.runtime import COMPILER_OPTIONS
 from statecarry.core.spec import Model, Train
 from statecarry.data.layout import from_samples
-from statecarry.experiments.tasks import make_samples
 from statecarry.errors import TooLargeForRTRL
+from statecarry.experiments.config import Config
+from statecarry.experiments.tasks import make_samples
 
 N_BATCHES = 4
 BATCH_SIZE = 3

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from statecarry import ConfigError, DataError, doctor
 from statecarry.cli import cli
+from statecarry.doctor import Probe, ProbeFailed, Setup
 from statecarry.experiments.config import Config
 from statecarry.experiments.tasks import make_samples
-from statecarry.doctor import Probe, ProbeFailed, Setup
 
 # A stateful setup with nothing wrong: whole batches, no shuffle, a reset per epoch.
 CLEAN = {"n_train": 1024, "batch_size": 4, "stateful": True, "shuffle": False, "reset": "epoch"}

@@ -12,13 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry.experiments import blog
-from statecarry.experiments.config import Config
 from statecarry.core import cells, engine, modes
 from statecarry.core.cells import LSTMState
 from statecarry.core.fit import fit
 from statecarry.core.spec import Model, Train
 from statecarry.data.layout import Batches, from_samples
+from statecarry.experiments import blog
+from statecarry.experiments.config import Config
 
 # Same as the CLI tests' `--n-train 64 --n-test 32 --time-steps 3 --epochs 2 --lr 0.01`, so
 # they share compiled programs. lr 0.01 so two epochs move the model enough to tell modes apart.

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from statecarry.cli import cli
+from statecarry.errors import ConfigError, DataError
 from statecarry.experiments import forecast as fc
 from statecarry.experiments import forecast_verdicts as fv
 from statecarry.experiments import series
-from statecarry.cli import cli
-from statecarry.errors import ConfigError, DataError
 
 
 def wave(n=60, seed=0):

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from statecarry import report, store
 from statecarry.cli import cli
-from statecarry.experiments.config import Config
 from statecarry.data.layout import from_samples
 from statecarry.experiments.blog import History
+from statecarry.experiments.config import Config
 
 CHROMIUM = "/usr/bin/chromium"
 METRICS = ("train_loss", "train_acc", "train_known_acc", "test_loss", "test_acc", "test_known_acc")

@@ -5,8 +5,8 @@ import json
 from click.testing import CliRunner
 
 from statecarry import store
-from statecarry.experiments import blog
 from statecarry.cli import cli
+from statecarry.experiments import blog
 
 ARGS = ["reproduce", "--claims", "3", "--seeds", "2", "--no-report", "--json", "--quiet"]
 
@@ -24,7 +24,9 @@ def test_resume_reuses_the_stored_runs_and_gives_the_same_verdicts(monkeypatch):
     again = CliRunner().invoke(cli, ARGS + ["--resume"])
     assert again.exit_code == 0, again.output
     assert calls == []  # nothing trained again
-    claims = lambda out: [(c["id"], c["verdict"], c["measured"]) for c in json.loads(out)["claims"]]
+    def claims(out):
+        return [(c["id"], c["verdict"], c["measured"]) for c in json.loads(out)["claims"]]
+
     assert claims(again.stdout) == claims(first.stdout)
 
 
@@ -44,5 +46,7 @@ def test_resume_still_trains_what_a_stored_run_cannot_answer():
     assert first.exit_code == 0, first.output
     again = CliRunner().invoke(cli, args + ["--resume"])
     assert again.exit_code == 0, again.output
-    verdicts = lambda out: [c["verdict"] for c in json.loads(out)["claims"]]
+    def verdicts(out):
+        return [c["verdict"] for c in json.loads(out)["claims"]]
+
     assert verdicts(again.stdout)[0] == verdicts(first.stdout)[0]

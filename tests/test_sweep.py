@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from statecarry import stats
-from statecarry.experiments import blog, sweep
 from statecarry.cli import cli
-from statecarry.experiments.config import Config
 from statecarry.errors import ConfigError
+from statecarry.experiments import blog, sweep
+from statecarry.experiments.config import Config
 
 SMALL = dict(n_train=64, n_test=32, time_steps=3, epochs=2, learning_rate=0.01)
 SMALL_FLAGS = ["--n-train", "64", "--n-test", "32", "--time-steps", "3", "--epochs", "2", "--lr", "0.01"]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from statecarry.experiments.config import Config
 from statecarry.data.layout import from_samples
+from statecarry.experiments.config import Config
 from statecarry.experiments.tasks import make_samples
 
 SMALL = dict(n_train=64, n_test=32)

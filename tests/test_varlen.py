@@ -5,12 +5,12 @@ claim's verdict rule."""
 import numpy as np
 import pytest
 
-from statecarry.experiments import varlen
-from statecarry.experiments.config import Config
 from statecarry.data.check import check_layout
 from statecarry.data.layout import pack
-from statecarry.experiments.tasks import variable_length_sequences
 from statecarry.errors import ConfigError, DataError
+from statecarry.experiments import varlen
+from statecarry.experiments.config import Config
+from statecarry.experiments.tasks import variable_length_sequences
 
 TINY = varlen.Setup(n_train=8, n_test=8, min_length=2, max_length=7, batch_size=4, time_steps=3,
                     units=3, epochs=2)
@@ -142,7 +142,7 @@ def test_fit_equals_the_plain_engine_loop_for_each_seed():
 
 
 def test_layouts_compare_the_qa_advice_with_packing_at_the_covering_horizon():
-    names = [(l.kind, l.batch_size, l.mask, l.horizon) for l in varlen.layouts(TINY)]
+    names = [(la.kind, la.batch_size, la.mask, la.horizon) for la in varlen.layouts(TINY)]
     assert names == [("padded", 1, True, 1), ("padded", 4, True, 1), ("padded", 4, False, 1),
                      ("packed", 4, True, 1), ("packed", 4, True, 3)]
 

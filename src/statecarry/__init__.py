@@ -17,8 +17,8 @@ from .core.fit import Fit as Fit
 from .core.fit import fit as fit
 from .core.spec import Model as Model
 from .core.spec import Train as Train
-from .data.layout import Batches as Batches
 from .data.check import check_layout as check_layout
+from .data.layout import Batches as Batches
 from .data.layout import from_samples as from_samples
 from .data.layout import from_series as from_series
 from .data.layout import pack as pack
@@ -46,10 +46,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'statecarry' has no attribute {name!r}")
 
 
-__all__ = sorted(
-    ["Fit", "fit", "Model", "Train", "Batches", "check_layout", "from_samples", "from_series",
-     "pack", "ConfigError", "DataError", "InteropError", "StatecarryError", *_LAZY]
-)  # fmt: skip
+__all__ = [
+    "Batches", "ConfigError", "DataError", "Fit", "InteropError", "Model", "StatecarryError",
+    "Train", "check_layout", "clear_cache", "evaluate", "fit", "from_keras", "from_samples",
+    "from_series", "load", "pack", "predict", "Predictor", "rollout", "save", "to_keras",
+]  # fmt: skip
 
 try:
     __version__ = importlib.metadata.version("statecarry")

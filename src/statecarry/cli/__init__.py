@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from ..experiments.config import MODES, Config
 from ..errors import StatecarryError
+from ..experiments.config import MODES, Config
 from ._store import store_option
 
 PROGRESS_AFTER_SECONDS = 2.0
@@ -86,10 +86,7 @@ def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
     def report(stage: str, done: int, total: int) -> None:
         if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and done < total:
             return
-        if stage == "compile":
-            message = "compiling…"
-        else:
-            message = f"{stage} {done}/{total}"
+        message = "compiling…" if stage == "compile" else f"{stage} {done}/{total}"
         if interactive:
             click.echo(f"\r\033[K{message}", nl=done >= total and stage != "compile", err=True)
         elif done >= total and time.perf_counter() - start >= PROGRESS_AFTER_SECONDS:
@@ -181,8 +178,8 @@ def run(
     config = make_config(task, options)
     _engine()
     from .. import stats, store
-    from ..experiments import blog
     from ..core.fit import divergence_message
+    from ..experiments import blog
 
     seed_list = list(range(first_seed, first_seed + seeds))
     live = seeds == 1 and not json_
@@ -268,7 +265,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # -- commands that live in their own modules: one import line each -------------------------
-from . import _commands  # noqa: F401  (registers: see _commands.py)
+from . import _commands  # noqa: E402, F401  (registers: see _commands.py)
 
 
 def main() -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import click
 
-from . import UserError, _engine, _progress, cli, table, strict_json
+from . import UserError, _engine, _progress, cli, strict_json, table
 from ._record import stored_recorder
 from ._store import store_option
 

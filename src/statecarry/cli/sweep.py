@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import click
 
-from . import UserError, _engine, _progress, cli, config_options, make_config, table, strict_json
+from . import UserError, _engine, _progress, cli, config_options, make_config, strict_json, table
 from ._store import store_option, stored_runner
 
 

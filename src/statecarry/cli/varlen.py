@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 
 from . import UserError, _engine, _progress, cli, strict_json, table

@@ -14,7 +14,7 @@ out. The state of a stack is a tuple with one entry per layer, bottom first: `LS
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,17 +38,17 @@ SMALL_MATVEC = 64
 class LSTMState(NamedTuple):
     """An LSTM layer's carry, in Keras' order: h first, then c. Shapes (units,) per stream."""
 
-    h: Float[Array, "units"]
-    c: Float[Array, "units"]
+    h: Float[Array, " units"]
+    c: Float[Array, " units"]
 
 
 class GRUState(NamedTuple):
     """A GRU layer's carry: h alone."""
 
-    h: Float[Array, "units"]
+    h: Float[Array, " units"]
 
 
-LayerState = Union[LSTMState, GRUState]
+LayerState = LSTMState | GRUState
 State = tuple[LayerState, ...]  # one per layer, bottom first
 
 
@@ -88,7 +88,7 @@ def init(key: Array, model: Model) -> Params:
     return params
 
 
-def matvec(v: Float[Array, "n"], w: Float[Array, "n m"]) -> Float[Array, "m"]:
+def matvec(v: Float[Array, " n"], w: Float[Array, "n m"]) -> Float[Array, " m"]:
     """`v @ w`; for small `n` as a sum of products, which XLA fuses into the loop around it."""
     if v.shape[0] != w.shape[0]:  # never broadcast a (1, m) kernel over n inputs
         raise ValueError(f"matvec: {v.shape[0]} inputs against a kernel for {w.shape[0]}")
@@ -98,8 +98,8 @@ def matvec(v: Float[Array, "n"], w: Float[Array, "n m"]) -> Float[Array, "m"]:
 
 
 def lstm_step(
-    p: dict[str, Array], state: LSTMState, x: Float[Array, "inputs"]
-) -> tuple[LSTMState, Float[Array, "units"]]:
+    p: dict[str, Array], state: LSTMState, x: Float[Array, " inputs"]
+) -> tuple[LSTMState, Float[Array, " units"]]:
     """One step of Keras' LSTM cell (sigmoid recurrent activation, tanh activation)."""
     z = matvec(x, p["kernel"]) + matvec(state.h, p["recurrent_kernel"]) + p["bias"]
     i, f, g, o = jnp.split(z, 4)  # Keras' gate order: i, f, c, o
@@ -109,8 +109,8 @@ def lstm_step(
 
 
 def gru_step(
-    p: dict[str, Array], state: GRUState, x: Float[Array, "inputs"]
-) -> tuple[GRUState, Float[Array, "units"]]:
+    p: dict[str, Array], state: GRUState, x: Float[Array, " inputs"]
+) -> tuple[GRUState, Float[Array, " units"]]:
     """One step of Keras' GRU cell with `reset_after=True` (its default, and cuDNN's form):
     the reset gate multiplies the recurrent candidate after its matrix product."""
     xz, xr, xh = jnp.split(matvec(x, p["kernel"]) + p["bias"][0], 3)  # gate order z, r, h
@@ -131,8 +131,8 @@ def reset_where(state, reset: Bool[Array, ""]):
 
 
 def stack_step(
-    params: Params, model: Model, state: State, x: Float[Array, "features"]
-) -> tuple[State, Float[Array, "units"]]:
+    params: Params, model: Model, state: State, x: Float[Array, " features"]
+) -> tuple[State, Float[Array, " units"]]:
     """One step of the whole stack: each layer reads the output of the layer below."""
     step = STEPS[model.cell]
     new = []
@@ -147,7 +147,7 @@ def run_stream(
     model: Model,
     state: State,
     x: Float[Array, "time features"],
-    reset: Bool[Array, "time"],
+    reset: Bool[Array, " time"],
 ) -> tuple[State, Float[Array, "time units"]]:
     """The stack over one row's steps, honouring per-step resets (every layer together)."""
 
@@ -158,7 +158,7 @@ def run_stream(
     return jax.lax.scan(step, state, (x, reset), unroll=min(TIME_UNROLL, x.shape[0]))
 
 
-def head(p: dict[str, Array], h: Float[Array, "units"], kind: str) -> Float[Array, "outputs"]:
+def head(p: dict[str, Array], h: Float[Array, " units"], kind: str) -> Float[Array, " outputs"]:
     """The dense head: probabilities (sigmoid), values (linear) or logits (softmax; the
     loss takes a log-softmax of them and `predict` returns probabilities)."""
     z = matvec(h, p["kernel"]) + p["bias"]

@@ -23,6 +23,7 @@ import optax
 from jaxtyping import Array
 
 from . import cells, heads, modes
+from .batch import enter_batch
 from .cells import Params, State
 from .optim import keras_adam
 from .spec import Model, Train
@@ -99,7 +100,7 @@ def outputs(params: Params, batches, model: Model, train: Train, state: State | 
 
     def step(state: State, batch) -> tuple[State, Array]:
         return cells.forward(
-            params, model, modes.enter_batch(state, train), batch.x, batch.reset
+            params, model, enter_batch(state, train), batch.x, batch.reset
         )
 
     return jax.lax.scan(step, state, batches)
@@ -118,7 +119,7 @@ def evaluate(
 
     def step(state: State, batch) -> tuple[State, dict]:
         state, out = cells.forward(
-            params, model, modes.enter_batch(state, train), batch.x, batch.reset
+            params, model, enter_batch(state, train), batch.x, batch.reset
         )
         return state, heads.batch_stats(out, batch, model.head, loss)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ..errors import DataError
 from . import checks, runtime
 from .spec import Model, Train
 
-DataFn = Callable[[int], Union[Batches, tuple[Batches, Union[Batches, None]]]]
+DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
 EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
 ProgressCallback = Callable[[str, int, int], None]
 

@@ -13,26 +13,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from . import cells, heads
-from .cells import LSTMState, Params, State
+from . import cells
+from .batch import batch_loss, enter_batch
+from .cells import Params, State
 from .spec import Model, Train
-
-
-def enter_batch(state: State, train: Train) -> State:
-    """What crosses a batch boundary: the whole state (Keras), or for `carry="c"` only each
-    LSTM layer's cell state c, with h zeroed."""
-    if train.carry == "c":
-        return tuple(LSTMState(jnp.zeros_like(s.h), s.c) for s in state)
-    return state
-
-
-def batch_loss(
-    params: Params, state: State, batch, model: Model, train: Train
-) -> tuple[Array, tuple[State, dict]]:
-    """Mean loss over the batch's targets (Keras' per-batch loss), the state after it, stats."""
-    state, out = cells.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
-    stats = heads.batch_stats(out, batch, model.head, train.loss_for(model))
-    return stats["loss"] / jnp.maximum(stats["weight"], 1.0), (state, stats)
 
 
 def truncated_grad(params: Params, state: State, extra: Any, batch, model: Model, train: Train):

@@ -22,10 +22,11 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ..errors import TooLargeForRTRL
 from . import cells
+from .batch import batch_loss, enter_batch
 from .cells import Params, State
 from .spec import Model, Train
-from ..errors import TooLargeForRTRL
 
 WORKING_COPIES = 6  # sensitivities alive at once inside a step (old, new, tangents, grads)
 
@@ -99,8 +100,6 @@ def _propagate_row(layers: dict, model: Model, state: State, sens: State, x, res
 
 def rtrl_grad(params: Params, state: State, sens: State, batch, model: Model, train: Train):
     """Exact gradient of this batch's loss through the whole history since the last reset."""
-    from .modes import batch_loss, enter_batch
-
     (_, (_, stats)), (grads, d_state) = jax.value_and_grad(
         batch_loss, argnums=(0, 1), has_aux=True
     )(params, state, batch, model, train)

@@ -10,8 +10,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError
-from .inputs import as_labels, target_columns, as_sequences, as_series
-from .layout import Batches, series_batches, batchify, packed_batches, packed_positions, to_streams
+from .inputs import as_labels, as_sequences, as_series, target_columns
+from .layout import Batches, batchify, packed_batches, packed_positions, series_batches, to_streams
 
 
 def check_layout(

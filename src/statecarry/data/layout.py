@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError
-from .inputs import as_labels, check_sizes, check_tail, target_columns, as_sequences, as_series
+from .inputs import as_labels, as_sequences, as_series, check_sizes, check_tail, target_columns
 
 
 class Batches(NamedTuple):

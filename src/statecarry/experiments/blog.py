@@ -5,16 +5,16 @@ function `(config, seed) -> history` of DESIGN.md, for many seeds at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
 
 import numpy as np
 
-from .config import Config
 from ..core.fit import fit
 from ..core.runtime import enable_compile_cache, use_cpu_cores  # noqa: F401  (the CLI's setup)
 from ..core.spec import Model, Train
 from ..data.layout import Batches, from_samples
+from .config import Config
 from .tasks import make_samples
 
 METRICS = ("train_loss", "train_acc", "train_known_acc", "test_loss", "test_acc", "test_known_acc")

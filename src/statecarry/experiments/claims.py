@@ -24,6 +24,7 @@ from .measures import (
 )
 from .verdicts import AllOf, Differs, Given, InteriorMinimum, Learns, OnlyWith, Reports, Rule
 
+
 @dataclass(frozen=True)
 class Claim:
     id: str

@@ -10,6 +10,7 @@ import numpy as np
 from .. import stats
 from .forecast import Comparison
 
+
 @dataclass(frozen=True)
 class Verdict:
     claim: str

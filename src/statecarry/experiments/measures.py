@@ -18,6 +18,7 @@ from .claim_runs import FS, RUNS
 from .config import Config
 from .verdicts import Verdict
 
+
 def _one_step_stream(config: Config, seed: int, every_step: bool) -> tuple[Batches, Batches]:
     """Philippe Remy's setup: first-step samples fed one step per call (batch 1, time_steps 1),
     the state reset at each sample's first step; the label is the target at every step
@@ -102,8 +103,8 @@ def measure_batch_time(seeds: Sequence[int], run, record=None) -> dict:
     out = {}
     for b in BATCH_SIZES:
         config = FS.replace(mode="stateful", batch_size=b, epochs=5, n_train=16384, n_test=1024)
-        stamps = []
-        run(config, [0], on_epoch=lambda e, m: stamps.append(time.perf_counter()))
+        stamps: list[float] = []
+        run(config, [0], on_epoch=lambda e, m, stamps=stamps: stamps.append(time.perf_counter()))
         out[f"batch {b}"] = {"seconds_per_epoch": np.array([np.diff(stamps).min()])}
     return out
 

@@ -13,6 +13,7 @@ from .claims import CLAIMS, RUNS, Claim
 from .config import Config
 from .verdicts import Verdict
 
+
 @dataclass
 class ClaimResult:
     claim: Claim

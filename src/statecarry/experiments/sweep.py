@@ -10,14 +10,15 @@ from __future__ import annotations
 import difflib
 import itertools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import stats
-from .config import Config, field_names
 from ..errors import ConfigError, TooLargeForRTRL
+from .config import Config, field_names
 
 ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

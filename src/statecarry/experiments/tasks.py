@@ -9,7 +9,8 @@ construction, so even a perfect model misses about half of it).
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 

@@ -22,8 +22,8 @@ Every layout is trained by the public `fit`, and each is one recorded run (`reco
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -31,9 +31,9 @@ from .. import stats
 from ..core.fit import fit
 from ..core.spec import Model, Train
 from ..data.layout import Batches, pack, packed_positions, to_streams
-from .tasks import variable_length_sequences
 from ..errors import ConfigError, DataError
 from .recorder import EpochCallback, Measured, Record, unrecorded
+from .tasks import variable_length_sequences
 
 
 @dataclass(frozen=True)
