@@ -9,7 +9,6 @@ can be in flight.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..data.layout import Batches
 from ..errors import DataError
 from . import cells, engine, heads
 from .cells import Params, State
+from .runtime import program_cache
 from .spec import GATES, Model, Train
 
 STATEFUL = Train(mode="stateful")
@@ -79,7 +79,7 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
     return x, reset
 
 
-@functools.lru_cache(maxsize=64)
+@program_cache
 def _predict_fn(model: Model, train: Train, fresh: bool):
     def run(params, x, reset, state):
         batches = Batches(x, x[..., :0], reset, reset.astype(jnp.float32), reset)
@@ -119,7 +119,7 @@ def predict(
     return np.asarray(pred), jax.tree.map(np.asarray, state)
 
 
-@functools.lru_cache(maxsize=64)
+@program_cache
 def _evaluate_fn(model: Model, train: Train, fresh: bool):
     def run(params, batches, state):
         return engine.evaluate(params, batches, model, train, None if fresh else state)
@@ -148,7 +148,7 @@ def evaluate(
     return {k: float(v) for k, v in values.items()}, jax.tree.map(np.asarray, state)
 
 
-@functools.lru_cache(maxsize=64)
+@program_cache
 def _rollout_fn(model: Model, steps: int, window: int | None, scale: float, shift: float):
     def fresh(params, inputs):
         reset = jnp.zeros(inputs.shape[0], bool)

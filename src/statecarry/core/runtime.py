@@ -7,6 +7,7 @@ inside the functions that need it.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -129,6 +130,20 @@ def seed_devices(model: Model) -> list:
     return devices if model.units <= SPLIT_MAX_UNITS else devices[:1]
 
 
+_PROGRAM_CACHES: list = []  # predict's, rollout's, evaluate's jitted programs, per model
+
+
+def program_cache(make: Callable) -> Callable:
+    """`functools.lru_cache` for a function that builds a jitted program, registered so that
+    `clear_cache` empties it too."""
+    cached = functools.lru_cache(maxsize=64)(make)
+    _PROGRAM_CACHES.append(cached)
+    return cached
+
+
 def clear_cache() -> None:
-    """Forget every compiled program of this process (the next `fit` compiles again)."""
+    """Forget every compiled program of this process (the next `fit` or `predict` compiles
+    again): the one place statecarry keeps them."""
     _EXECUTABLES.clear()
+    for cached in _PROGRAM_CACHES:
+        cached.cache_clear()

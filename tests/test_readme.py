@@ -1,0 +1,33 @@
+"""The README's Python example runs as printed, and prints what the README says it prints."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def api_example() -> tuple[str, str]:
+    """The code block of the README's API section and the sentence that gives its output."""
+    text = README.read_text()
+    section = text.split("<!-- section: api -->")[1].split("<!-- section:")[0]
+    code = section.split("```python\n")[1].split("```")[0]
+    return code, section
+
+
+def test_the_api_example_runs_and_prints_what_the_readme_says(tmp_path):
+    code, section = api_example()
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    model_line, rmse_line = done.stdout.strip().splitlines()[-2:]
+    assert f"`{model_line}`" in section
+    said = re.search(r"`test RMSE ([\d.]+) ppmv ± ([\d.]+) over 8 seeds`", section)
+    got = re.fullmatch(r"test RMSE ([\d.]+) ppmv ± ([\d.]+) over 8 seeds", rmse_line)
+    assert said and got, rmse_line
+    # the same config and seeds give the same numbers on the same machine; elsewhere XLA may
+    # fuse differently, so allow a little
+    assert abs(float(got[1]) - float(said[1])) < 0.02
+    assert (tmp_path / "co2-gru.safetensors").stat().st_size > 0
