@@ -107,7 +107,7 @@ def test_horizon_longer_than_an_epoch_is_refused_with_the_longest_allowed():
 
 def test_horizon_needs_stateful_mode():
     message = error_of(horizon=2, mode="stateless")
-    assert "horizon 2" in message and "stateless" in message and "--mode stateful" in message
+    assert "horizon 2" in message and "stateless" in message and "mode stateful" in message
 
 
 @pytest.mark.parametrize("field,value", [("mode", "statefull"), ("reset", "batch"), ("carry", "h"), ("loss", "mae")])

@@ -81,7 +81,7 @@ def test_the_same_config_and_seeds_give_identical_numbers():
 
 # -- Keras' history semantics: a Python loop over batches is the oracle ----------------------
 
-BLOG = blog.model_of(STATEFUL)  # LSTM(3), a sigmoid Dense(1), one feature
+BLOG = STATEFUL.model_spec()  # LSTM(3), a sigmoid Dense(1), one feature
 
 
 @jax.jit
@@ -100,7 +100,7 @@ def oracle_step(params, state, x, y):
 
 @jax.jit
 def oracle_update(params, opt_state, grads):
-    updates, opt_state = engine.make_optimizer(blog.train_of(STATEFUL)).update(grads, opt_state, params)
+    updates, opt_state = engine.make_optimizer(STATEFUL.train_spec()).update(grads, opt_state, params)
     return jax.tree.map(lambda p, u: p + u, params, updates), opt_state
 
 
@@ -118,7 +118,7 @@ def oracle_history(config: Config, seed: int, keep_h: bool = True):
     Returns per-epoch (train_loss, train_acc, test_loss, test_acc) and every batch's loss.
     """
     train, test = blog.seed_batches(config, seed)
-    model, train_spec = blog.model_of(config), blog.train_of(config)
+    model, train_spec = config.model_spec(), config.train_spec()
     assert model == BLOG and train_spec.loss_for(model) == "mse"
     carry = engine.init_carry(jax.random.key(seed), model, train_spec, config.batch_size, config.time_steps)
     params, opt_state = carry.params, carry.opt_state
@@ -175,8 +175,8 @@ def test_reset_never_carries_the_training_state_into_the_next_epoch():
 # -- engine-level: evaluation, resets, carry, shuffle ----------------------------------------
 
 SMALL = Config(task="first-step", n_train=16, n_test=8, time_steps=3, epochs=1)
-MODEL = blog.model_of(SMALL)
-TRAIN = blog.train_of(SMALL)
+MODEL = SMALL.model_spec()
+TRAIN = SMALL.train_spec()
 
 
 @functools.cache

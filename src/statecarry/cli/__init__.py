@@ -18,8 +18,9 @@ from typing import Any
 
 import click
 
+from ..core.spec import MODES
 from ..errors import StatecarryError
-from ..experiments.config import MODES, Config
+from ..experiments.config import Config
 from ._store import store_option
 
 PROGRESS_AFTER_SECONDS = 2.0

@@ -12,33 +12,11 @@ import numpy as np
 
 from ..core.fit import fit
 from ..core.runtime import enable_compile_cache, use_cpu_cores  # noqa: F401  (the CLI's setup)
-from ..core.spec import Model, Train
 from ..data.layout import Batches, from_samples
 from .config import Config
 from .tasks import make_samples
 
 METRICS = ("train_loss", "train_acc", "train_known_acc", "test_loss", "test_acc", "test_known_acc")
-
-
-def model_of(config: Config) -> Model:
-    """The blog's model: LSTM(units) and a sigmoid Dense, features and one output from the task."""
-    return Model(cell="lstm", units=config.units, layers=1, head="sigmoid", features=config.features, outputs=1)
-
-
-def train_of(config: Config) -> Train:
-    return Train(
-        mode=config.mode,
-        horizon=config.horizon,
-        reset=config.reset,
-        carry=config.carry,
-        shuffle=config.shuffle,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        beta1=config.beta1,
-        beta2=config.beta2,
-        adam_eps=config.adam_eps,
-        loss=config.loss,
-    )
 
 
 @dataclass
@@ -114,10 +92,10 @@ def run(
     make_data = make_data or seed_batches
     if config.data_seed is not None:
         train, test = make_data(config, config.data_seed)
-        result = fit(train, model_of(config), train_of(config), seeds, test,
+        result = fit(train, config.model_spec(), config.train_spec(), seeds, test,
                      on_epoch=on_epoch, on_progress=on_progress, chunk_size=chunk_size)  # fmt: skip
     else:
-        result = fit(lambda seed: make_data(config, seed), model_of(config), train_of(config), seeds,
+        result = fit(lambda seed: make_data(config, seed), config.model_spec(), config.train_spec(), seeds,
                      on_epoch=on_epoch, on_progress=on_progress, chunk_size=chunk_size)  # fmt: skip
     metrics = {m: result.metrics.get(m, np.full_like(result.metrics["train_loss"], np.nan)) for m in METRICS}
     return History(

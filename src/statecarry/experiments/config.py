@@ -12,12 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..core.spec import Model, Train
 from ..errors import ConfigError
-
-MODES = ("stateless", "stateful", "rtrl")
-RESETS = ("epoch", "never")
-CARRIES = ("hc", "c")
-LOSSES = ("mse", "bce")
 
 
 @dataclass(frozen=True)
@@ -56,6 +52,15 @@ class Config:
     def state_resets_every_batch(self) -> bool:
         return self.mode == "stateless"
 
+    def model_spec(self) -> Model:
+        """The blog's model: LSTM(units), a sigmoid Dense(1), the task's features."""
+        return Model(cell="lstm", units=self.units, head="sigmoid", features=self.features, outputs=1)
+
+    def train_spec(self) -> Train:
+        """The training fields as the engine's `Train` (which checks them)."""
+        names = [f.name for f in dataclasses.fields(Train)]
+        return Train(**{name: getattr(self, name) for name in names})
+
     def replace(self, **changes: Any) -> Config:
         """A copy with `changes`; an unknown key is rejected by name."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
@@ -80,32 +85,15 @@ def _positive(config: Config, *names: str) -> None:
             raise ConfigError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
 
 
-def _choice(value: str, name: str, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(options)}.")
-
-
 def _check(c: Config) -> None:
     from .tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
     if c.data_seed is not None and (not isinstance(c.data_seed, int) or c.data_seed < 0):
         raise ConfigError(f"data-seed must be a whole number ≥ 0, got {c.data_seed!r}.")
-    _choice(c.mode, "mode", MODES)
-    _choice(c.reset, "reset", RESETS)
-    _choice(c.carry, "carry", CARRIES)
-    _choice(c.loss, "loss", LOSSES)
-    for name in ("learning_rate", "beta1", "beta2", "adam_eps"):
-        value = getattr(c, name)
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}.")
-    if not (c.beta1 < 1 and c.beta2 < 1):
-        raise ConfigError(f"Adam betas must be below 1, got {c.beta1} and {c.beta2}.")
-    if c.horizon > 1 and c.mode != "stateful":
-        raise ConfigError(
-            f"horizon {c.horizon} needs --mode stateful (got {c.mode}); stateless has no state "
-            "to reach back through, and rtrl already reaches back through all of it."
-        )
+    if c.loss not in ("mse", "bce"):  # the blog's sigmoid head
+        raise ConfigError(f"unknown loss {c.loss!r}; choose one of mse, bce.")
+    c.train_spec()  # mode, reset, carry, Adam, horizon with mode: the engine's own checks
     n_batches = c.n_train // c.batch_size
     if c.horizon > max(n_batches, 1):
         raise ConfigError(

@@ -60,12 +60,12 @@ def measure_train_log(seeds: Sequence[int], run, record=None) -> dict:
     """The epoch's running training accuracy (Keras' log) against a fresh evaluation of the
     trained model on the same training set, with the state reset first and without."""
     from ..core.predict import evaluate
-    from .blog import model_of, seed_batches, train_of
+    from .blog import seed_batches
 
     config = RUNS["first-step stateful"].replace(epochs=5)
     history = run(config, seeds, keep_final=True)
     params, state = history.final_carry
-    model, train = model_of(config), train_of(config)
+    model, train = config.model_spec(), config.train_spec()
     pick = lambda tree, k: jax_free_pick(tree, k)  # noqa: E731
     reset, kept = [], []
     for k, seed in enumerate(seeds):

@@ -94,9 +94,8 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
             config = base.replace(**values)
             if config.mode == "rtrl":
                 from ..core import rtrl
-                from .blog import model_of
 
-                rtrl.seeds_that_fit(model_of(config), config.batch_size)
+                rtrl.seeds_that_fit(config.model_spec(), config.batch_size)
             out.append(Point(values, config))
         except (ConfigError, TooLargeForRTRL) as e:
             out.append(Point(values, None, skipped=str(e)))
