@@ -316,7 +316,7 @@ def test_rtrl_memory_estimate_grows_with_every_layer(cell):
 
 def test_rtrl_refuses_what_does_not_fit_with_the_estimate_and_alternatives():
     model = Model(units=64, layers=2, features=1, outputs=1)
-    with pytest.raises(TooLargeForRTRL, match=r"GiB.*2 layer\(s\).*--horizon"):
+    with pytest.raises(TooLargeForRTRL, match=r"GiB.*2 layer\(s\).*with a horizon"):
         rtrl.seeds_that_fit(model, 4, budget=2**20)
     small = Model(units=UNITS, features=1, outputs=1)
     assert rtrl.seeds_that_fit(small, 4, budget=2**30) > 1

@@ -218,7 +218,7 @@ CSV_ERRORS = [
     ("date,temp\n1,1.5\n2,x\n", ["--column", "temp"], "not a number on line 3: 'x'"),
     ("", [], "s.csv is empty"),
     ("date,temp\n", [], "no data rows"),
-    ("temp\n1\n2\nNaN\n4\n\n5\n", [], "1 missing value(s), the first on line 4; fill the gaps"),
+    ("temp\n1\n2\nNaN\n4\n\n5\n", [], "2 missing value(s), the first on line 4; fill the gaps"),
     ("a,b\n1,2\n3,4\n", [], "has 2 columns (a, b); choose one with --column NAME."),
     ("temp\n" + "1\n" * 10, [], "the series has 10 values"),
     ("temp\n1\ninf\n", [], "an infinite value on line 3"),

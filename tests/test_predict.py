@@ -119,7 +119,7 @@ def test_stream_feeds_one_value_at_a_time(params):
 def test_bad_inference_input_raises_data_error(params):
     predictor = Predictor(params)
     state = predictor.init_state(3)
-    with pytest.raises(DataError, match=r"\(batch, features\) = \(3, 1\)"):
+    with pytest.raises(DataError, match=r"2 row\(s\) but the state has 3"):
         predictor.step(state, np.zeros((2, 1)))
     with pytest.raises(DataError, match="indices from 0 to 2"):
         predictor.reset(state, [3])

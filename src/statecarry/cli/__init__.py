@@ -178,6 +178,15 @@ def run(
         raise UserError(f"--first-seed must be from 0 to {2**31 - seeds}, got {first_seed}.")
     config = make_config(task, options)
     _engine()
+    if config.mode == "rtrl":  # refuse a model too large for memory before anything is stored
+        from ..core import rtrl
+
+        fits = rtrl.seeds_that_fit(config.model_spec(), config.batch_size)
+        if seeds > fits:
+            raise UserError(
+                f"rtrl fits at most {fits} seed(s) of this model in memory at once, not {seeds}; "
+                f"use --seeds {fits} or fewer, fewer --units, or --mode stateful --horizon K."
+            )
     from .. import stats, store
     from ..core.fit import divergence_message
     from ..experiments import blog

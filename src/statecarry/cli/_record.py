@@ -19,6 +19,7 @@ def stored_recorder(rec, resume: bool = False):
         if resume:
             found = rec.store.find_done(kind, config, seeds)
             if found is not None:
+                record.reused.append(found)
                 stored = rec.store.get_run(found)
                 metrics = {m: np.asarray(v, np.float32) for m, v in stored.metrics.items()}
                 return Measured(metrics, dict(stored.result or {}), dict(stored.timings or {}), True)
@@ -31,4 +32,5 @@ def stored_recorder(rec, resume: bool = False):
             child.finish(result=measured.result, timings=measured.timings)
         return measured
 
+    record.reused = []  # the stored runs `--resume` answered from, for the command to say
     return record

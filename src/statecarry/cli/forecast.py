@@ -58,7 +58,9 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
     if column and not series:
         raise UserError("--column needs a SERIES.csv; the default series has one column, co2.")
     data = series_.load_csv(series, column) if series else series_.default_series()
-    fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
+    held_out = fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
+    for differenced in (False, True):  # so does a constant one, before anything is stored
+        fc.model_series(data.values, held_out.start, differenced)
     if not no_figure:
         from pathlib import Path
 

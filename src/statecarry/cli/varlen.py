@@ -38,12 +38,16 @@ def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json
     from .. import store
 
     seed_list = list(range(seeds))
-    with store.recording("varlen", dict(setup.__dict__), seed_list, enabled=not no_store) as rec:
-        results = vl.compare(seed_list, setup, on_progress=_progress(quiet or json_),
-                             record=stored_recorder(rec, resume))  # fmt: skip
+    with store.recording("varlen", {"task": "varlen", **setup.__dict__}, seed_list,
+                         enabled=not no_store) as rec:  # fmt: skip
+        record = stored_recorder(rec, resume)
+        results = vl.compare(seed_list, setup, on_progress=_progress(quiet or json_), record=record)
         verdict, measured = vl.suggest_verdict(results)
         rec.finish(result={"layouts": [r.to_json() for r in results],
                            "claim": {"verdict": verdict, "measured": measured}})  # fmt: skip
+    if record.reused and not quiet:
+        click.echo(f"reused {len(record.reused)} of {len(results)} layouts from the run store "
+                   f"(runs {', '.join(map(str, record.reused))}).", err=True)  # fmt: skip
     if json_:
         click.echo(strict_json({
             "setup": setup.__dict__,

@@ -28,6 +28,9 @@ def seed_list(seeds: Any) -> list[int]:
         ) from None
     if not out:
         raise ConfigError("no seeds to run; give at least one seed.")
+    if len(set(out)) != len(out):
+        twice = next(s for s in out if out.count(s) > 1)
+        raise ConfigError(f"seed {twice} is given twice; give each seed once.")
     bad = [s for s in out if not -INT32 <= s < INT32]
     if bad:
         raise ConfigError(f"seed {bad[0]} does not fit in 32 bits; use seeds below 2**31.")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..data.layout import Batches
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from . import checks, runtime
 from .spec import Model, Train
 
@@ -64,12 +64,15 @@ class Fit:
 
 
 def divergence_message(diverged: dict[int, int], n_seeds: int) -> str:
-    """One sentence: which seeds diverged at which epoch (counted from 1), and what to try."""
-    parts = [f"seed {s} at epoch {e + 1}" for s, e in sorted(diverged.items())]
+    """One sentence: which seeds diverged in which epoch (its index, counted from 0 as the
+    metrics' rows are), and what to try."""
+    parts = [f"seed {s} in epoch {e}" for s, e in sorted(diverged.items())]
+    kept = n_seeds - len(diverged)
+    rest = f"the other {kept} seed(s) are kept" if kept else "no seed is left"
     return (
-        f"training diverged (the loss became NaN or infinite) for {', '.join(parts)}; its "
-        f"metrics are NaN from there on, the other {n_seeds - len(diverged)} seed(s) are kept; "
-        "try a smaller learning rate."
+        f"training diverged (the loss became NaN or infinite) for {', '.join(parts)} (epochs "
+        f"counted from 0); their metrics are NaN from there on and {rest}; try a smaller "
+        "learning rate."
     )
 
 
@@ -107,6 +110,11 @@ def fit(
 
     from . import heads
 
+    if not isinstance(model, Model) or not isinstance(train, Train):
+        raise ConfigError(
+            f"fit takes (data, model, train): a Model then a Train, got "
+            f"{type(model).__name__} and {type(train).__name__}."
+        )
     seeds = checks.seed_list(seeds)
     source = _Source(data, test, len(seeds))
     first_train, first_test = source.get(seeds[:1], 0)

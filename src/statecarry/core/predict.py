@@ -30,7 +30,20 @@ STATEFUL = Train(mode="stateful")
 def model_of(params: Params, model: Model | None = None) -> Model:
     """`model` with features and outputs from `params` (a sigmoid LSTM stack if None), checked
     against the parameters' shapes."""
+    if not isinstance(params, dict):
+        raise DataError(
+            f"params must be one seed's parameters (a dict), got {type(params).__name__}; "
+            "use Fit.params_of(seed) or the params load() returns."
+        )
+    if model is not None and not isinstance(model, Model):
+        raise DataError(f"model must be a statecarry Model, got {type(model).__name__}.")
     cell = model.cell if model is not None else ("gru" if "gru" in params else "lstm")
+    kernel = np.shape(params.get(cell, {}).get("kernel", ()))
+    if len(kernel) == 3:
+        raise DataError(
+            f"these params have a leading seed axis ({kernel[0]} seeds), as Fit.params does; "
+            "pick one seed with Fit.params_of(seed)."
+        )
     names = [k for k in params if k == cell or k.startswith(f"{cell}_")]
     try:
         kernel = np.shape(params[cell]["kernel"])
@@ -209,6 +222,8 @@ def rollout(
             f"rollout feeds predictions back as inputs, but the model reads {model.features} "
             f"feature(s) and predicts {model.outputs}."
         )
+    if not np.isfinite(context).all():
+        raise DataError("the context contains NaN or infinite values; fill or drop them first.")
     if context.ndim != 2 or context.shape[1] != model.features or len(context) < (window or 1):
         raise DataError(
             f"the context must be (time, {model.features}) with at least {window or 1} step(s), "
@@ -263,16 +278,22 @@ class Predictor:
         The prediction y[i] is the model's output after stream i has read x[i] (for a model
         trained on next values, the forecast of stream i's next value).
         """
-        x = jnp.asarray(x, jnp.float32)
+        x = np.asarray(x, np.float32)
         batch = state[0].h.shape[0]
         if x.ndim == 1 and self.features == 1:
             x = x[:, None]
-        if x.shape != (batch, self.features):
+        if x.ndim != 2 or x.shape[1] != self.features:
             raise DataError(
-                f"x must be (batch, features) = {(batch, self.features)} for this state, got "
-                f"shape {x.shape}; make a state with init_state({x.shape[0] if x.ndim else 1}) "
-                "for another batch size."
+                f"x must be (batch, {self.features}): this model reads {self.features} "
+                f"feature(s), got shape {x.shape}."
             )
+        if x.shape[0] != batch:
+            raise DataError(
+                f"x has {x.shape[0]} row(s) but the state has {batch}; make a state with "
+                f"init_state({x.shape[0]}) for another batch size."
+            )
+        if not np.isfinite(x).all():
+            raise DataError("x contains NaN or infinite values; fill or drop them first.")
         return self._step(self.params, state, x)
 
     def reset(self, state: State, rows: ArrayLike) -> State:

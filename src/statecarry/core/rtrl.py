@@ -58,8 +58,8 @@ def seeds_that_fit(model: Model, batch_size: int, budget: int | None = None) -> 
         raise TooLargeForRTRL(
             f"rtrl needs about {need / 2**30:.1f} GiB per seed for {model.layers} layer(s) of "
             f"{model.units} units at batch-size {batch_size} ({model.recurrent_params()} "
-            f"recurrent parameters), more than the {budget / 2**30:.1f} GiB it may use; use "
-            "--mode stateful --horizon K, or fewer units, or a smaller batch-size."
+            f"recurrent parameters), more than the {budget / 2**30:.1f} GiB it may use; use mode "
+            "stateful with a horizon K, fewer units, or a smaller batch size."
         )
     return max(1, budget // need)
 

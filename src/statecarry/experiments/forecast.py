@@ -248,7 +248,9 @@ def forecasts(params: dict, spec: sc_Model, m: Model, z: np.ndarray, ahead: int,
 
 def model_record(series: Series, m: Model, differenced: bool, setup: Setup) -> dict:
     """What identifies a forecasting model's runs in the store (and lets `--resume` reuse them)."""
-    return {"experiment": "forecast", "series": series.source, "column": series.name,
+    variant = "differenced" if differenced else "raw"
+    return {"experiment": "forecast", "task": f"{m.name}, {variant}", "series": series.source,
+            "column": series.name,
             "model": m.name, "differenced": differenced, **setup.__dict__}  # fmt: skip
 
 

@@ -78,7 +78,8 @@ def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
     _, r4 = ratio_verdict(single, longer, margin)
     _, r5 = ratio_verdict(longer, window, margin)
     plain_wrong = {"confirmed": "refuted", "refuted": "confirmed"}.get(learned, learned)
-    m = stats.mean_ci
+    def m(values: np.ndarray) -> stats.Summary:  # an RMSE: its interval stops at 0
+        return stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
     return [
         Verdict(
             SINGLE_STEP,

@@ -52,11 +52,15 @@ def load_csv(path: str | Path, column: str | None = None) -> Series:
 
 
 def read_csv(lines, column: str | None, source: str) -> Series:
-    rows = [
-        (number, row)
-        for number, row in enumerate(csv.reader(_uncommented(lines)), start=1)
-        if any(cell.strip() for cell in row)
-    ]
+    every = list(enumerate(csv.reader(_uncommented(lines)), start=1))
+    filled = [i for i, (_, row) in enumerate(every) if any(cell.strip() for cell in row)]
+    rows = every[filled[0] : filled[-1] + 1] if filled else []
+    if rows and len(rows[0][1]) == 1:
+        # One column: a blank line between values is a missing value (pandas writes NaN so),
+        # and dropping it would shift every later value by one step.
+        rows = [(n, row if row else [""]) for n, row in rows]
+    else:  # several columns: a missing value is an empty cell; a blank line is layout
+        rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
     if not rows:
         raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
     header = [name.strip() for name in rows[0][1]]

@@ -238,7 +238,7 @@ def layout_spec(layout: Layout, setup: Setup) -> tuple[Model, Train]:
 
 def layout_record(layout: Layout, setup: Setup) -> dict:
     """What identifies a layout's runs in the store (and lets `--resume` reuse them)."""
-    return {"experiment": "varlen", "layout": layout.name, "kind": layout.kind,
+    return {"experiment": "varlen", "task": layout.name, "layout": layout.name, "kind": layout.kind,
             "batch_size": layout.batch_size, "mode": layout.mode, "horizon": layout.horizon,
             "mask": layout.mask, **setup.__dict__}  # fmt: skip
 
@@ -378,7 +378,7 @@ def table_rows(results: Sequence[LayoutResult]) -> list[list[str]]:
         rows.append(
             [
                 r.layout.name,
-                f"{acc.mean:.3f}" if acc.n < 2 else f"{acc.mean:.3f} ± {acc.half_width:.3f}",
+                f"{acc.mean:.3f}" if acc.n < 2 else str(acc),  # clipped to [0, 1]: shown as [low, high]
                 "—" if reach is None else str(reach),
                 f"{stats.solved_fraction(r.final_acc).mean:.0%}",
                 f"{r.padding_fraction:.0%}",
