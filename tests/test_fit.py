@@ -230,7 +230,7 @@ def test_a_diverging_seed_is_named_with_its_first_epoch_and_the_others_are_kept(
     spec = TRAIN.replace(epochs=3)
     result = fit(stack([a, huge]), MODEL, spec, [0, 1], stack([test_a, test_b]))
     assert result.diverged == {1: 0}  # the first epoch, counted from 0 as `metrics` rows are
-    assert "seed 1 at epoch" in result.divergence_message() and "seed 0" not in result.divergence_message()
+    assert "seed 1 in epoch 0" in result.divergence_message() and "seed 0" not in result.divergence_message()
     assert not np.isfinite(result.metrics["train_loss"][:, 1]).any()
     for name, values in result.metrics.items():
         assert np.isfinite(values[:, 0]).all(), name

@@ -34,3 +34,61 @@ def stored_recorder(rec, resume: bool = False):
 
     record.reused = []  # the stored runs `--resume` answered from, for the command to say
     return record
+
+
+def stored_tasks(rec, resume: bool = False):
+    """`(keep, find)` for `scale.prefetch`: each finished task becomes a child run of `rec`'s
+    run (all its epochs at once), and with `resume` a stored task is not run again."""
+    from ..scale.executor import Chunk
+
+    def keep(task, chunk) -> None:
+        if rec.store is None:
+            return
+        with rec.child("run", task.config, task.seeds) as child:
+            epochs = len(next(iter(chunk.metrics.values())))
+            for epoch in range(epochs):
+                child.epoch(epoch, {k: np.asarray(v[epoch]).tolist() for k, v in chunk.metrics.items()})
+            child.finish(timings=chunk.timings)
+
+    def find(task):
+        if rec.store is None or not resume:
+            return None
+        found = rec.store.find_done("run", task.config, task.seeds)
+        if found is None:
+            return None
+        stored = rec.store.get_run(found)
+        metrics = {m: np.asarray(v, np.float32) for m, v in stored.metrics.items()}
+        return Chunk(metrics, dict(stored.timings or {}))
+
+    return keep, find
+
+
+def executor_options(fn):
+    """`--executor local|ray` and `--address` (a Ray cluster; none starts a local one)."""
+    import click
+
+    fn = click.option("--task-gpus", type=click.FloatRange(0), default=0.0, help="GPUs each Ray task asks for (e.g. 1 on a multi-GPU host).")(fn)
+    fn = click.option("--address", default=None, help="Ray cluster address, e.g. ray://head:10001 (default: start a local Ray).")(fn)
+    return click.option(
+        "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+        help="Where the runs go: this process, or Ray tasks of (config, 64 seeds) on a cluster.",
+    )(fn)  # fmt: skip
+
+
+def prefetched_runner(executor_name: str, address, jobs, rec, resume: bool, fallback, progress,
+                      gpus: float = 0.0):  # fmt: skip
+    """For `--executor ray`: every job run up front as tasks (stored as they finish), then a
+    `run` that answers from them; for local, `fallback` itself (no Ray import)."""
+    if executor_name == "local":
+        if address or gpus:
+            from . import UserError
+
+            raise UserError("--address and --task-gpus are for --executor ray.")
+        return fallback
+    from ..scale.executor import make_executor
+    from ..scale.prefetch import Prefetched, prefetch
+
+    keep, find = stored_tasks(rec, resume)
+    results = prefetch(jobs, lambda: make_executor(executor_name, address, gpus), keep=keep, find=find,
+                       on_progress=progress)  # fmt: skip
+    return Prefetched(results, fallback)

@@ -9,7 +9,7 @@ import time
 import click
 
 from . import UserError, _engine, _progress, cli, strict_json, table
-from ._record import stored_recorder
+from ._record import executor_options, prefetched_runner, stored_recorder
 from ._store import store_option, stored_runner
 
 QUICK_SEEDS = 8
@@ -24,8 +24,9 @@ QUICK_SEEDS = 8
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@executor_options
 @store_option
-def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, no_store):
+def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, executor, address, task_gpus, no_store):
     """Reproduce the blog's experiments and test every claim about stateful LSTMs."""
     seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else 32)
     if seeds < 1:
@@ -41,7 +42,9 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     t0 = time.perf_counter()
     progress = _progress(quiet or json_)
     with store.recording("reproduce", {"seeds": seeds, "quick": quick}, seed_list, enabled=not no_store) as rec:
-        run = reproduce_.RunCache(stored_runner(rec, resume, progress))
+        run = stored_runner(rec, resume, progress)
+        jobs = reproduce_.needed_runs(selected, seed_list, reproduce_.BLOG_EXPERIMENTS)
+        run = reproduce_.RunCache(prefetched_runner(executor, address, jobs, rec, resume, run, progress, task_gpus))
         experiments = reproduce_.reproduce(seed_list, run=run)
         results = reproduce_.check(selected, seeds=seed_list, run=run, record=stored_recorder(rec, resume),
                                on_claim=None if quiet or json_ else _claim_done)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import UserError, _engine, _progress, cli, config_options, make_config, strict_json, table
+from ._record import executor_options, prefetched_runner
 from ._store import store_option, stored_runner
 
 
@@ -15,8 +16,10 @@ from ._store import store_option, stored_runner
 @click.option("--seeds", default=32, show_default=True, help="Seeds per grid point (the same at every point).")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--resume", is_flag=True, help="Reuse finished runs of the same config and seeds from the run store.")
+@executor_options
 @store_option
-def sweep(task, grid, seeds, json_, quiet, no_store, **options):
+def sweep(task, grid, seeds, json_, quiet, resume, executor, address, task_gpus, no_store, **options):
     """Run TASK over a grid of settings; mean ± 95% CI and solved fraction per point."""
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
@@ -25,13 +28,16 @@ def sweep(task, grid, seeds, json_, quiet, no_store, **options):
 
     base = make_config(task, options)
     parsed = sweeps.parse_grid(grid)
-    sweeps.points(base, parsed)  # a bad value fails here, before anything is recorded
+    todo = sweeps.points(base, parsed)  # a bad value fails here, before anything is recorded
     _engine()
 
     seed_list = list(range(seeds))
     on_point = None if quiet or json_ else _point_done
     with store.recording("sweep", base.to_dict() | {"grid": grid}, seed_list, enabled=not no_store) as rec:
-        run = stored_runner(rec, resume=False, progress=_progress(quiet or json_))
+        progress = _progress(quiet or json_)
+        run = stored_runner(rec, resume=resume, progress=progress)
+        jobs = [(p.config, seed_list) for p in todo if p.config is not None]
+        run = prefetched_runner(executor, address, jobs, rec, resume, run, progress, task_gpus)
         result = sweeps.sweep(base, parsed, seed_list, run=run, on_point=on_point)
         rec.finish(result={"grid": grid, "points": [p.to_json() for p in result]})
     if json_:

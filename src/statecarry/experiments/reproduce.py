@@ -60,6 +60,24 @@ class RunCache:
         return have.upto(config.epochs)
 
 
+def needed_runs(
+    claims: Sequence[Claim], seeds: Sequence[int], experiments: Sequence = (), epochs: int | None = None
+) -> list[tuple[Config, list[int]]]:
+    """The plain blog runs `check` and `reproduce` will ask for (each config once per seed
+    list, at its longest epochs), so an executor can run them all at once beforehand."""
+    longest: dict[tuple, Config] = {}
+    wanted = [(e.config if epochs is None else e.config.replace(epochs=epochs), list(seeds))
+              for e in experiments]  # fmt: skip
+    for claim in claims:
+        claim_seeds = list(seeds)[: claim.max_seeds] if claim.max_seeds else list(seeds)
+        wanted += [(RUNS[name], claim_seeds) for name in claim.runs]
+    for config, claim_seeds in wanted:
+        key = (config.replace(epochs=1), tuple(claim_seeds))
+        if key not in longest or longest[key].epochs < config.epochs:
+            longest[key] = config
+    return [(config, list(key[1])) for key, config in longest.items()]
+
+
 def check(
     claims: Sequence[Claim] = CLAIMS,
     seeds: Sequence[int] = range(32),

@@ -1,0 +1,150 @@
+"""Runs on a real local Ray (2 CPUs, loopback): the same numbers as the local executor seed by
+seed, a worker that dies mid-run is retried and its task stored once, and Ctrl-C of the driver
+keeps every finished task for `--resume`."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'statecarry[ray]'")
+
+from statecarry import store  # noqa: E402
+from statecarry.cli._record import stored_tasks  # noqa: E402
+from statecarry.experiments import blog  # noqa: E402
+from statecarry.experiments.config import Config  # noqa: E402
+from statecarry.scale import executor as executors  # noqa: E402
+from statecarry.scale.prefetch import Prefetched, prefetch, tasks_of  # noqa: E402
+
+SMALL = Config(task="first-step", units=2, n_train=64, n_test=32, epochs=2)
+JOBS = [(SMALL, [0, 1, 2, 3, 4]), (SMALL.replace(units=3, mode="stateless"), [0, 1, 2, 3, 4])]
+CHUNK = 2  # 3 tasks a job, the last one short
+
+
+@pytest.fixture(scope="module")
+def ray_executor(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("worker-cache")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"XDG_CACHE_HOME": str(cache)}},  # not the user's home
+    )
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tasks defined here
+    yield executors.RayExecutor()
+    ray.shutdown()
+
+
+def local(config, seeds):
+    return blog.run(config, seeds).metrics
+
+
+def test_ray_gives_the_local_numbers_seed_by_seed(ray_executor):
+    results = prefetch(JOBS, ray_executor, chunk_seeds=CHUNK)
+    for config, seeds in JOBS:
+        got = results[(config, tuple(seeds))]
+        assert got.seeds == seeds
+        for name, values in local(config, seeds).items():
+            np.testing.assert_array_equal(got.metrics[name], values, err_msg=name)
+    # a run asked for later, for fewer epochs, is the first epochs of the prefetched one
+    shorter = Prefetched(results, lambda *a, **k: pytest.fail("ran again"))(SMALL.replace(epochs=1), JOBS[0][1])
+    np.testing.assert_array_equal(shorter.metrics["test_acc"], local(SMALL, JOBS[0][1])["test_acc"][:1])
+
+
+def dies_once(marker: str):
+    """A task function whose worker process dies the first time it meets seeds (2, 3)."""
+
+    def work(task):
+        if task.seeds == (2, 3) and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker is gone, mid-task, as if killed
+        return executors.train_chunk(task)
+
+    return work
+
+
+def test_a_worker_that_dies_is_retried_and_every_task_is_stored_once(ray_executor, tmp_path):
+    seeds = list(range(6))
+    with store.recording("sweep", {"test": "dies"}, seeds) as rec:
+        keep, find = stored_tasks(rec)
+        results = prefetch([(SMALL, seeds)], ray_executor, keep=keep, find=find,
+                           chunk_seeds=CHUNK, work=dies_once(str(tmp_path / "died")))  # fmt: skip
+    assert (tmp_path / "died").exists()  # the worker really died once
+    children = store.open_store().children(rec.run_id)
+    assert sorted(tuple(c.seeds) for c in children) == [(0, 1), (2, 3), (4, 5)]
+    assert all(c.status == "done" for c in children)
+    np.testing.assert_array_equal(results[(SMALL, tuple(seeds))].metrics["test_acc"],
+                                  local(SMALL, seeds)["test_acc"])  # fmt: skip
+
+
+def test_ctrl_c_keeps_finished_tasks_and_resume_runs_only_the_rest(ray_executor):
+    seeds = list(range(6))
+    job = [(SMALL.replace(horizon=2), seeds)]
+    with (
+        pytest.raises(KeyboardInterrupt),
+        store.recording("sweep", {"test": "ctrl-c"}, seeds) as rec,
+    ):
+        keep, find = stored_tasks(rec)
+
+        def keep_then_interrupt(task, chunk):
+            keep(task, chunk)
+            raise KeyboardInterrupt  # what SIGINT raises while the driver waits
+
+        prefetch(job, ray_executor, keep=keep_then_interrupt, find=find, chunk_seeds=CHUNK)
+    s = store.open_store()
+    assert s.get_run(rec.run_id).status == "interrupted"
+    assert [c.status for c in s.children(rec.run_id)] == ["done"]
+
+    ran = []
+
+    def counted(task):
+        ran.append(task.seeds)
+        return executors.train_chunk(task)
+
+    with store.recording("sweep", {"test": "ctrl-c"}, seeds) as again:
+        keep, find = stored_tasks(again, resume=True)
+        results = prefetch(job, executors.LocalExecutor(), keep=keep, find=find,
+                           chunk_seeds=CHUNK, work=counted)  # fmt: skip
+    assert len(ran) == len(tasks_of(job, CHUNK)) - 1  # the finished chunk was not run again
+    np.testing.assert_array_equal(results[(job[0][0], tuple(seeds))].metrics["test_loss"],
+                                  local(*job[0])["test_loss"])  # fmt: skip
+
+
+def test_the_sweep_command_on_ray_equals_the_local_one(ray_executor):
+    import json
+
+    from click.testing import CliRunner
+
+    from statecarry.cli import cli
+
+    args = ["sweep", "first-step", "--grid", "units=2,3", "--seeds", "3", "--epochs", "2",
+            "--n-train", "64", "--n-test", "32", "--json", "--no-store"]  # fmt: skip
+    on_ray = CliRunner().invoke(cli, args + ["--executor", "ray"])
+    here = CliRunner().invoke(cli, args)
+    assert on_ray.exit_code == 0 and here.exit_code == 0, on_ray.output + here.output
+    strip = lambda out: [{k: v for k, v in p.items() if k != "seconds"} for p in json.loads(out)["points"]]  # noqa: E731
+    assert strip(on_ray.stdout) == strip(here.stdout)
+
+
+def test_executor_errors_are_sentences():
+    from statecarry.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--address and --task-gpus are for --executor ray"):
+        executors.make_executor("local", "ray://x:1")
+    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+        executors.make_executor("dask")
+
+
+def test_the_local_executor_never_imports_ray(tmp_path):
+    import subprocess
+
+    code = (
+        "import sys; from click.testing import CliRunner; from statecarry.cli import cli; "
+        "r = CliRunner().invoke(cli, ['sweep', 'first-step', '--grid', 'units=2', '--seeds', '1', "
+        "'--epochs', '1', '--n-train', '16', '--n-test', '8', '--no-store', '-q']); "
+        "print(r.exit_code, 'ray' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=os.environ | {"XDG_CACHE_HOME": str(tmp_path)}, timeout=300)  # fmt: skip
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr[-2000:]
