@@ -5,6 +5,7 @@ claim's verdict rule."""
 import numpy as np
 import pytest
 
+from statecarry.data import padding
 from statecarry.data.check import check_layout
 from statecarry.data.layout import pack
 from statecarry.errors import ConfigError, DataError
@@ -29,7 +30,7 @@ def test_sequences_have_their_lengths_and_the_label_at_the_first_step():
 
 def test_padded_layout_puts_one_sequence_per_row_with_its_label_at_its_end():
     seqs, labels = data()
-    batches = varlen.pad(seqs, labels, 4, 7)
+    batches = padding.pad(seqs, labels, 4, 7)
     assert batches.x.shape == (2, 4, 7, 1)
     for n, seq in enumerate(seqs):
         b, r, last = n // 4, n % 4, len(seq) - 1
@@ -38,7 +39,7 @@ def test_padded_layout_puts_one_sequence_per_row_with_its_label_at_its_end():
         assert batches.reset[b, r].tolist() == [True] + [False] * 6
         assert batches.weight[b, r].tolist() == [float(t == last) for t in range(7)]
         assert batches.y[b, r, last, 0] == labels[n, 0]
-    unmasked = varlen.pad(seqs, labels, 4, 7, mask=False)
+    unmasked = padding.pad(seqs, labels, 4, 7, mask=False)
     assert (unmasked.weight[..., -1] == 1).all() and unmasked.weight.sum() == len(seqs)
 
 
@@ -47,10 +48,10 @@ def test_padding_fraction_counts_empty_slots():
     seqs, labels = data()
     ones = [np.ones_like(s) for s in seqs]
     lengths = [len(s) for s in seqs]
-    for batches in (varlen.pad(ones, labels, 4, 7), pack(ones, 4, 3, labels=labels)):
+    for batches in (padding.pad(ones, labels, 4, 7), pack(ones, 4, 3, labels=labels)):
         zero_slots = np.mean(batches.x[..., 0] == 0)
-        assert varlen.padding_fraction(batches, lengths) == pytest.approx(zero_slots)
-    assert varlen.padding_fraction(varlen.pad(ones, labels, 4, 7), lengths) == pytest.approx(
+        assert padding.padding_fraction(batches, lengths) == pytest.approx(zero_slots)
+    assert padding.padding_fraction(padding.pad(ones, labels, 4, 7), lengths) == pytest.approx(
         np.mean([(7 - n) / 7 for n in lengths])
     )
 
@@ -62,7 +63,7 @@ def test_covering_horizon_is_the_most_windows_a_sequence_can_span(max_length, ti
         for length in range(1, max_length + 1)
         for start in range(3 * time_steps)
     )
-    assert varlen.covering_horizon(max_length, time_steps) == most
+    assert padding.covering_horizon(max_length, time_steps) == most
 
 
 def test_padded_packed_and_alone_give_the_same_predictions():
@@ -87,20 +88,20 @@ def test_padded_packed_and_alone_give_the_same_predictions():
         alone.append(np.asarray(cells.head(params["dense"], h[-1], model.head)))
     alone = np.stack(alone)
 
-    padded = varlen.pad(seqs, labels, 1, 7)
+    padded = padding.pad(seqs, labels, 1, 7)
     pred, _ = predict(params, padded, model, train=Train(mode="stateless"))
-    rows, pos = varlen.label_steps("padded", lengths, 1, 7)
-    np.testing.assert_allclose(varlen.per_sequence(pred, rows, pos), alone, atol=1e-6)
+    rows, pos = padding.label_steps("padded", lengths, 1, 7)
+    np.testing.assert_allclose(padding.per_sequence(pred, rows, pos), alone, atol=1e-6)
 
     packed = pack(seqs, 3, 3, labels=labels)
     check_layout(packed, seqs, labels=labels)
     pred, _ = predict(params, packed, model, train=Train(mode="stateful"))
-    rows, pos = varlen.label_steps("packed", lengths, 3, 3)
-    np.testing.assert_allclose(varlen.per_sequence(pred, rows, pos), alone, atol=1e-6)
+    rows, pos = padding.label_steps("packed", lengths, 3, 3)
+    np.testing.assert_allclose(padding.per_sequence(pred, rows, pos), alone, atol=1e-6)
     # without the resets, state leaks from one sequence into the next and predictions change
     no_resets = packed._replace(reset=np.zeros_like(packed.reset))
     leaky, _ = predict(params, no_resets, model, train=Train(mode="stateful"))
-    assert not np.allclose(varlen.per_sequence(leaky, rows, pos), alone, atol=1e-4)
+    assert not np.allclose(padding.per_sequence(leaky, rows, pos), alone, atol=1e-4)
 
 
 def test_fit_equals_the_plain_engine_loop_for_each_seed():
@@ -179,9 +180,9 @@ def test_verdict_rule_reaches_every_verdict():
 def test_bad_input_is_one_sentence():
     seqs, labels = data()
     with pytest.raises(DataError, match="does not divide 8 sequences"):
-        varlen.pad(seqs, labels, 3, 7)
+        padding.pad(seqs, labels, 3, 7)
     with pytest.raises(DataError, match="padding needs every length between 1 and 5"):
-        varlen.pad(seqs, labels, 4, 5)
+        padding.pad(seqs, labels, 4, 5)
     with pytest.raises(ConfigError, match="unknown task 'forecast'"):  # not a sample task
         from statecarry.experiments.tasks import make_samples
 

@@ -232,6 +232,7 @@ class _Source:
 
     def __init__(self, data: Any, test: Batches | None, n_seeds: int):
         self.fn = data if callable(data) and not isinstance(data, Batches) else None
+        self.first: tuple[int, tuple] | None = None
         if self.fn is not None:
             if test is not None:
                 raise DataError(
@@ -262,11 +263,22 @@ class _Source:
             index = np.minimum(np.arange(offset, offset + len(seeds)), len(self.train.x) - 1)
             pick = lambda b: None if b is None else Batches(*(np.asarray(f)[index] for f in b))  # noqa: E731
             return pick(self.train), pick(self.test)
-        pairs = [checks.split_pair(self.fn(s), s) for s in seeds]
+        pairs = [self._made(s) for s in seeds]
         trains = [p[0] for p in pairs]
         tests = [p[1] for p in pairs]
         stacked_test = None if tests[0] is None else checks.stack(tests)
         return checks.stack(trains), stacked_test
+
+
+    def _made(self, seed: int) -> tuple[Batches, Batches | None]:
+        """The function's data for `seed`; the first seed's is made once, though it is asked
+        for twice (for the shapes, then with its chunk)."""
+        if self.first is not None and self.first[0] == seed:
+            return self.first[1]
+        pair = checks.split_pair(self.fn(seed), seed)
+        if self.first is None:
+            self.first = (seed, pair)
+        return pair
 
 
 def _epoch_program(model: Model, train: Train, shared: bool, split, whole, has_test: bool):

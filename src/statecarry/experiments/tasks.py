@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:
-    from .config import Config
+
+class Config(Protocol):
+    """What a task reads of `config.Config` (named structurally, so `config` may import this
+    module and not the other way round)."""
+
+    task: str
+    n_train: int
+    n_test: int
+    time_steps: int
+    batch_size: int
+    marker: bool
+    data_seed: int | None
 
 
 class SampleSet(NamedTuple):
