@@ -42,7 +42,7 @@ def _engine() -> None:
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
 CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--mode", "mode", click.Choice(MODES), "stateless, stateful (carry state), or rtrl"),
+    ("--mode", "mode", click.Choice(MODES), "stateless, stateful (carry state), rtrl (exact online), uoro or snap1 (cheap online)"),
     ("--horizon", "horizon", int, "batches one gradient reaches back through (1 = Keras)"),
     ("--reset", "reset", click.Choice(["epoch", "never"]), "when the training state is zeroed"),
     ("--carry", "carry", click.Choice(["hc", "c"]), "state crossing a batch boundary: h and c, or c only"),
@@ -178,13 +178,13 @@ def run(
         raise UserError(f"--first-seed must be from 0 to {2**31 - seeds}, got {first_seed}.")
     config = make_config(task, options)
     _engine()
-    if config.mode == "rtrl":  # refuse a model too large for memory before anything is stored
+    if config.mode in ("rtrl", "uoro", "snap1"):  # refuse what cannot fit before storing
         from ..core import rtrl
 
-        fits = rtrl.seeds_that_fit(config.model_spec(), config.batch_size)
+        fits = rtrl.seeds_that_fit(config.model_spec(), config.batch_size, mode=config.mode)
         if seeds > fits:
             raise UserError(
-                f"rtrl fits at most {fits} seed(s) of this model in memory at once, not {seeds}; "
+                f"{config.mode} fits at most {fits} seed(s) of this model in memory at once, not {seeds}; "
                 f"use --seeds {fits} or fewer, fewer --units, or --mode stateful --horizon K."
             )
     from .. import stats, store

@@ -8,7 +8,8 @@ is reset and in how far back a gradient reaches (`modes.py`):
   boundary (Keras);
 - `stateful`, horizon K: each update back-propagates through the current batch and the K-1
   before it (truncated BPTT, k1 = 1 batch, k2 = K batches; Williams & Peng 1990);
-- `rtrl`: the exact gradient through the whole carried history (`rtrl.py`).
+- `rtrl`: the exact gradient through the whole carried history (`rtrl.py`);
+- `uoro`, `snap1`: cheap approximations of it (`uoro.py`, unbiased; `snap.py`, sparse).
 
 Evaluation has its own state and never touches the training carry: there is no hidden state.
 """
@@ -133,7 +134,7 @@ def init_carry(key: Array, model: Model, train: Train, batch_size: int, time_ste
         params,
         make_optimizer(train).init(params),
         cells.zeros_state(model, batch_size),
-        modes.init_extra(train, model, params, batch_size, time_steps),
+        modes.init_extra(train, model, params, batch_size, time_steps, key),
     )
 
 

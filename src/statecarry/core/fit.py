@@ -18,7 +18,7 @@ import numpy as np
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
 from . import checks, runtime
-from .spec import Model, Train
+from .spec import ONLINE_MODES, Model, Train
 
 DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
 EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
@@ -125,14 +125,15 @@ def fit(
     devices = runtime.seed_devices(model)
     n_dev = len(devices)
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
-    if train.mode == "rtrl":
+    if train.mode in ONLINE_MODES:
         from . import rtrl
 
         # every chunk's carry stays resident for the whole run, so all seeds must fit at once
-        fits = rtrl.seeds_that_fit(model, batch_size)
+        fits = rtrl.seeds_that_fit(model, batch_size, mode=train.mode)
         if len(seeds) > fits:
+            need = rtrl.bytes_per_seed(model, batch_size, train.mode)
             raise rtrl.TooLargeForRTRL(
-                f"rtrl needs about {rtrl.bytes_per_seed(model, batch_size) / 2**30:.2f} GiB per "
+                f"{train.mode} needs about {need / 2**30:.2f} GiB per "
                 f"seed here, so at most {fits} seeds fit in memory at once, not {len(seeds)}; "
                 "use that many seeds or fewer, fewer units, or mode stateful with a horizon."
             )

@@ -93,16 +93,30 @@ def grad_fn(train: Train):
         from . import rtrl
 
         return rtrl.rtrl_grad
+    if train.mode in ("uoro", "snap1"):
+        from . import snap, uoro
+
+        return uoro.uoro_grad if train.mode == "uoro" else snap.snap1_grad
     if train.horizon > 1:
         return horizon_grad
     return truncated_grad
 
 
-def init_extra(train: Train, model: Model, params: Params, batch_size: int, time_steps: int):
+def init_extra(
+    train: Train, model: Model, params: Params, batch_size: int, time_steps: int, key=None
+):
+    """The mode's own carry; `key` (the seed's) seeds UORO's random signs."""
     if train.mode == "rtrl":
         from . import rtrl
 
         return rtrl.init_sensitivity(params, model, batch_size)
+    if train.mode in ("uoro", "snap1"):
+        from . import snap, uoro
+
+        if train.mode == "snap1":
+            return snap.init_sensitivity(params, model, batch_size)
+        key = jax.random.key(0) if key is None else key
+        return uoro.init_sensitivity(params, model, batch_size, key)
     if train.horizon > 1:
         return init_window(train, model, batch_size, time_steps)
     return ()

@@ -31,10 +31,14 @@ from .spec import Model, Train
 WORKING_COPIES = 6  # sensitivities alive at once inside a step (old, new, tangents, grads)
 
 
-def bytes_per_seed(model: Model, batch_size: int) -> int:
+def bytes_per_seed(model: Model, batch_size: int, mode: str = "rtrl") -> int:
     """Memory for one seed: every row carries (state floats) x params of sensitivity, a step
     holds a few copies, and the JVP directions are a params x params identity. Counts every
-    layer."""
+    layer. `mode` uoro or snap1: their O(params) carries (`uoro.py`, `snap.py`)."""
+    if mode in ("uoro", "snap1"):
+        from . import snap, uoro
+
+        return (uoro if mode == "uoro" else snap).bytes_per_seed(model, batch_size)
     p = model.recurrent_params()
     return 4 * (batch_size * model.state_size() * p * WORKING_COPIES + p * p)
 
@@ -50,16 +54,19 @@ def available_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def seeds_that_fit(model: Model, batch_size: int, budget: int | None = None) -> int:
+def seeds_that_fit(
+    model: Model, batch_size: int, budget: int | None = None, mode: str = "rtrl"
+) -> int:
     """How many seeds' sensitivities fit in half the available memory; refuse if not one."""
     budget = budget if budget is not None else available_bytes() // 2
-    need = bytes_per_seed(model, batch_size)
+    need = bytes_per_seed(model, batch_size, mode)
     if need > budget:
+        others = "" if mode != "rtrl" else ", mode uoro or snap1 (O(params) memory)"
         raise TooLargeForRTRL(
-            f"rtrl needs about {need / 2**30:.1f} GiB per seed for {model.layers} layer(s) of "
+            f"{mode} needs about {need / 2**30:.1f} GiB per seed for {model.layers} layer(s) of "
             f"{model.units} units at batch-size {batch_size} ({model.recurrent_params()} "
             f"recurrent parameters), more than the {budget / 2**30:.1f} GiB it may use; use mode "
-            "stateful with a horizon K, fewer units, or a smaller batch size."
+            f"stateful with a horizon K{others}, fewer units, or a smaller batch size."
         )
     return max(1, budget // need)
 

@@ -16,7 +16,8 @@ from ..errors import ConfigError
 
 CELLS = ("lstm", "gru")
 HEADS = ("sigmoid", "linear", "softmax")
-MODES = ("stateless", "stateful", "rtrl")
+MODES = ("stateless", "stateful", "rtrl", "uoro", "snap1")
+ONLINE_MODES = ("rtrl", "uoro", "snap1")  # carry a sensitivity: reach the whole history
 RESETS = ("epoch", "never")
 CARRIES = ("hc", "c")
 LOSSES = ("mse", "bce", "cross-entropy")
@@ -90,10 +91,12 @@ class Train:
 
     Modes: `stateless` zeroes the state before every batch; `stateful` carries it, with the
     gradient reaching back `horizon` batches (1 = Keras); `rtrl` carries it with the exact
-    gradient through the whole history (forward-mode sensitivities; small models only).
+    gradient through the whole history (forward-mode sensitivities; small models only); `uoro`
+    (unbiased rank-one estimate) and `snap1` (sparse one-step pattern) approximate it at
+    O(params) memory.
     """
 
-    mode: Literal["stateless", "stateful", "rtrl"] = "stateful"
+    mode: Literal["stateless", "stateful", "rtrl", "uoro", "snap1"] = "stateful"
     horizon: int = 1  # batches one gradient reaches back through; 1 = Keras
     reset: Literal["epoch", "never"] = "epoch"  # when the training state is zeroed
     carry: Literal["hc", "c"] = "hc"  # what crosses a batch boundary; Keras carries h and c
@@ -128,7 +131,8 @@ class Train:
         if self.horizon > 1 and self.mode != "stateful":
             raise ConfigError(
                 f"horizon {self.horizon} needs mode stateful (got {self.mode}); stateless has "
-                "no state to reach back through, and rtrl already reaches back through all of it."
+                "no state to reach back through, and rtrl, uoro and snap1 already reach back "
+                "through all of it."
             )
 
     def loss_for(self, model: Model) -> str:

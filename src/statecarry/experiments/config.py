@@ -29,7 +29,7 @@ class Config:
     # -- model ---------------------------------------------------------------------------
     units: int = 3  # the blog's LSTM(3)
     # -- training ------------------------------------------------------------------------
-    mode: Literal["stateless", "stateful", "rtrl"] = "stateful"
+    mode: Literal["stateless", "stateful", "rtrl", "uoro", "snap1"] = "stateful"
     horizon: int = 1  # batches one gradient reaches back through; 1 = Keras
     reset: Literal["epoch", "never"] = "epoch"  # when the training state is zeroed
     carry: Literal["hc", "c"] = "hc"  # what crosses a batch boundary; Keras carries h and c

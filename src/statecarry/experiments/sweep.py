@@ -92,10 +92,10 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
         values = dict(zip(keys, combo))
         try:
             config = base.replace(**values)
-            if config.mode == "rtrl":
+            if config.mode in ("rtrl", "uoro", "snap1"):
                 from ..core import rtrl
 
-                rtrl.seeds_that_fit(config.model_spec(), config.batch_size)
+                rtrl.seeds_that_fit(config.model_spec(), config.batch_size, mode=config.mode)
             out.append(Point(values, config))
         except (ConfigError, TooLargeForRTRL) as e:
             out.append(Point(values, None, skipped=str(e)))
