@@ -132,3 +132,26 @@ def test_from_samples_puts_sample_n_at_batch_n_div_b_row_n_mod_b_with_the_target
         np.testing.assert_array_equal(b.known[k, r], [False] * (t - 1) + [bool(train.known[i])])
     assert not b.reset.any()  # whether state carries is the engine's mode, not the data's
     assert b.n_batches == n // batch_size and b.batch_size == batch_size
+
+
+@pytest.mark.parametrize("distance", [2, 5])
+def test_prev_batch_at_distance_d_reads_the_collocated_sample_d_batches_back(distance):
+    _, (train, _) = samples("prev-batch", 6, batch_size=4, distance=distance)
+    lag = 4 * distance
+    n = len(train.x)
+    batches = from_samples(train.x, train.y, 4, train.known)
+    for i in range(lag, n):
+        assert train.y[i, 0] == train.x[i - lag, 0, 0], i
+        # in the layout: same row, `distance` batches earlier
+        b, r = divmod(i, 4)
+        assert batches.y[b, r, -1, 0] == batches.x[b - distance, r, 0, 0]
+    np.testing.assert_array_equal(train.known, np.arange(n) >= lag)
+
+
+def test_distance_is_refused_for_a_task_without_one():
+    from statecarry.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="first-step has no distance"):
+        Config(task="first-step", distance=2)
+    with pytest.raises(ConfigError, match="distance"):
+        Config(task="prev-batch", distance=0)

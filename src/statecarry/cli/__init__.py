@@ -57,6 +57,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--loss", "loss", click.Choice(["mse", "bce"]), "mse (the blog's) or binary cross-entropy"),
     ("--marker/--no-marker", "marker", None, "add a start-of-sample input feature"),
     ("--data-seed", "data_seed", int, "pin the data to this seed (initialisation still varies)"),
+    ("--distance", "distance", int, "prev-batch: the label lies this many batches back"),
 ]
 
 

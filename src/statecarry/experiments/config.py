@@ -26,6 +26,7 @@ class Config:
     batch_size: int = 4  # the blog's batch size; stateful needs it to divide both sets
     marker: bool = False  # add a start-of-sample feature (1 at step 0 of every sample)
     data_seed: int | None = None  # pin the data to one seed; None = each seed makes its own
+    distance: int = 1  # prev-batch: the label lies this many batches back (the blog's: 1)
     # -- model ---------------------------------------------------------------------------
     units: int = 3  # the blog's LSTM(3)
     # -- training ------------------------------------------------------------------------
@@ -89,6 +90,12 @@ def _check(c: Config) -> None:
     from .tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
+    _positive(c, "distance")
+    if c.distance != 1 and c.task != "prev-batch":
+        raise ConfigError(
+            f"distance {c.distance} is prev-batch's (the label d batches back); {c.task} has "
+            "no distance, so leave it at 1."
+        )
     if c.data_seed is not None and (not isinstance(c.data_seed, int) or c.data_seed < 0):
         raise ConfigError(f"data-seed must be a whole number ≥ 0, got {c.data_seed!r}.")
     if c.loss not in ("mse", "bce"):  # the blog's sigmoid head

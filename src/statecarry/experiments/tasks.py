@@ -28,6 +28,7 @@ class Config(Protocol):
     batch_size: int
     marker: bool
     data_seed: int | None
+    distance: int
 
 
 class SampleSet(NamedTuple):
@@ -62,8 +63,9 @@ def _previous(n: int, lag: int, config: Config, rng: np.random.Generator) -> Sam
 
 
 def prev_batch(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
-    """Label of sample n = first step of sample n - batch_size (collocated, previous batch)."""
-    return _previous(n, config.batch_size, config, rng)
+    """Label of sample n = first step of sample n - distance * batch_size: the collocated
+    sample (same row) `distance` batches back; the blog's task is distance 1."""
+    return _previous(n, config.distance * config.batch_size, config, rng)
 
 
 def prev_sample(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
