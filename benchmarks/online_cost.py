@@ -26,6 +26,7 @@ from statecarry.experiments.blog import use_cpu_cores
 HERE = Path(__file__).parent
 MODES = ["horizon 1", "horizon 16", "rtrl", "uoro", "snap1"]
 N_BATCHES = 64
+RTRL_MAX_UNITS = 32
 
 
 def measure(units: int, mode: str, repeats: int):
@@ -46,6 +47,9 @@ def measure(units: int, mode: str, repeats: int):
             rtrl.seeds_that_fit(model, 4)
         except TooLargeForRTRL as e:
             return None, None, None, str(e).split(",")[0]
+        if units > RTRL_MAX_UNITS:  # fits, but P JVPs per step take minutes on a shared CPU
+            need = rtrl.bytes_per_seed(model, 4) / 2**30
+            return None, None, None, f"not run (estimate {need:.1f} GiB, P = {model.recurrent_params()} JVPs a step)"
     rng = np.random.default_rng(0)
     x = rng.integers(0, 2, (N_BATCHES, 4, 5, 2)).astype(np.float32)
     y = rng.integers(0, 2, (N_BATCHES, 4, 5, 1)).astype(np.float32)
