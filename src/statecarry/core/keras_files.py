@@ -36,7 +36,7 @@ def export_keras(model_path: str | os.PathLike, out: str | os.PathLike) -> float
     model, params = load(model_path)
     out = Path(out).expanduser()
     if out.suffix != ".keras":
-        raise InteropError(f"Keras saves to a file ending in .keras, not {out.name}; give e.g. {out.with_suffix('.keras').name}.")
+        raise InteropError(f"a Keras file ends in .keras, not {out.name}; give e.g. {out.with_suffix('.keras').name}.")
     with keras_ranks():
         keras_model = to_keras(params, model, stateful=False, return_sequences=True)
     difference = largest_difference(keras_model, params, model)

@@ -170,6 +170,8 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
     frame["__line"] = np.arange(len(frame)) + offset
     numbers = {n: _numbers(frame[n], n, source, frame["__line"])
                for n in dict.fromkeys(columns.features + columns.targets)}  # fmt: skip
+    if columns.id:  # numbers sort as numbers (a CSV is read as text): 9 before 10
+        frame[columns.id] = _ids(frame[columns.id])
     order = frame[[columns.id]] if columns.id else pd.DataFrame(index=frame.index)
     if columns.time:
         order = order.assign(__time=_times(frame[columns.time], columns.time, source))
@@ -224,6 +226,16 @@ def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.
         raise DataError(f"column {name!r} of {source} has an infinite value on line "
                         f"{lines.iloc[first]}; give finite numbers only.")  # fmt: skip
     return values
+
+
+def _ids(column: pd.Series) -> pd.Series:
+    if column.isna().any() or (column.astype(str).str.strip() == "").any():
+        raise DataError(f"the id column {column.name!r} has an empty cell; give every row its id.")
+    if _numeric_share(column) < 1.0:
+        return column
+    values = pd.to_numeric(column.astype("string").str.strip()) if not pd.api.types.is_numeric_dtype(column) else column
+    whole = values.to_numpy(np.float64)
+    return values.astype(np.int64) if np.all(whole == np.round(whole)) else values
 
 
 def _times(column: pd.Series, name: str, source: str) -> pd.Series:
