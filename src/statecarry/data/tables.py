@@ -8,6 +8,8 @@ recognised without flags. Every problem is one sentence that says how to fix it.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -19,6 +21,7 @@ from ..errors import DataError
 
 NIXTLA = {"id": "unique_id", "time": "ds", "target": "y"}  # recognised without flags
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # a cell that says "no value"
 REGULAR = 0.9  # a time column whose steps are this often the same is a regular grid: gaps count
 
 
@@ -78,8 +81,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with no cell filled (a blank line of a CSV)."""
+    return frame.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1).to_numpy()
+
+
 def _drop_blank_lines(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    blank = frame.apply(lambda col: col.isna() | (col.str.strip() == "")).all(axis=1).to_numpy()
+    blank = blank_rows(frame)
     if not blank.any():
         return frame
     last = len(blank) - np.argmax(~blank[::-1]) if (~blank).any() else 0
@@ -103,6 +111,38 @@ def _check_header(frame: pd.DataFrame, source: str) -> None:
     if unnamed:
         raise DataError(f"{source} has a column without a name (column {names.index(unnamed[0]) + 1}); "
                         "name every column in the header row.")  # fmt: skip
+
+
+def read_csv_lines(lines: Iterable[str], source: str) -> pd.DataFrame:
+    """CSV text (an open file or a list of lines) with every cell as text. Comment lines
+    ('#') and blank lines before the header are skipped; blank rows after it are kept, so
+    the caller says what a blank line means. `attrs["lines"]` holds each row's line number."""
+    text = list(lines)
+    skip = 0
+    while skip < len(text) and (not text[skip].strip() or text[skip].lstrip().startswith("#")):
+        skip += 1
+    body = "".join(line if line.endswith("\n") else line + "\n" for line in text[skip:])
+    if not body.strip():
+        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
+    try:
+        frame = pd.read_csv(io.StringIO(body), dtype=str, skip_blank_lines=False,
+                            keep_default_na=False, na_values=[])  # fmt: skip
+    except pd.errors.ParserError as e:
+        raise DataError(f"{source} is not a readable CSV table ({str(e).strip()}).") from None
+    _check_header(frame, source)
+    frame.attrs["source"] = source
+    frame.attrs["lines"] = np.arange(len(frame)) + skip + 2  # 1-based, after the header
+    return frame
+
+
+def column_values(frame: pd.DataFrame, name: str, lines: np.ndarray) -> np.ndarray:
+    """One column as float64, or one sentence for its first non-number, gap or infinity."""
+    return _numbers(frame[name], name, frame.attrs.get("source", "the table"), pd.Series(lines))
+
+
+def is_numeric(column: pd.Series) -> bool:
+    """Every filled cell is a number (cells that say "no value" count as numbers)."""
+    return _numeric_share(column) == 1.0
 
 
 def _is_number(text: str) -> bool:
@@ -155,7 +195,7 @@ def _numeric_share(column: pd.Series) -> float:
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return 1.0
     filled = column.dropna()
-    filled = filled[filled.astype(str).str.strip() != ""]
+    filled = filled[~filled.astype(str).str.strip().str.lower().isin(MISSING)]
     if filled.empty:
         return 1.0  # an empty column: numeric, and refused as all-missing when read
     return float(pd.to_numeric(filled, errors="coerce").notna().mean())
@@ -200,6 +240,8 @@ def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.
     if pd.api.types.is_bool_dtype(column):
         column = column.astype(float)
     text = column.astype("string").str.strip() if column.dtype == object or pd.api.types.is_string_dtype(column) else None
+    if text is not None:
+        text = text.mask(text.fillna("").str.lower().isin(MISSING), "")
     values = pd.to_numeric(column if text is None else text.replace("", None), errors="coerce")
     values = values.to_numpy(np.float64, na_value=np.nan)
     missing = np.isnan(values)
@@ -208,7 +250,7 @@ def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.
                         "drop it, or name the columns to use with --features.")  # fmt: skip
     if text is not None:
         bad = np.flatnonzero(missing & text.fillna("").ne("").to_numpy()
-                             & ~text.fillna("").str.lower().isin(["nan", "na", "n/a", "null", "none"]).to_numpy())  # fmt: skip
+                             & ~text.fillna("").str.lower().isin(MISSING).to_numpy())  # fmt: skip
         if len(bad):
             raise DataError(
                 f"column {name!r} of {source} has a value that is not a number on line "
