@@ -234,3 +234,20 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
         result = invoke(*args)
         assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
         assert message in result.output and result.output.count("\n") == 1, result.output
+
+
+def test_a_windows_model_predicts_what_train_scored(data, tmp_path):
+    """The stateless baseline: each step's prediction reads only its last time_steps inputs."""
+    model = tmp_path / "w.safetensors"
+    out = json.loads(ok("train", data / "macro.csv", *MACRO, *SMALL, "--layout", "windows", "-o", model, "--json").output)
+    macro = pd.read_csv(data / "macro.csv")
+    test = macro.iloc[len(macro) - round(len(macro) * 0.2) :]
+    test.to_csv(tmp_path / "test.csv", index=False)
+    ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv", "--batch-size", 3)
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
+    assert scored_rmse(pred, test["infl"].to_numpy(), 3, 1) == pytest.approx(best, rel=1e-4)
+    # a window's prediction does not depend on anything before it
+    ok("predict", model, data / "macro.csv", "-o", tmp_path / "all.csv")
+    whole = pd.read_csv(tmp_path / "all.csv")["infl_prediction"].to_numpy()
+    np.testing.assert_allclose(whole[len(macro) - len(test) + 3 :], pred[3:], rtol=1e-5)
