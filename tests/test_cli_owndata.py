@@ -239,7 +239,14 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
 def test_a_windows_model_predicts_what_train_scored(data, tmp_path):
     """The stateless baseline: each step's prediction reads only its last time_steps inputs."""
     model = tmp_path / "w.safetensors"
-    out = json.loads(ok("train", data / "macro.csv", *MACRO, *SMALL, "--layout", "windows", "-o", model, "--json").output)
+    out = json.loads(ok("train", data / "macro.csv", *MACRO, *SMALL, "--layout", "windows", "-o", model, "--json",
+                        "--all-seeds").output)  # fmt: skip
+    # --all-seeds: every seed's model too, the best one equal to the model saved
+    seeds = [sc.load(tmp_path / f"w-seed{k}.safetensors")[1]["lstm"]["kernel"] for k in range(2)]
+    assert not np.array_equal(seeds[0], seeds[1])
+    np.testing.assert_array_equal(sc.load(model)[1]["lstm"]["kernel"], seeds[out["best_seed"]])
+    runs = json.loads(ok("runs", "list", "--json").output)
+    assert any(r["kind"] == "train" and r["id"] == out["run_id"] for r in runs)
     macro = pd.read_csv(data / "macro.csv")
     test = macro.iloc[len(macro) - round(len(macro) * 0.2) :]
     test.to_csv(tmp_path / "test.csv", index=False)

@@ -110,3 +110,17 @@ def test_windows_hold_the_last_time_steps_inputs_and_the_step_target():
     np.testing.assert_array_equal(samples[8], [100, 101, 102])
     np.testing.assert_array_equal(targets[:12], 2 * samples[:12, -1])
     assert b.reset[..., 0].all() and not b.reset[..., 1:].any()
+
+
+def test_the_verdict_reads_the_paired_intervals():
+    from statecarry import stats
+    from statecarry.experiments.owndata_run import Compared, verdict
+
+    def results(*gains):
+        base = Compared("stateless windows", {}, np.zeros(4), None)
+        return [base] + [Compared(f"v{i}", {}, np.zeros(4), stats.mean_ci(g)) for i, g in enumerate(gains)]
+
+    better, worse, unclear = [0.2, 0.3, 0.25, 0.28], [-0.2, -0.3, -0.25, -0.28], [-0.2, 0.3, 0.1, -0.1]
+    assert verdict(results(unclear, better)) == "carrying state helps"
+    assert verdict(results(worse, worse)) == "carrying state does not help"
+    assert verdict(results(worse, unclear)) == "cannot tell on this data"
