@@ -258,3 +258,10 @@ def test_a_windows_model_predicts_what_train_scored(data, tmp_path):
     ok("predict", model, data / "macro.csv", "-o", tmp_path / "all.csv")
     whole = pd.read_csv(tmp_path / "all.csv")["infl_prediction"].to_numpy()
     np.testing.assert_allclose(whole[len(macro) - len(test) + 3 :], pred[3:], rtol=1e-5)
+
+
+def test_rtrl_too_large_is_refused_before_a_run_is_stored(data):
+    result = invoke("train", data / "macro.csv", *MACRO, "--mode", "rtrl", "--units", "2048", "--seeds", "4")
+    assert result.exit_code == 2 and result.output.startswith("Error: rtrl "), result.output
+    assert result.output.count("\n") == 1 and "GiB" in result.output
+    assert json.loads(ok("runs", "list", "--json").output) == []

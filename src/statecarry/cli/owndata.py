@@ -94,6 +94,11 @@ def train(layout, mode, horizon, output, all_seeds, **o):
 
     prep = owndata.prepare(seqs, columns, setup)
     seeds = list(range(o["seeds"]))
+    if mode == "rtrl" and layout == "streams":  # refuse a model too large before a run is stored
+        fits = run.rtrl_seeds_that_fit(prep, model)
+        if len(seeds) > fits:
+            raise UserError(f"rtrl fits at most {fits} seed(s) of this model in memory at once, not {len(seeds)}; "
+                            "use fewer --seeds or --units, or --mode stateful --horizon K.")  # fmt: skip
     config = {"task": Path(o["path"]).name, **train_.to_dict(), **prep.meta(), "model": model.to_dict()}
     with store.recording("train", config, seeds, enabled=not o["no_store"]) as rec:
         fit_ = run.train_table(prep, model, train_, seeds, on_progress=_progress(o["quiet"] or o["json_"]),

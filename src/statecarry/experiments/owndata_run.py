@@ -136,8 +136,6 @@ def default_horizon(prep: Prepared, seqs: Sequences) -> int:
 
 def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: int) -> tuple[list[Variant], list[str]]:
     """The runs of a comparison, and a note for each one left out."""
-    from ..core import rtrl
-
     base = prep.setup
     k = min(horizon, prep.train.n_batches)
     out = [
@@ -149,8 +147,7 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
         out.append(Variant(f"stateful, horizon {k}", base, train.replace(mode="stateful", horizon=k)))
     else:
         notes.append("horizon K left out: an epoch is one batch long, so K = 1.")
-    resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=_outputs(prep))
-    fits = rtrl.seeds_that_fit(resolved, prep.train.batch_size)
+    fits = rtrl_seeds_that_fit(prep, model)
     if fits >= seeds:
         out.append(Variant("rtrl", base, train.replace(mode="rtrl", horizon=1)))
     else:
@@ -158,8 +155,13 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
     return out, notes
 
 
-def _outputs(prep: Prepared) -> int:
-    return len(prep.labels) if prep.labels is not None else prep.train.y.shape[-1]
+def rtrl_seeds_that_fit(prep: Prepared, model: Model) -> int:
+    """How many seeds of `model` on this data RTRL can hold in memory at once."""
+    from ..core import rtrl
+
+    outputs = len(prep.labels) if prep.labels is not None else prep.train.y.shape[-1]
+    resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=outputs)
+    return rtrl.seeds_that_fit(resolved, prep.train.batch_size)
 
 
 def compare(

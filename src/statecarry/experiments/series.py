@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import tables
 from ..errors import DataError
 
 DEFAULT_SERIES = "co2_monthly.csv"  # shipped in statecarry/data; provenance in its header
@@ -51,6 +50,8 @@ def load_csv(path: str | Path, column: str | None = None) -> Series:
 
 def read_csv(lines, column: str | None, source: str) -> Series:
     """One numeric column of CSV text, read by pandas (`data.tables.read_csv_lines`)."""
+    from ..data import tables  # pandas: only when a CSV is read, so `--help` stays instant
+
     frame = tables.read_csv_lines(lines, source)
     lines_of = frame.attrs["lines"]
     blank = tables.blank_rows(frame)
@@ -70,12 +71,12 @@ def read_csv(lines, column: str | None, source: str) -> Series:
             f"{source} has a header ({', '.join(header)}) but no data rows under it; "
             "give at least one value per row."
         )
-    name = header[_pick_column(header, frame, column, source)]
+    name = header[_pick_column(header, frame, column, source, tables.is_numeric)]
     values = tables.column_values(frame, name, lines_of)
     return Series(values, name, source)
 
 
-def _pick_column(header: list[str], frame, column: str | None, source: str) -> int:
+def _pick_column(header: list[str], frame, column: str | None, source: str, is_numeric) -> int:
     if column is not None:
         if column not in header:
             raise DataError(
@@ -84,7 +85,7 @@ def _pick_column(header: list[str], frame, column: str | None, source: str) -> i
         return header.index(column)
     if len(header) == 1:
         return 0
-    numeric = [i for i, name in enumerate(header) if tables.is_numeric(frame[name])]
+    numeric = [i for i, name in enumerate(header) if is_numeric(frame[name])]
     if len(numeric) == 1:
         return numeric[0]
     raise DataError(
