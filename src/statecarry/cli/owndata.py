@@ -88,7 +88,6 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     train_ = train_.replace(mode=mode, horizon=horizon)
     _engine()
     from .. import stats, store
-    from ..core.checkpoint import save
     from ..experiments import owndata
     from ..experiments import owndata_run as run
 
@@ -104,15 +103,7 @@ def train(layout, mode, horizon, output, all_seeds, **o):
         fit_ = run.train_table(prep, model, train_, seeds, on_progress=_progress(o["quiet"] or o["json_"]),
                                on_epoch=lambda e, m: rec.epoch(e, {k: v.tolist() for k, v in run.in_units(m, prep).items()}))  # fmt: skip
         metrics = run.in_units(fit_.metrics, prep)
-        best = run.best_seed(fit_, prep)
-        meta = prep.meta() | {"mode": fit_.train.mode, "seed": best}
-        save(output, fit_.model, fit_.params_of(best), extra=meta)
-        saved = [output]
-        if all_seeds:
-            for seed in seeds:
-                path = Path(output).with_name(f"{Path(output).stem}-seed{seed}{Path(output).suffix}")
-                save(path, fit_.model, fit_.params_of(seed), extra=meta | {"seed": seed})
-                saved.append(str(path))
+        best, saved = run.save_models(fit_, prep, output, all_seeds)
         baselines = owndata.persistence_rmse(prep)
         rec.finish(result={"best_seed": best, "saved": saved, "baselines": baselines})
     if o["json_"]:
@@ -128,7 +119,7 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     score = f" ({name.replace('_', ' ')} {metrics[name][-1][seeds.index(best)]:.4g})" if name in metrics else ""
     click.echo(f"saved seed {best}{score} to {output}" + (f" and {len(saved) - 1} more" if all_seeds else ""))
     if fit_.diverged:
-        click.echo(f"Warning: {fit_.divergence_message}", err=True)
+        click.echo(f"Warning: {fit_.divergence_message()}", err=True)
     if rec.run_id is not None and not o["quiet"]:
         click.echo(f"stored as run {rec.run_id}", err=True)
 

@@ -52,6 +52,24 @@ def best_seed(fit_: Fit, prep: Prepared) -> int:
     return fit_.seeds[int(np.argmax(values) if higher else np.argmin(values))]
 
 
+def save_models(fit_: Fit, prep: Prepared, output: str, all_seeds: bool = False) -> tuple[int, list[str]]:
+    """Save the best seed at `output` (and, with `all_seeds`, every seed beside it as
+    `NAME-seedN.safetensors`), each with what `predict` needs; (best seed, paths written)."""
+    from pathlib import Path
+
+    from ..core.checkpoint import save
+
+    best = best_seed(fit_, prep)
+    meta = prep.meta() | {"mode": fit_.train.mode, "seed": best}
+    save(output, fit_.model, fit_.params_of(best), extra=meta)
+    saved = [str(output)]
+    for seed in fit_.seeds if all_seeds else []:
+        path = Path(output).with_name(f"{Path(output).stem}-seed{seed}{Path(output).suffix}")
+        save(path, fit_.model, fit_.params_of(seed), extra=meta | {"seed": seed})
+        saved.append(str(path))
+    return best, saved
+
+
 # -- predictions for a table --------------------------------------------------------------------
 
 
