@@ -89,7 +89,7 @@ def format_experiments(results, seeds: int) -> str:
             r.experiment.name,
             f"{r.experiment.reported:.2f}" if r.experiment.reported is not None else "—",
             f"{r.test_acc.mean:.3f}",
-            f"[{r.test_acc.low:.3f}, {r.test_acc.high:.3f}]",
+            r.test_acc.bracket(),
             f"{r.solved.mean:.0%}",
             f"{r.seconds:.1f}",
         ]

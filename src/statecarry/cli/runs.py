@@ -176,7 +176,7 @@ def _interval(s: dict | None) -> str:
     if not s or s.get("mean") is None:
         return "—"
     if s.get("low") is None:
-        return f"{s['mean']:.3f}"
+        return f"{s['mean']:.3f} ± {_one_seed()}"
     return f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"
 
 
@@ -238,7 +238,7 @@ def _summary(values: list[float] | None, metric: str) -> str:
     s = stats.mean_ci(values, bounds=store_.metric_bounds(metric))
     if s.n == 0:
         return "—"
-    return f"{s.mean:.3f}" if s.n == 1 else str(s)
+    return str(s)  # one seed: "mean ± — (1 seed)"
 
 
 def _ci(summary: dict | None) -> str:
@@ -248,14 +248,23 @@ def _ci(summary: dict | None) -> str:
     if not summary or summary["mean"] is None:
         return "—"
     if summary["low"] is None:
-        return f"{summary['mean']:.3f}"
+        return f"{summary['mean']:.3f} ± {_one_seed()}"
     return str(stats.Summary(**summary))
 
 
 def _fraction(summary: dict | None) -> str:
     if not summary or summary["mean"] is None:
         return "—"
-    return f"{summary['mean']:.0%} [{summary['low']:.0%}, {summary['high']:.0%}]"
+    from .. import stats
+
+    return f"{summary['mean']:.0%} {stats.Summary(**summary).bracket('.0%')}"
+
+
+def _one_seed() -> str:
+    """A stored interval whose low is null: one finite seed left it undefined."""
+    from .. import stats
+
+    return stats.undefined(1)
 
 
 def _local(stamp: str | None) -> str:

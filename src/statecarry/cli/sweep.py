@@ -61,7 +61,7 @@ def format_points(result, seeds: int, base) -> str:
         if p.skipped:
             rows.append(cells + ["skipped", "", "", ""])
             continue
-        cells += [str(p.test_acc), str(p.known_acc), f"{p.solved.mean:.0%} [{p.solved.low:.0%}, {p.solved.high:.0%}]", f"{p.seconds:.1f}"]
+        cells += [str(p.test_acc), str(p.known_acc), f"{p.solved.mean:.0%} {p.solved.bracket('.0%')}", f"{p.seconds:.1f}"]
         rows.append(cells)
     title = (
         f"{base.task}, {seeds} seeds, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "
