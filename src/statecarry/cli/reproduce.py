@@ -36,6 +36,11 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     from ..experiments import reproduce as reproduce_
 
     selected = claims.select(only)
+    if not no_report:  # a path we could not write fails now, not after an hour of training
+        from .. import files
+        from .report import REPORT_SUFFIXES
+
+        files.check_output(report_path, REPORT_SUFFIXES, "--report")
     _engine()
 
     seed_list = list(range(seeds))

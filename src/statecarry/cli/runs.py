@@ -29,6 +29,8 @@ def list_(kind: str | None, json_: bool):
     """Every stored run, oldest first ("stale": still marked running, its process is gone)."""
     with store_.open_store() as store:
         found = store.list_runs(kind=kind)
+        for sentence in store.damaged:  # named and skipped; the other runs are listed
+            click.echo(f"Warning: {sentence}", err=True)
         if json_:
             click.echo(strict_json([r.to_json(include_epochs=False) for r in found]))
             return
@@ -83,24 +85,47 @@ def compare(run_ids: tuple[int, ...], json_: bool):
 @click.option("fmt", "--format", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True,
               help="csv: one row per (epoch, seed); json: the whole run.")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to FILE instead of stdout.")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of stdout (exactly there: no suffix is added).")  # fmt: skip
 def export(run_id: int, fmt: str, output: Path | None):
     """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON."""
+    from .. import files
+
+    if output is not None:
+        files.check_output(output, (f".{fmt}", ".txt"), "--output")
     with store_.open_store() as store:
         run = store.get_run(run_id)
     text = store_.to_csv(run) if fmt == "csv" else strict_json(run.to_json(), indent=1) + "\n"
     if output is None:
-        click.echo(text, nl=False)
+        echo_all(text, f"run {run_id}")
         return
-    output.write_text(text)
-    click.echo(f"wrote run {run_id} to {output}", err=True)
+    size = files.write_output(output, text)
+    click.echo(f"wrote run {run_id} to {output} ({size} bytes)", err=True)
+
+
+def echo_all(text: str, what: str) -> None:
+    """`text` to stdout, flushed, so a full disk or closed pipe is one sentence, not lost."""
+    import contextlib
+    import os
+    import sys
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        # what is still buffered would fail again at exit: send it nowhere (a test's captured
+        # stdout has no descriptor, hence the suppress)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise UserError(f"could not write {what} to standard output ({e.strerror}); "
+                        "write it to a file with -o FILE instead.") from None
 
 
 @runs.command()
 @click.argument("run_id", type=int)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def delete(run_id: int, yes: bool):
+@click.option("--force", is_flag=True, help="Delete it even while its process still writes it (that process stops).")
+def delete(run_id: int, yes: bool, force: bool):
     """Delete a run, its epochs and its child runs (a sweep's or reproduce's own runs)."""
     with store_.open_store() as store:
         run = store.get_run(run_id, metrics=False)
@@ -108,7 +133,7 @@ def delete(run_id: int, yes: bool):
         if not yes:
             also = f" and its {n_children} child run(s)" if n_children else ""
             click.confirm(f"Delete run {run_id} ({run.kind}, {run.task}){also}?", abort=True)
-        deleted = store.delete_run(run_id)
+        deleted = store.delete_run(run_id, force=force)
     click.echo(f"deleted run{'s' if len(deleted) > 1 else ''} {', '.join(map(str, deleted))}")
 
 

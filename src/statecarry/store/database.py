@@ -16,6 +16,7 @@ from typing import Any, Self
 from ..errors import StoreError
 from .records import (
     RUN_COLUMNS,
+    BadValue,
     Run,
     _as_dict,
     _floats,
@@ -27,7 +28,17 @@ from .records import (
     machine,
     versions,
 )
-from .schema import KINDS, STATUSES, UnknownRun, transaction
+from .schema import (
+    KINDS,
+    STATUSES,
+    DamagedRow,
+    RunInUse,
+    RunVanished,
+    UnknownRun,
+    transaction,
+)
+
+SQLITE_IDS = range(-(2**63), 2**63)  # an INTEGER PRIMARY KEY outside this is no run at all
 
 # Stores open in this process, by resolved path. Closing *any* file descriptor on a SQLite file
 # drops every POSIX lock this process holds on it (fcntl semantics); another process may then
@@ -39,9 +50,11 @@ _open_paths: collections.Counter[Path] = collections.Counter()
 class Store:
     """One open connection to the store. Close it (or use `with`) when done."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path):
+    def __init__(self, db: sqlite3.Connection, path: Path, read_only: bool = False):
         self.db = db
         self.path = path
+        self.read_only = read_only  # opened read-only: the file or its directory is not writable
+        self.damaged: list[str] = []  # one sentence per run `list_runs` skipped as unreadable
         self._key = path.resolve()
         self._open = True
         _open_paths[self._key] += 1
@@ -80,6 +93,8 @@ class Store:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         config = _as_dict(config)
         with self._writing():
+            if parent is not None:
+                self._still_there(parent)
             cursor = self.db.execute(
                 "insert into runs (kind, task, config, config_hash, seeds, status, started, "
                 "versions, machine, parent, pid, host) values (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -107,6 +122,7 @@ class Store:
             for name, values in metrics.items()
         ]
         with self._writing():
+            self._still_there(run_id)
             self.db.executemany(
                 "insert or replace into epochs (run_id, epoch, metric, value) values (?,?,?,?)",
                 rows,
@@ -123,6 +139,8 @@ class Store:
         if status not in STATUSES[1:]:
             raise ValueError(f"a finished run's status is one of {STATUSES[1:]}, got {status!r}")
         with self._writing():
+            if status == "done":  # a failed or interrupted end of a vanished run: nothing to say
+                self._still_there(run_id)
             self.db.execute(
                 "update runs set status=?, finished=?, timings=?, result=?, error=? where id=?",
                 (
@@ -135,8 +153,19 @@ class Store:
                 ),
             )
 
-    def delete_run(self, run_id: int) -> list[int]:
-        """Delete a run, its epochs and (recursively) its child runs; returns the ids deleted."""
+    def _still_there(self, run_id: int) -> None:
+        """Inside a write transaction: stop a writer whose run was deleted under it."""
+        if self.db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
+            raise RunVanished(
+                f"run {run_id} was deleted from {self.path} while this process was still "
+                "writing it, so it stopped and recorded nothing more; run the command again."
+            )
+
+    def delete_run(self, run_id: int, force: bool = False) -> list[int]:
+        """Delete a run, its epochs and (recursively) its child runs; returns the ids deleted.
+
+        A run still being written (its process alive, or on another host) is refused with
+        RunInUse unless `force`; its writer then stops at its next epoch (RunVanished)."""
         self.get_run(run_id, metrics=False)  # UnknownRun if absent
         with self._writing():
             ids = [
@@ -149,18 +178,37 @@ class Store:
                 )
             ]
             marks = ",".join("?" * len(ids))
+            live = [
+                run
+                for run in map(self._run, self.db.execute(
+                    f"select {RUN_COLUMNS} from runs where id in ({marks}) and status = 'running'",
+                    ids,
+                ))
+                if run.shown_status == "running"
+            ]  # fmt: skip
+            if live and not force:
+                raise RunInUse(_in_use(run_id, live[0]))
             self.db.execute(f"delete from epochs where run_id in ({marks})", ids)
             self.db.execute(f"delete from runs where id in ({marks})", ids)
         return ids
 
     # -- reading ---------------------------------------------------------------------------
     def get_run(self, run_id: int, metrics: bool = True) -> Run:
-        row = self.db.execute(f"select {RUN_COLUMNS} from runs where id = ?", (run_id,)).fetchone()
+        """The run `run_id` (UnknownRun if absent, DamagedRow if it cannot be read back)."""
+        row = None
+        if run_id in SQLITE_IDS:  # a bigger int would overflow the binding, not miss
+            row = self.db.execute(f"select {RUN_COLUMNS} from runs where id = ?", (run_id,)).fetchone()
         if row is None:
             raise UnknownRun(f"no run {run_id} in {self.path}; see 'statecarry runs list'.")
-        run = _run_from_row(row)
+        run = self._run(row)
         self._fill(run, metrics)
         return run
+
+    def _run(self, row: tuple) -> Run:
+        try:
+            return _run_from_row(row)
+        except BadValue as e:
+            raise DamagedRow(row[0], "runs", str(e), self.path) from None
 
     def list_runs(self, kind: str | None = None, parent: int | None = None) -> list[Run]:
         """Runs, oldest first, with `epochs` and `final` filled but not `metrics`."""
@@ -169,14 +217,23 @@ class Store:
             where.append("kind = ?")
             args.append(kind)
         if parent is not None:
+            if parent not in SQLITE_IDS:
+                return []
             where.append("parent = ?")
             args.append(parent)
         sql = f"select {RUN_COLUMNS} from runs"
         if where:
             sql += " where " + " and ".join(where)
-        runs = [_run_from_row(r) for r in self.db.execute(sql + " order by id", args)]
-        for run in runs:
-            self._fill(run, metrics=False)
+        runs = []
+        for row in self.db.execute(sql + " order by id", args).fetchall():
+            try:  # one damaged run is named and skipped; the others stay listable
+                run = self._run(row)
+                self._fill(run, metrics=False)
+            except DamagedRow as e:
+                if str(e) not in self.damaged:
+                    self.damaged.append(str(e))
+                continue
+            runs.append(run)
         return runs
 
     def children(self, run_id: int) -> list[Run]:
@@ -207,9 +264,21 @@ class Store:
         names = sorted({m for _, m, _ in rows})
         table = {m: [nan] * run.epochs for m in names} if metrics else {}
         for epoch, name, value in rows:
-            values = _floats(value)
+            try:
+                values = _floats(value)
+            except BadValue:
+                raise DamagedRow(run.id, "epochs", f"epoch {epoch}, {name}", self.path) from None
             if metrics:
                 table[name][epoch] = values
             if epoch == last:
                 run.final[name] = values
         run.metrics = table
+
+
+def _in_use(run_id: int, live: Run) -> str:
+    where = f"process {live.pid}" + (f" on {live.host}" if live.host else "")
+    which = f"run {run_id}" if live.id == run_id else f"run {live.id} (inside run {run_id})"
+    return (
+        f"{which} is still being written by {where}; stop it first (Ctrl-C, or kill "
+        f"{live.pid}) and delete it then, or add --force to delete it now (its writer stops)."
+    )
