@@ -38,6 +38,7 @@ def _engine() -> None:
 
     runtime.use_cpu_cores()
     runtime.enable_compile_cache()
+    runtime.local_devices()  # an unavailable JAX_PLATFORMS is one sentence, before any run is stored
 
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
