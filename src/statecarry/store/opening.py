@@ -92,7 +92,9 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def _writable(path: Path) -> bool:
     """Can we write the file, and make its WAL beside it? (A read-only mount answers no.)"""
     exists = path.exists() and path.stat().st_size > 0
-    return not exists or (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+    beside = [path.with_name(path.name + end) for end in ("-wal", "-shm")]
+    room = os.access(path.parent, os.W_OK) or all(os.access(p, os.W_OK) for p in beside)
+    return not exists or (os.access(path, os.W_OK) and room)
 
 
 def _open_read_only(path: Path) -> Store:
