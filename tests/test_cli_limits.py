@@ -140,3 +140,21 @@ def test_runs_compare_of_one_seed_runs_says_why_there_is_no_interval():
     result = invoke("runs", "compare", *ids)
     assert result.exit_code == 0, result.output
     assert "0.500 ± — (1 seed)" in result.stdout and "nan" not in result.stdout
+
+
+def test_forecast_and_verdict_lines_of_one_seed_say_why_there_is_no_interval():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from statecarry.experiments import forecast_verdicts, verdicts
+
+    one = SimpleNamespace(name="lstm", series="raw", one_step_rmse=np.array([0.25]),
+                          recursive_rmse=np.array([0.5]), seconds=1.0)  # fmt: skip
+    (row,) = forecast_verdicts.table_rows(SimpleNamespace(results=[one]))
+    assert row[2:4] == ["0.250 ± — (1 seed)", "0.500 ± — (1 seed)"]
+    verdict, ratio = forecast_verdicts.ratio_verdict(np.array([2.0]), np.array([1.0]))
+    assert verdict == "inconclusive" and forecast_verdicts._ratio(ratio) == "ratio 2.00 — (1 seed)"
+    evidence = {"a": {"test_acc": np.array([[0.9]])}, "b": {"test_acc": np.array([[0.5]])}}
+    judged = verdicts.Differs("a", "b", expect="greater").judge(evidence)
+    assert "+0.400 — (1 seed)" in judged.measured and "nan" not in judged.measured
