@@ -297,14 +297,28 @@ def test_a_damaged_epoch_value_is_named_by_run_epoch_and_metric():
     assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 2
 
 
-def test_a_store_missing_its_epochs_table_is_named_and_left_untouched():
-    stored(1)
+def test_a_store_missing_its_epochs_table_is_named_its_runs_stay_listable_and_untouched():
+    ids = [stored(n) for n in range(2)]
     _raw("drop table epochs")
     before = sha(store.store_path())
+    listed = invoke("runs", "list", "--json")
+    assert listed.exit_code == 0
+    assert [(r["id"], r["epochs"]) for r in json.loads(listed.stdout)] == [(ids[0], 0), (ids[1], 0)]
+    assert "Warning: " in listed.stderr and "is damaged (its epochs table is missing)" in listed.stderr
+    shown = invoke("runs", "show", str(ids[1]))
+    assert shown.exit_code == 0 and "epochs table is missing" in shown.stderr
+    writing = invoke("run", *TINY_RUN, "--epochs", "1", "-q")
+    assert writing.exit_code == 2 and one_sentence(writing.output)
+    assert "it is damaged (its epochs table is missing)" in writing.output
+    assert sha(store.store_path()) == before
+
+
+def test_a_store_missing_its_runs_table_is_refused_naming_it():
+    stored(1)
+    _raw("drop table runs")
     result = invoke("runs", "list")
     assert result.exit_code == 2 and one_sentence(result.output)
-    assert "is damaged (its epochs table is missing)" in result.output
-    assert sha(store.store_path()) == before
+    assert "is damaged (its runs table is missing)" in result.output
 
 
 @pytest.mark.parametrize("args", [["runs", "show", HUGE], ["runs", "delete", HUGE, "--yes"],

@@ -58,6 +58,8 @@ def show(run_id: int, json_: bool):
     with store_.open_store() as store:
         run = store.get_run(run_id)
         children = store.children(run_id)
+        for sentence in store.damaged:
+            click.echo(f"Warning: {sentence}", err=True)
     if json_:
         click.echo(strict_json(run.to_json() | {"children": [c.id for c in children]}))
         return

@@ -50,11 +50,18 @@ _open_paths: collections.Counter[Path] = collections.Counter()
 class Store:
     """One open connection to the store. Close it (or use `with`) when done."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path, read_only: bool = False):
+    def __init__(
+        self, db: sqlite3.Connection, path: Path, read_only: bool = False, missing: Sequence[str] = ()
+    ):
         self.db = db
         self.path = path
-        self.read_only = read_only  # opened read-only: the file or its directory is not writable
-        self.damaged: list[str] = []  # one sentence per run `list_runs` skipped as unreadable
+        self.read_only = read_only  # the file or its directory is not writable, or damaged
+        self.missing = tuple(missing)  # tables lost from a damaged store (only ever "epochs")
+        self.damaged: list[str] = [  # one sentence per thing reads skipped as unreadable
+            f"{path} is damaged (its {t} table is missing): runs are shown without their "
+            "epochs, and nothing can be recorded in it; move it aside to start a new store."
+            for t in self.missing
+        ]
         self._key = path.resolve()
         self._open = True
         _open_paths[self._key] += 1
@@ -69,6 +76,12 @@ class Store:
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; a store we cannot write (locked too long, read-only, disk
         full) is one sentence, not a traceback."""
+        if self.missing:
+            raise StoreError(
+                f"cannot write the run store {self.path}: it is damaged (its {self.missing[0]} "
+                "table is missing); move it aside, point STATECARRY_HOME elsewhere, or add "
+                "--no-store to run, sweep, reproduce or forecast."
+            )
         try:
             with transaction(self.db):
                 yield self.db
@@ -249,6 +262,8 @@ class Store:
         return None if row is None else int(row[0])
 
     def _fill(self, run: Run, metrics: bool) -> None:
+        if "epochs" in self.missing:
+            return
         last = self.db.execute(
             "select max(epoch) from epochs where run_id = ?", (run.id,)
         ).fetchone()[0]

@@ -34,12 +34,13 @@ def _refuse(path: Path, problem: str) -> StoreError:
     )
 
 
-def _inspect(path: Path) -> None:
-    """Refuse, without writing a byte, a file that is not a statecarry store we can open."""
+def _inspect(path: Path) -> list[str]:
+    """Refuse, without writing a byte, a file that is not a statecarry store we can open.
+    Returns the tables missing from a store that can still be read (its `epochs`)."""
     if not path.exists() or path.stat().st_size == 0:
-        return  # a new store
+        return []  # a new store
     if _open_paths[path.resolve()]:
-        return  # already inspected by the connection we hold (and reading it would be unsafe)
+        return []  # already inspected by the connection we hold (and reading it would be unsafe)
     with open(path, "rb") as f:
         if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             raise _refuse(path, "is not a SQLite database (so not a statecarry run store)")
@@ -52,16 +53,16 @@ def _inspect(path: Path) -> None:
             check = db.execute("pragma quick_check(1)").fetchone()[0]  # reads every page
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
-    except sqlite3.OperationalError as e:  # locked past the timeout: busy, not damaged
-        raise _refuse(path, f"cannot be read now ({e})") from None
     except sqlite3.DatabaseError as e:
+        if "locked" in str(e):  # held past the timeout: busy, not damaged
+            raise _refuse(path, f"cannot be read now ({e})") from None
         raise _refuse(path, f"is damaged ({e})") from None
     finally:
         db.close()
     tables = len(names)
     missing = [t for t in TABLES if t not in names]
-    if app_id == APPLICATION_ID and version >= 1 and missing:
-        raise _refuse(path, f"is damaged (its {missing[0]} table is missing)")
+    if app_id == APPLICATION_ID and version >= 1 and "runs" in missing:
+        raise _refuse(path, "is damaged (its runs table is missing)")
     if app_id != APPLICATION_ID and (tables or version):
         raise _refuse(path, "is a SQLite database that statecarry did not write")
     if version > len(MIGRATIONS):
@@ -69,6 +70,7 @@ def _inspect(path: Path) -> None:
             f"{path} was written by a newer statecarry (store schema {version}; this version "
             f"knows {len(MIGRATIONS)}); upgrade statecarry, or point STATECARRY_HOME elsewhere."
         )
+    return missing if app_id == APPLICATION_ID and version >= 1 else []
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
@@ -97,7 +99,7 @@ def _writable(path: Path) -> bool:
     return not exists or (os.access(path, os.W_OK) and room)
 
 
-def _open_read_only(path: Path) -> Store:
+def _open_read_only(path: Path, missing: list[str]) -> Store:
     db = _read_only(path)
     version = db.execute("pragma user_version").fetchone()[0]
     if version < READABLE_FROM:
@@ -106,7 +108,7 @@ def _open_read_only(path: Path) -> Store:
             f"{path} is read-only and from an older statecarry (store schema {version}); make "
             "it writable once so statecarry can upgrade it, or point STATECARRY_HOME elsewhere."
         )
-    return Store(db, path, read_only=True)
+    return Store(db, path, read_only=True, missing=missing)
 
 
 def _wal(db: sqlite3.Connection) -> None:
@@ -126,20 +128,21 @@ def _wal(db: sqlite3.Connection) -> None:
 def open_store(path: str | Path | None = None) -> Store:
     """Open (creating and migrating as needed) the store at `path`, default `store_path()`.
 
-    A store whose file or directory is not writable is opened read-only: reading works, and
-    writing is a StoreError sentence."""
+    A store whose file or directory is not writable, or that lost its epochs table, is opened
+    read-only: reading works, and writing is a StoreError sentence."""
     path = Path(path) if path is not None else store_path()
-    if not _writable(path):
-        _inspect(path)
-        return _open_read_only(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StoreError(
-            f"cannot create the run store's directory {path.parent} ({e.strerror}); "
-            "point STATECARRY_HOME at a writable directory, or add --no-store to run, sweep, reproduce or forecast."
-        ) from None
-    _inspect(path)
+    writable = _writable(path)
+    if writable:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(
+                f"cannot create the run store's directory {path.parent} ({e.strerror}); "
+                "point STATECARRY_HOME at a writable directory, or add --no-store to run, sweep, reproduce or forecast."
+            ) from None
+    missing = _inspect(path)
+    if missing or not writable:  # read what is there; writing it is one sentence
+        return _open_read_only(path, missing)
     try:
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     except sqlite3.Error as e:
