@@ -54,15 +54,21 @@ def test_a_sweep_slower_than_the_threshold_stops_after_its_first_point(monkeypat
     result = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02,0.03", "--seeds", "2", *SMALL)
     assert "sweep: 3 point(s) × 2 seed(s) = 6 seed runs" in result.stderr
     line = error_line(result)
-    first = re.search(r"the first point took ([\d.]+) s with 2 seeds, so the other 2 points "
+    first = re.search(r"the first point to train took ([\d.]+) s with 2 seeds, so the other 2 points "
                       r"would take about (\d+) s", line)  # fmt: skip
     assert first, line
     assert abs(int(first.group(2)) - 2 * float(first.group(1))) <= 1  # 2 more points, each as long
     runs = stored_runs()
     (parent,) = [r for r in runs if r.kind == "sweep"]
-    assert parent.status == "failed" and "the first point took" in parent.error
+    assert parent.status == "failed" and "the first point to train took" in parent.error
     children = [r for r in runs if r.parent == parent.id]
     assert [(c.status, c.config["learning_rate"]) for c in children] == [("done", 0.01)]
+
+    # --resume: the stored first point has no timings, so the estimate waits for one that trains
+    resumed = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02,0.03", "--seeds", "2", *SMALL, "--resume")
+    assert "so the other 1 points would take" in error_line(resumed)
+    trained = [r.config["learning_rate"] for r in stored_runs() if r.kind == "run"]
+    assert sorted(trained) == [0.01, 0.02]
 
     again = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02,0.03", "--seeds", "2", *SMALL,
                    "--yes", "--resume", "--json")  # fmt: skip
@@ -70,14 +76,14 @@ def test_a_sweep_slower_than_the_threshold_stops_after_its_first_point(monkeypat
     points = json.loads(again.stdout)["points"]
     assert [p["values"]["learning_rate"] for p in points] == [0.01, 0.02, 0.03]
     done = [r for r in stored_runs() if r.kind == "run" and r.status == "done"]
-    assert sorted(r.config["learning_rate"] for r in done) == [0.01, 0.02, 0.03]  # 0.01 reused
+    assert sorted(r.config["learning_rate"] for r in done) == [0.01, 0.02, 0.03]  # each trained once
 
 
 def test_a_sweep_under_the_threshold_says_its_size_and_estimate_and_runs():
     result = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02", "--seeds", "2", *SMALL)
     assert result.exit_code == 0, result.output
     assert "sweep: 2 point(s) × 2 seed(s) = 4 seed runs" in result.stderr
-    assert re.search(r"the other 1 point\(s\): about \d+ s \(the first took [\d.]+ s\)", result.stderr)
+    assert re.search(r"the other 1 point\(s\): about \d+ s \(the first to train took [\d.]+ s\)", result.stderr)
 
 
 # -- output paths are checked before any training --------------------------------------------

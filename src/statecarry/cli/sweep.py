@@ -65,7 +65,7 @@ def _first_point(yes: bool, quiet: bool, seeds: int):
             raise ConfigError(why)
         if remaining and not quiet:
             click.echo(f"the other {remaining} point(s): about {sweeps.duration(sweeps.estimate(first, remaining))} "
-                       f"(the first took {first.seconds:.1f} s)", err=True)  # fmt: skip
+                       f"(the first to train took {first.seconds:.1f} s)", err=True)  # fmt: skip
 
     return check
 

@@ -102,7 +102,7 @@ def too_slow(first: Point, remaining: int, seeds: int) -> str | None:
     if seconds <= CONFIRM_SECONDS:
         return None
     return (
-        f"the first point took {first.seconds:.1f} s with {seeds:,} seeds, so the other "
+        f"the first point to train took {first.seconds:.1f} s with {seeds:,} seeds, so the other "
         f"{remaining:,} points would take about {duration(seconds)}; add --yes to run them "
         "(--resume reuses the stored first point), or give --grid fewer values."
     )
@@ -167,8 +167,9 @@ def sweep(
 ) -> list[Point]:
     """Run every valid grid point over `seeds`; summarise the final epoch.
 
-    `on_first(point, remaining)` is called once the first point has run, with the number of
-    points still to run: it may print an estimate, or raise to stop the sweep there."""
+    `on_first(point, remaining)` is called once the first point has trained (a point answered
+    from the store, which has no timings, does not count), with the number of points still to
+    run: it may print an estimate, or raise to stop the sweep there."""
     if run is None:
         from . import blog
 
@@ -176,6 +177,7 @@ def sweep(
     result = points(base, grid)
     todo = sum(p.config is not None for p in result)
     for p in result:
+        trained = False
         if p.config is not None:
             t0 = time.perf_counter()
             history = run(p.config, list(seeds))
@@ -186,11 +188,11 @@ def sweep(
             p.known_acc = stats.mean_ci(known, bounds=stats.ACCURACY)
             # no determined labels (random-labels): solved counts all of them
             p.solved = stats.solved_fraction(known if np.isfinite(known).any() else history.final("test_acc"))
+            trained = history.compile_seconds + history.run_seconds > 0
         if on_point:
             on_point(p)
-        if p.config is not None:
-            todo -= 1
-            if on_first is not None:
-                on_first(p, todo)
-                on_first = None
+        todo -= p.config is not None
+        if trained and on_first is not None:
+            on_first(p, todo)
+            on_first = None
     return result
