@@ -285,6 +285,10 @@ def test_a_damaged_row_is_named_and_the_other_runs_stay_listable(tmp_path, monke
         assert f"run {ids[1]} in" in result.output and "column config" in result.output
         assert not Path("r.html").exists()
     assert invoke("runs", "show", str(ids[2])).exit_code == 0
+    deleted = invoke("runs", "delete", str(ids[1]), "--yes")  # the way out the sentence offers
+    assert deleted.exit_code == 0 and f"deleted run {ids[1]}" in deleted.output
+    listed = invoke("runs", "list", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [ids[0], ids[2]] and not listed.stderr
 
 
 def test_a_damaged_epoch_value_is_named_by_run_epoch_and_metric():

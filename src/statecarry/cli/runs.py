@@ -130,11 +130,15 @@ def echo_all(text: str, what: str) -> None:
 def delete(run_id: int, yes: bool, force: bool):
     """Delete a run, its epochs and its child runs (a sweep's or reproduce's own runs)."""
     with store_.open_store() as store:
-        run = store.get_run(run_id, metrics=False)
+        try:
+            run = store.get_run(run_id, metrics=False)
+            what = f"{run.kind}, {run.task}"
+        except store_.DamagedRow:
+            what = "damaged"  # deleting it is the way out the damage sentence offers
         n_children = len(store.children(run_id))
         if not yes:
             also = f" and its {n_children} child run(s)" if n_children else ""
-            click.confirm(f"Delete run {run_id} ({run.kind}, {run.task}){also}?", abort=True)
+            click.confirm(f"Delete run {run_id} ({what}){also}?", abort=True)
         deleted = store.delete_run(run_id, force=force)
     click.echo(f"deleted run{'s' if len(deleted) > 1 else ''} {', '.join(map(str, deleted))}")
 

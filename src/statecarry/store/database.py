@@ -27,6 +27,7 @@ from .records import (
     config_hash,
     machine,
     versions,
+    writer_may_live,
 )
 from .schema import (
     KINDS,
@@ -179,7 +180,10 @@ class Store:
 
         A run still being written (its process alive, or on another host) is refused with
         RunInUse unless `force`; its writer then stops at its next epoch (RunVanished)."""
-        self.get_run(run_id, metrics=False)  # UnknownRun if absent
+        if run_id not in SQLITE_IDS or not self.db.execute(
+            "select 1 from runs where id = ?", (run_id,)
+        ).fetchone():  # a damaged row can still be deleted: it is not decoded
+            raise UnknownRun(f"no run {run_id} in {self.path}; see 'statecarry runs list'.")
         with self._writing():
             ids = [
                 r[0]
@@ -192,15 +196,15 @@ class Store:
             ]
             marks = ",".join("?" * len(ids))
             live = [
-                run
-                for run in map(self._run, self.db.execute(
-                    f"select {RUN_COLUMNS} from runs where id in ({marks}) and status = 'running'",
+                (i, pid, host)
+                for i, pid, host in self.db.execute(
+                    f"select id, pid, host from runs where id in ({marks}) and status = 'running'",
                     ids,
-                ))
-                if run.shown_status == "running"
-            ]  # fmt: skip
+                )
+                if writer_may_live(pid, host)
+            ]
             if live and not force:
-                raise RunInUse(_in_use(run_id, live[0]))
+                raise RunInUse(_in_use(run_id, *live[0]))
             self.db.execute(f"delete from epochs where run_id in ({marks})", ids)
             self.db.execute(f"delete from runs where id in ({marks})", ids)
         return ids
@@ -290,10 +294,10 @@ class Store:
         run.metrics = table
 
 
-def _in_use(run_id: int, live: Run) -> str:
-    where = f"process {live.pid}" + (f" on {live.host}" if live.host else "")
-    which = f"run {run_id}" if live.id == run_id else f"run {live.id} (inside run {run_id})"
+def _in_use(run_id: int, live_id: int, pid: int | None, host: str | None) -> str:
+    where = f"process {pid}" + (f" on {host}" if host else "")
+    which = f"run {run_id}" if live_id == run_id else f"run {live_id} (inside run {run_id})"
     return (
         f"{which} is still being written by {where}; stop it first (Ctrl-C, or kill "
-        f"{live.pid}) and delete it then, or add --force to delete it now (its writer stops)."
+        f"{pid}) and delete it then, or add --force to delete it now (its writer stops)."
     )

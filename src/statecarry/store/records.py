@@ -46,9 +46,7 @@ class Run:
     @property
     def shown_status(self) -> str:
         """"stale" for a run still marked running whose writer (on this host) has gone."""
-        # a pid from another host says nothing about a process here
-        mine = self.pid and self.host == socket.gethostname()
-        if self.status == "running" and mine and not _alive(self.pid):
+        if self.status == "running" and not writer_may_live(self.pid, self.host):
             return "stale"
         return self.status
 
@@ -72,6 +70,13 @@ class Run:
                 for e in range(self.epochs)
             ]
         return _json_safe(fields)
+
+
+def writer_may_live(pid: int | None, host: str | None) -> bool:
+    """False only when the writer ran on this host and its process is gone: a pid from
+    another host says nothing about a process here."""
+    mine = pid and host == socket.gethostname()
+    return not (mine and not _alive(pid))
 
 
 def _alive(pid: int) -> bool:
