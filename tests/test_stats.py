@@ -149,3 +149,4 @@ def test_an_interval_one_seed_cannot_give_is_a_dash_with_why_never_nan():
     assert str(stats.mean_ci([np.nan, np.inf])) == "— (no finite seed)"
     assert stats.Summary(0.5, None, None, 1).bracket() == "— (1 seed)"  # as stored: null
     assert stats.mean_ci([0.2, 0.4]).bracket(".1f").startswith("[")
+    assert stats.wilson(1, 1).bracket(".0%") == "[21%, 100%]"  # defined for one seed: shown

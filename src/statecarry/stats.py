@@ -33,9 +33,10 @@ class Summary(NamedTuple):
         return f"{self.mean:.3f} {self.bracket()}"  # clipped to its bounds
 
     def bracket(self, spec: str = ".3f") -> str:
-        """The interval alone, "[low, high]" in `spec`, or "— (1 seed)" when undefined."""
+        """The interval alone, "[low, high]" in `spec`, or "— (1 seed)" when undefined (a
+        t interval needs two seeds; a Wilson interval over one seed is defined, and shown)."""
         ends = (self.low, self.high)  # None: read back from stored JSON, where NaN is null
-        if self.n < 2 or any(v is None or not math.isfinite(v) for v in ends):
+        if self.n == 0 or any(v is None or not math.isfinite(v) for v in ends):
             return undefined(self.n)
         return f"[{self.low:{spec}}, {self.high:{spec}}]"
 
