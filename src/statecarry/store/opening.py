@@ -78,16 +78,19 @@ def _read_only(path: Path) -> sqlite3.Connection:
     memory file; where that cannot be made (a read-only directory) and no WAL holds unsaved
     pages, the file is opened as immutable."""
     uri = path.resolve().as_uri()
+    db = None
     try:
         db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
         db.execute("select count(*) from sqlite_master").fetchone()
         return db
-    except sqlite3.OperationalError as e:
+    except sqlite3.Error as e:
+        if db is not None:
+            db.close()
         wal = path.with_name(path.name + "-wal")
+        if not isinstance(e, sqlite3.OperationalError):  # malformed: not a question of access
+            raise _refuse(path, f"is damaged ({e})") from None
         if "locked" in str(e) or (wal.exists() and wal.stat().st_size):
             raise _refuse(path, f"cannot be read now ({e})") from None
-    except sqlite3.Error as e:
-        raise _refuse(path, f"cannot be opened ({e})") from None
     return sqlite3.connect(f"{uri}?immutable=1", uri=True)
 
 
