@@ -265,3 +265,12 @@ def test_rtrl_too_large_is_refused_before_a_run_is_stored(data):
     assert result.exit_code == 2 and result.output.startswith("Error: rtrl "), result.output
     assert result.output.count("\n") == 1 and "GiB" in result.output
     assert json.loads(ok("runs", "list", "--json").output) == []
+
+
+def test_several_targets_get_one_prediction_column_each_and_no_baselines(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    out = json.loads(ok("train", data / "macro.csv", "--target", "infl,realint", *SMALL, "-o", model, "--json").output)
+    assert out["baselines"] is None and sc.load(model)[0].outputs == 2
+    ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.parquet")
+    pred = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(pred.columns) == ["infl_prediction", "realint_prediction"] and len(pred) == 203

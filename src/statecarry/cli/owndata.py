@@ -65,9 +65,12 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
 def _about(columns, seqs, prep) -> str:
     lengths = [len(x) for x in seqs.x]
     shape = (f"one series of {lengths[0]} steps" if len(lengths) == 1
-             else f"{len(lengths)} sequences of {min(lengths)}-{max(lengths)} steps")  # fmt: skip
+             else f"{len(lengths)} sequences of {min(lengths)}" + (f"-{max(lengths)}" if max(lengths) > min(lengths) else "")
+             + " steps")  # fmt: skip
     head = {"linear": "linear head, MSE", "sigmoid": "sigmoid head, BCE", "softmax": "softmax head, cross-entropy"}[prep.head]
     ahead = f", {prep.ahead} step(s) ahead" if prep.ahead else ""
+    if prep.head == "linear" and len(columns.targets) > 1:
+        ahead += "; RMSE and MAE in standard deviations (several targets)"
     return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
             f"feature(s): {', '.join(columns.features)}")  # fmt: skip
 

@@ -206,8 +206,9 @@ def lay_out(xs: list, ys: list, ws: list, setup: Setup, train: bool) -> Batches:
 
 def persistence_rmse(prep: Prepared) -> dict[str, float] | None:
     """RMSE on the scored test steps of two baselines a model should beat, in the target's
-    units: the previous value (persistence) and the training mean. Real targets only."""
-    if prep.head != "linear" or not prep.test_parts:
+    units: the previous value (persistence) and the training mean. One real target only
+    (several targets' metrics are in standard deviations, not comparable)."""
+    if prep.head != "linear" or not prep.test_parts or len(prep.columns.targets) != 1:
         return None
     k, warm = prep.ahead, prep.setup.time_steps - 1
     last, mean = [], []
