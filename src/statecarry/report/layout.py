@@ -69,7 +69,7 @@ def layout_plan(config: dict) -> dict:
         rows = list(range(MAX_ROWS_SHOWN - 2)) + [None, b - 1]
     carry = mode != "stateless"
     reach = 1 if mode == "stateless" else horizon
-    if mode == "rtrl":
+    if mode in ("rtrl", "uoro", "snap1"):  # online: the whole history since the last reset
         target = n_batches - 1
         window = 0 if reset == "epoch" else None
     else:
@@ -133,12 +133,12 @@ def layout_caption(config: dict) -> str:
             text.append("The state is zeroed at the start of every epoch (reset=epoch).")
         if plan["window"] is None:
             text.append(
-                f"Shaded: the batches the gradient of batch {t}'s loss reaches with rtrl: "
+                f"Shaded: the batches the gradient of batch {t}'s loss reaches with {mode}: "
                 "every batch since training began (the state is never reset)."
             )
-        elif mode == "rtrl":
+        elif mode in ("rtrl", "uoro", "snap1"):
             text.append(
-                f"Shaded: rtrl's gradient of batch {t}'s loss reaches every batch since the "
+                f"Shaded: {mode}'s gradient of batch {t}'s loss reaches every batch since the "
                 "last reset (the start of the epoch)."
             )
         else:
