@@ -281,3 +281,60 @@ def test_a_straight_line_trains_the_raw_models_and_names_the_skipped_ones(tmp_pa
     assert "the differences of its training part are constant" in out["skipped"]["differenced models"]
     drift = next(m for m in out["models"] if m["model"] == "drift")
     assert drift["one_step_rmse"]["mean"] < 1e-40  # a line: drift is exact
+
+
+# -- the global model ------------------------------------------------------------------------
+
+
+def test_a_global_model_of_one_series_is_that_series_own_model():
+    """Packed with resets, one series alone is trained exactly as `from_series` trains it (the
+    only difference is a zero-weight input after its last target): the same forecasts."""
+    from statecarry.experiments import global_model
+
+    s = series.Series(wave(60), "wave", "w")
+    [score] = global_model.compare_global([s], [0, 1], SMALL)
+    np.testing.assert_allclose(score.global_.paths, score.alone.paths, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(score.global_.paths).all() and score.global_.paths.shape == (2, 12, 5)
+
+
+def test_cli_global_compares_several_series(tmp_path):
+    paths = []
+    for seed in (0, 1):
+        path = tmp_path / f"w{seed}.csv"
+        path.write_text("v\n" + "".join(f"{float(x)!r}\n" for x in wave(60, seed) * (1 + 9 * seed)))
+        paths.append(str(path))
+    args = ["forecast", "--global", ",".join(paths), "--seeds", "2", "--epochs", "1", "--window", "3",
+            "--units", "2", "--batch-size", "4", "--ahead", "6", "--cells", "gru", "--json"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["cell"] == "gru" and [(r["series"], r["h"]) for r in out["rows"]] == [
+        ("v", "1"), ("v", "6"), ("v", "1"), ("v", "6")]
+    assert all(r["verdict"] in ("as good or better", "worse", "unclear") for r in out["rows"])
+
+
+BAD_SERIES = [
+    ("v\n" + "2.5\n" * 80, [], "its training part is constant"),
+    ("v\n" + "".join(f"{float(x)!r}\n" for x in wave(80)), ["--period", "40"], "a period of 40 needs more than 81"),
+    ("v\n" + "".join(f"{float(x)!r}\n" for x in wave(30)), ["--window", "20"], "the series has 30 values"),
+    ("v\n1\n2\n\n4\n5\n", [], "1 missing value(s), the first on line 4"),
+]
+
+
+@pytest.mark.parametrize("text, args, message", BAD_SERIES)
+def test_bad_series_are_one_sentence_exit_2_before_training(monkeypatch, tmp_path, text, args, message):
+    monkeypatch.setattr(fc, "compare", lambda *a, **k: pytest.fail("trained a bad series"))
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["forecast", str(path), "--no-store", "--no-figure", *args])
+    assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+    assert message in result.output and result.output.count("\n") == 1
+
+
+def test_shipped_series_are_real_and_named():
+    assert len(series.shipped("sunspots").values) == 309
+    assert len(series.shipped("nile").values) == 100
+    elnino = series.shipped("elnino").values
+    assert len(elnino) == 732 and 20 < elnino.mean() < 30
+    with pytest.raises(DataError, match="no shipped series 'mars'; the shipped ones are: co2, sunspots"):
+        series.shipped("mars")

@@ -44,10 +44,13 @@ def setup_options(fn):
 @click.option("-o", "--output", default="forecast.png", show_default=True,
               help="Figure: .png, .pdf or .svg.")
 @click.option("--no-figure", is_flag=True, help="Do not write the figure.")
+@click.option("global_", "--global", metavar="A,B,...",
+              help="Instead: one model trained on these series at once (shipped names or CSV "
+                   "files) against one model per series.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @store_option
-def forecast(series, column, seeds, cells, output, no_figure, json_, quiet, no_store, **options):
+def forecast(series, column, seeds, cells, output, no_figure, global_, json_, quiet, no_store, **options):
     """Forecast SERIES.csv, or a shipped series (co2, the default; sunspots, nile, elnino).
 
     The classical ladder (naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA)
@@ -64,15 +67,13 @@ def forecast(series, column, seeds, cells, output, no_figure, json_, quiet, no_s
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
     cell_list = tuple(c.strip().lower() for c in cells.split(",") if c.strip())
     setup = fc.Setup(**{k: v for k, v in options.items() if v is not None}, cells=cell_list)
+    if global_:
+        return _global(global_, seeds, setup, json_)
     if not no_figure:
         _check_output(output)  # before any training: a bad path must not waste it
-    named = series in ("co2", *series_.SHIPPED)
-    if column and (not series or named):
+    if column and (not series or series in ("co2", *series_.SHIPPED)):
         raise UserError("--column needs a SERIES.csv; the shipped series have one column each.")
-    if named and not Path(series).exists():
-        data = series_.shipped(series)
-    else:
-        data = series_.load_csv(series, column) if series else series_.default_series()
+    data = _load(series, column) if series else series_.default_series()
     held_out = fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
     fc.model_series(data.values, held_out.start, False)  # so does a constant one
     fc.period_of(data.values, held_out.start, setup)  # and a period longer than it allows
@@ -134,3 +135,40 @@ def _check_output(output: str) -> None:
 
     if not os.access(path.parent, os.W_OK):
         raise UserError(f"cannot write -o {output}: its folder is not writable.")
+
+
+def _load(name: str, column: str | None = None):
+    """A shipped series by name, else a CSV file."""
+    from ..experiments import series as series_
+
+    if name in ("co2", *series_.SHIPPED) and not Path(name).exists():
+        return series_.shipped(name)
+    return series_.load_csv(name, column)
+
+
+def _global(names: str, seeds: int, setup, json_: bool) -> None:
+    """`--global`: one model for several series against one model per series."""
+    from ..experiments import forecast as fc
+    from ..experiments import global_model
+
+    many = [_load(n.strip()) for n in names.split(",") if n.strip()]
+    if len(many) < 2:
+        raise UserError(f"--global needs at least two series, got {names!r}; e.g. co2,sunspots,elnino.")
+    for s in many:  # every series checked before JAX starts
+        start = fc.split(len(s.values), setup).start
+        fc.model_series(s.values, start, True)
+        fc.period_of(s.values, start, setup)
+    _engine()
+    cell = setup.cells[0]
+    scores = global_model.compare_global(many, list(range(seeds)), setup, cell)
+    header = ["series", "h", "MASE per series", "MASE global", "global / per series", "verdict"]
+    rows = global_model.rows(scores, setup.ahead)
+    if json_:
+        click.echo(strict_json({"cell": cell, "seeds": seeds, "rows": [dict(zip(header, r)) for r in rows]}))
+        return
+    click.echo(
+        f"{cell.upper()} stateful, window {setup.window}, on the differenced series, each "
+        f"standardised on its own training part; one model trained on {len(many)} series packed "
+        f"with resets vs one per series; MASE over every held-out origin, {seeds} seed(s)."
+    )
+    click.echo(table(header, rows))

@@ -69,14 +69,16 @@ def paired(model: ModelResult, base: ModelResult, h: int, scale: float) -> stats
     d[s, o] = the scaled absolute error difference at origin o for seed s. Its mean is the MASE
     difference; its variance has two parts, added: across origins (the seed-averaged d, with
     a Newey-West variance at lag h - 1, since neighbouring origins share targets) and across
-    seeds (the origin-averaged d, sample variance / seeds). The interval of the difference is
+    seeds (the origin-averaged d, sample variance / seeds, widened by t over 1.96 for few
+    seeds). The interval of the difference is
     divided by the baseline's MASE, so it is an interval of the ratio."""
     d = scaled_errors(model, h, scale) - scaled_errors(base, h, scale)
-    base_mase = float(mase(base, h, scale)[0])
+    base_mase = float(mase(base, h, scale).mean())  # a baseline has one "seed"
     by_origin, by_seed = d.mean(axis=0), d.mean(axis=1)
     var = long_run_variance(by_origin, h - 1) / len(by_origin)
-    if len(by_seed) > 1:
-        var += float(np.var(by_seed, ddof=1)) / len(by_seed)
+    if len(by_seed) > 1:  # few seeds: widen by Student's t over the normal 1.96
+        widen = stats.t_quantile(0.975, len(by_seed) - 1) / 1.96
+        var += widen**2 * float(np.var(by_seed, ddof=1)) / len(by_seed)
     half = 1.96 * math.sqrt(var)
     mean = float(d.mean())
     return stats.Summary(1 + mean / base_mase, 1 + (mean - half) / base_mase,
