@@ -338,3 +338,22 @@ def test_shipped_series_are_real_and_named():
     assert len(elnino) == 732 and 20 < elnino.mean() < 30
     with pytest.raises(DataError, match="no shipped series 'mars'; the shipped ones are: co2, sunspots"):
         series.shipped("mars")
+
+
+@pytest.mark.parametrize("lstm_error, verdict", [(2.0, "refuted"), (1.0, "confirmed"), (0.5, "confirmed")])
+def test_good_forecaster_claim_follows_the_ladder(lstm_error, verdict):
+    """Claim 19: the best stateful LSTM against the best baseline, one step ahead."""
+    rng = np.random.default_rng(0)
+    levels = rng.standard_normal(40)
+    truth = fc.truth_paths(levels, 20, 1)
+    c = fc.Comparison(series.Series(levels, "v", "s.csv"), fc.Setup(), [0, 1, 2], fc.Split(20, 20), 1, 1, 1.0)
+    signs = rng.choice([-1.0, 1.0], size=(3, 20, 1))
+    c.results = [
+        fc.ModelResult("naive", "levels", truth[None] + 3.0, truth),
+        fc.ModelResult("SARIMA", "levels", truth[None] - 1.0, truth),
+        fc.ModelResult("stateless, window 12", "differenced", truth[None] + 0.1 * signs, truth, "lstm"),
+        fc.ModelResult("stateful, window 1, horizon 1", "raw", truth[None] + lstm_error * signs, truth, "lstm"),
+    ]
+    v = fv.good_forecaster(c)
+    assert v.verdict == verdict and "best baseline (SARIMA) 1.000" in v.measured
+    assert "stateful, window 1, horizon 1, raw" in v.measured  # the stateless one is not eligible
