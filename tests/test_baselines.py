@@ -65,8 +65,10 @@ def test_statistical_models_match_statsmodels_refiltered_at_each_origin(name, fi
     paths, params = next((b.paths, b.params) for b in found if b.name == name)
     scaling = bl.Scaling.fit(v[:start])
     z = scaling.to_z(v)
-    model = (ExponentialSmoothing(z[:start], trend=True, seasonal=M) if name == "ETS"
-             else SARIMAX(z[:start], order=(0, 1, 1), seasonal_order=(0, 1, 1, M)))  # fmt: skip
+    model = {
+        "ETS": lambda: ExponentialSmoothing(z[:start], trend=True, seasonal=M),
+        "SARIMA": lambda: SARIMAX(z[:start], order=(0, 1, 1), seasonal_order=(0, 1, 1, M)),
+    }[name]()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = model.smooth(params)
@@ -74,6 +76,22 @@ def test_statistical_models_match_statsmodels_refiltered_at_each_origin(name, fi
             expected = scaling.to_v(fitted.apply(z[: origins[i]]).forecast(H))
             np.testing.assert_allclose(paths[i], expected, rtol=1e-9)
     assert np.abs(paths[:, 0] - v[origins]).mean() < 0.3  # and they forecast well
+
+
+def test_ar_matches_statsmodels_autoreg_at_each_origin(fitted_ladder):
+    from statsmodels.tsa.ar_model import AutoReg
+
+    v, start, (found, _) = fitted_ladder
+    ar = next(b for b in found if b.name == "AR")
+    scaling = bl.Scaling.fit(v[:start])
+    z = scaling.to_z(v)
+    p = len(ar.params) - 1
+    assert 1 <= p <= 24
+    fitted = AutoReg(z[:start], p, trend="c").fit()
+    np.testing.assert_allclose(ar.params, fitted.params, rtol=1e-9)
+    for i in (0, 9, 29):
+        expected = scaling.to_v(fitted.apply(z[: start + i]).forecast(H))
+        np.testing.assert_allclose(ar.paths[i], expected, rtol=1e-9)
 
 
 def test_a_model_that_does_not_converge_is_named_and_the_others_kept(monkeypatch):
@@ -89,7 +107,7 @@ def test_a_model_that_does_not_converge_is_named_and_the_others_kept(monkeypatch
         fitted.model).__name__ else real(fitted, *a))
     found, notes = bl.ladder(wave(48, period=4), 40, np.arange(40, 48), 3, 4)  # small: quick
     assert notes == {"ETS": "statsmodels' optimiser did not converge"}
-    assert [b.name for b in found] == ["naive", "seasonal naive", "drift", "seasonal naive + drift", "SARIMA"]
+    assert [b.name for b in found] == ["naive", "seasonal naive", "drift", "seasonal naive + drift", "SARIMA", "AR"]
 
 
 def test_period_is_detected_or_absent():

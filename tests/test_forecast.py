@@ -250,8 +250,8 @@ def test_cli_runs_every_model_and_writes_json_and_figure(tmp_path):
     assert len(lstm) == 8 and all(m["cell"] == "lstm" for m in lstm)
     assert all(len(m["one_step_rmse_per_seed"]) == 2 for m in lstm)
     assert all(np.isfinite(m["one_step_rmse_per_seed"]).all() for m in lstm)
-    assert [m["model"] for m in out["models"][:6]] == [
-        "naive", "seasonal naive", "drift", "seasonal naive + drift", "ETS", "SARIMA"]
+    assert [m["model"] for m in out["models"][:7]] == [
+        "naive", "seasonal naive", "drift", "seasonal naive + drift", "ETS", "SARIMA", "AR"]
     assert {c["verdict"] for c in out["claims"]} <= {"confirmed", "refuted", "inconclusive"}
     assert len(out["claims"]) == 4 and out["period"] == 12
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

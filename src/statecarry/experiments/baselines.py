@@ -11,6 +11,9 @@ forecast origin o it reads the true history v[:o] and forecasts v[o], ..., v[o +
 - ETS with an additive trend and (when m > 1) an additive season, statsmodels' state-space
   `ExponentialSmoothing`, parameters by maximum likelihood on the training part;
 - SARIMA, the airline model (0,1,1)(0,1,1)_m (ARIMA(0,1,1) when m = 1), statsmodels' SARIMAX;
+- AR(p) with a constant, p up to two seasons chosen by AIC and fitted by least squares
+  (statsmodels' `ar_select_order`/`AutoReg`), the classical model for cycles that are not a
+  fixed season (sunspots).
 
 The statsmodels models are fitted on the training part standardised (so values near 1e200 or
 1e-30 are handled like any other) and mapped back. A model that statsmodels cannot fit, or
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..errors import DataError
 
-NAMES = ("naive", "seasonal naive", "drift", "seasonal naive + drift", "ETS", "SARIMA")
+NAMES = ("naive", "seasonal naive", "drift", "seasonal naive + drift", "ETS", "SARIMA", "AR")
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def state_space_paths(fitted, z: np.ndarray, origins: np.ndarray, horizon: int) 
 def statistical(
     v: np.ndarray, start: int, origins: np.ndarray, horizon: int, period: int
 ) -> tuple[list[Baseline], dict[str, str]]:
-    """ETS and SARIMA (airline); models that fail are named in the returned notes."""
+    """ETS, SARIMA (airline) and AR(p); models that fail are named in the returned notes."""
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
@@ -168,6 +171,7 @@ def statistical(
         "ETS": lambda: ExponentialSmoothing(z[:start], trend=True, seasonal=season),
         "SARIMA": lambda: SARIMAX(z[:start], order=(0, 1, 1), seasonal_order=seasonal),
     }
+
     out, notes = [], {}
     for name, make in makers.items():
         found, why = _quietly(
@@ -177,7 +181,30 @@ def statistical(
             notes[name] = why
         else:
             out.append(Baseline(name, scaling.to_v(found[0]), found[1]))
+    found, why = _quietly(lambda: ar_paths(z, start, origins, horizon, max(1, min(2 * period, start // 4))))
+    if why:
+        notes["AR"] = why
+    else:
+        out.append(Baseline("AR", scaling.to_v(found[0]), found[1]))
     return out, notes
+
+
+def ar_paths(z: np.ndarray, start: int, origins: np.ndarray, horizon: int, most: int) -> tuple:
+    """AR(p) with a constant, p <= `most` by AIC on z[:start], least squares; forecasts from
+    every origin by the recursion z[t] = c + sum_i phi_i z[t - i] (equal to statsmodels'
+    `AutoRegResults.apply(z[:o]).forecast`, tested)."""
+    from statsmodels.tsa.ar_model import ar_select_order
+
+    chosen = ar_select_order(z[:start], most, ic="aic", trend="c")
+    fitted = chosen.model.fit()
+    params = np.asarray(fitted.params, np.float64)
+    p = len(params) - 1
+    history = np.stack([z[o - p : o] for o in origins]) if p else np.zeros((len(origins), 0))
+    paths = np.empty((len(origins), horizon))
+    for h in range(horizon):
+        paths[:, h] = params[0] + history[:, ::-1] @ params[1:]
+        history = np.concatenate([history[:, 1:], paths[:, h : h + 1]], axis=1) if p else history
+    return paths, params
 
 
 def ladder(
