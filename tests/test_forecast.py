@@ -357,3 +357,22 @@ def test_good_forecaster_claim_follows_the_ladder(lstm_error, verdict):
     v = fv.good_forecaster(c)
     assert v.verdict == verdict and "best baseline (SARIMA) 1.000" in v.measured
     assert "stateful, window 1, horizon 1, raw" in v.measured  # the stateless one is not eligible
+
+
+def test_values_near_1e200_and_1e_minus_30_give_the_same_mase(tmp_path):
+    """Standardisation is scale-free and cannot overflow: the same wave in units of 1e-32 and
+    1e198 trains and scores alike (pytest turns any overflow warning into an error)."""
+    found = []
+    for factor in (1e-32, 1e198):
+        path = tmp_path / "s.csv"
+        path.write_text("v\n" + "".join(f"{float(x) * factor!r}\n" for x in wave(60)))
+        args = ["forecast", str(path), "--seeds", "1", "--epochs", "1", "--window", "3",
+                "--horizon", "2", "--units", "2", "--batch-size", "4", "--ahead", "3",
+                "--cells", "lstm", "--no-figure", "--no-store", "--json"]  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        found.append({(m["model"], m["series"]): m["mase_per_seed"] for m in json.loads(result.stdout)["models"]})
+    assert found[0].keys() == found[1].keys() and len(found[0]) == 15
+    for key, mase in found[0].items():
+        for h in mase:
+            np.testing.assert_allclose(found[1][key][h], mase[h], rtol=2e-3, err_msg=str(key))  # MLE stops

@@ -179,6 +179,26 @@ def rmse(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return big[..., 0] * np.sqrt(np.mean((e / big) ** 2, axis=-1))
 
 
+def rmse_ci(values: np.ndarray) -> stats.Summary:
+    """Mean and 95% CI of RMSEs over seeds, computed on values divided by their largest, so
+    RMSEs near 1e200 cannot overflow in the variance."""
+    values = np.asarray(values, np.float64)
+    big = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
+    big = big if big > 0 and math.isfinite(big) else 1.0
+    s = stats.mean_ci(values / big, bounds=stats.NON_NEGATIVE)
+    return stats.Summary(s.mean * big, s.low * big, s.high * big, s.n)
+
+
+def show(s: stats.Summary) -> str:
+    """A summary as `stats.Summary` prints it (3 decimals) for everyday magnitudes, else in 4
+    significant digits (a series may be in units of 1e-30 or 1e200)."""
+    if s.n < 2 or not math.isfinite(s.low):
+        return f"{s.mean:.3f}" if 0.01 <= abs(s.mean) < 1e5 else f"{s.mean:.4g}"
+    if 0.01 <= abs(s.mean) < 1e5:
+        return str(s)
+    return f"{s.mean:.4g} [{s.low:.4g}, {s.high:.4g}]"
+
+
 # -- the recurrent models --------------------------------------------------------------------
 
 
@@ -272,7 +292,7 @@ class ModelResult:
 
     def to_json(self) -> dict:
         def ci(x):
-            return stats.mean_ci(x, bounds=stats.NON_NEGATIVE)._asdict()
+            return rmse_ci(x)._asdict()
 
         return {
             "model": self.label,
@@ -319,9 +339,19 @@ class Comparison:
             "mase_scale": self.scale,
             "seeds": self.seeds,
             "setup": {k: v for k, v in self.setup.__dict__.items()} | {"cells": list(self.setup.cells)},
-            "models": [r.to_json() for r in self.results],
+            "models": [r.to_json() | {"mase_per_seed": self.mase_by_horizon(r)} for r in self.results],
             "skipped": self.skipped,
         }
+
+
+    def mase_by_horizon(self, r: ModelResult) -> dict[str, list[float]]:
+        """Per-seed MASE at every horizon the held-out part can check (see `rolling.py`)."""
+        out = {}
+        for h in range(1, self.ahead + 1):
+            keep = np.isfinite(r.truth[:, h - 1])
+            errors = np.abs(r.paths[:, keep, h - 1] - r.truth[None, keep, h - 1]) / self.scale
+            out[str(h)] = errors.mean(axis=1).tolist()
+        return out
 
 
 def truth_paths(levels: np.ndarray, start: int, ahead: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import stats
 from . import rolling
-from .forecast import Comparison
+from .forecast import Comparison, rmse_ci, show
 
 
 @dataclass(frozen=True)
@@ -113,13 +113,13 @@ def _blog(c: Comparison, margin: float) -> list[Verdict]:
     _, r4 = ratio_verdict(single, longer, margin)
     _, r5 = ratio_verdict(longer, window, margin)
     plain_wrong = {"confirmed": "refuted", "refuted": "confirmed"}.get(learned, learned)
-    def m(values: np.ndarray) -> stats.Summary:  # an RMSE: its interval stops at 0
-        return stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
+    def m(values: np.ndarray) -> str:  # an RMSE: its interval stops at 0
+        return show(rmse_ci(values))
     return [
         Verdict(
             SINGLE_STEP,
             plain_wrong,
-            f"one-step RMSE, LSTM on the differenced series: naive {persist[0]:.3f}, window 1 "
+            f"one-step RMSE, LSTM on the differenced series: naive {persist[0]:.4g}, window 1 "
             f"horizon 1 {m(single)} (naive / model {_ratio(r1)}); with horizon {k} {m(longer)} "
             f"(horizon 1 / horizon {k} {_ratio(r4)})",
         ),
@@ -149,7 +149,7 @@ def table_rows(c: Comparison) -> list[list[str]]:
 
     return [
         [r.label, r.series, *(fmt(rolling.mase(r, h, c.scale)) for h in rolling.horizons(c)),
-         fmt(r.one_step_rmse), f"{r.seconds:.1f}"]
+         show(rmse_ci(r.one_step_rmse)), f"{r.seconds:.1f}"]
         for r in c.results
     ]  # fmt: skip
 
