@@ -56,7 +56,7 @@ def ratio_verdict(
 
 
 def _ratio(r: stats.Summary) -> str:
-    return f"ratio {r.mean:.2f} [{r.low:.2f}, {r.high:.2f}]"
+    return f"ratio {r.mean:.2f} {r.bracket('.2f')}"
 
 
 def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
@@ -145,7 +145,7 @@ def table_rows(c: Comparison) -> list[list[str]]:
     """One row per model: MASE at each horizon (mean ± 95% CI over seeds), one-step RMSE."""
     def fmt(values: np.ndarray) -> str:
         s = stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
-        return f"{s.mean:.3f}" if s.n < 2 else str(s)
+        return str(s)  # one seed: "mean ± — (1 seed)"
 
     return [
         [r.label, r.series, *(fmt(rolling.mase(r, h, c.scale)) for h in rolling.horizons(c)),
