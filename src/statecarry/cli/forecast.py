@@ -42,7 +42,7 @@ def setup_options(fn):
 @click.option("--cells", default="lstm,gru", show_default=True, help="Recurrent cells to train.")
 @setup_options
 @click.option("-o", "--output", default="forecast.png", show_default=True,
-              help="Figure: .png, .pdf or .svg.")
+              help="Figure: .png, .pdf or .svg (no suffix: PNG, written as named).")
 @click.option("--no-figure", is_flag=True, help="Do not write the figure.")
 @click.option("global_", "--global", metavar="A,B,...",
               help="Instead: one model trained on these series at once (shipped names or CSV "
@@ -70,7 +70,9 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
     if global_:
         return _global(global_, seeds, setup, json_)
     if not no_figure:
-        _check_output(output)  # before any training: a bad path must not waste it
+        from .. import files
+
+        files.check_output(output, FIGURE_FORMATS, "-o")  # before any training, not after
     if column and (not series or series in ("co2", *series_.SHIPPED)):
         raise UserError("--column needs a SERIES.csv; the shipped series have one column each.")
     data = _load(series, column) if series else series_.default_series()
@@ -115,26 +117,6 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
     click.echo(table(["h", "model", "baseline", "ratio [95% CI]", "verdict"], fv.versus_rows(result)))
     for verdict in verdicts:
         click.echo(f"\n{verdict.claim}\n  {verdict.verdict}: {verdict.measured}")
-
-
-def _check_output(output: str) -> None:
-    """The figure's path: a known format, a writable folder; one sentence otherwise."""
-    path = Path(output)
-    if path.suffix.lower() not in FIGURE_FORMATS:
-        raise UserError(
-            f"-o {output}: the figure's format comes from its name; end it with "
-            f"{', '.join(FIGURE_FORMATS)} (or give --no-figure)."
-        )
-    if path.is_dir():
-        raise UserError(f"-o {output} is a folder; give a file name such as {path / 'forecast.png'}.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the folder of -o {output}: {e.strerror}.") from None
-    import os
-
-    if not os.access(path.parent, os.W_OK):
-        raise UserError(f"cannot write -o {output}: its folder is not writable.")
 
 
 def _load(name: str, column: str | None = None):

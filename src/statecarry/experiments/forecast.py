@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import stats
 from ..core.fit import fit
 from ..core.spec import Model as sc_Model
 from ..core.spec import Train
@@ -39,6 +38,7 @@ from ..data.layout import Batches, from_samples, from_series
 from ..errors import ConfigError, DataError
 from . import baselines, forecast_paths
 from .recorder import Measured, Record, unrecorded
+from .scores import rmse, rmse_ci, show  # noqa: F401  (show: for forecast_verdicts)
 from .series import Series, difference, undifference
 
 CELLS = ("lstm", "gru")
@@ -169,34 +169,6 @@ def model_series(levels: np.ndarray, start: int, differenced: bool) -> Prepared:
         )
     scaling = baselines.Scaling.fit(train)
     return Prepared(np.asarray(levels, np.float64), u, differenced, scaling.mean, scaling.std, start)
-
-
-def rmse(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Root mean squared error over the last axis, overflow-free (errors near 1e200 too)."""
-    e = np.asarray(pred, np.float64) - np.asarray(truth, np.float64)
-    big = np.max(np.abs(e), axis=-1, keepdims=True)
-    big = np.where(big > 0, big, 1.0)
-    return big[..., 0] * np.sqrt(np.mean((e / big) ** 2, axis=-1))
-
-
-def rmse_ci(values: np.ndarray) -> stats.Summary:
-    """Mean and 95% CI of RMSEs over seeds, computed on values divided by their largest, so
-    RMSEs near 1e200 cannot overflow in the variance."""
-    values = np.asarray(values, np.float64)
-    big = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
-    big = big if big > 0 and math.isfinite(big) else 1.0
-    s = stats.mean_ci(values / big, bounds=stats.NON_NEGATIVE)
-    return stats.Summary(s.mean * big, s.low * big, s.high * big, s.n)
-
-
-def show(s: stats.Summary) -> str:
-    """A summary as `stats.Summary` prints it (3 decimals) for everyday magnitudes, else in 4
-    significant digits (a series may be in units of 1e-30 or 1e200)."""
-    if s.n < 2 or not math.isfinite(s.low):
-        return f"{s.mean:.3f}" if 0.01 <= abs(s.mean) < 1e5 else f"{s.mean:.4g}"
-    if 0.01 <= abs(s.mean) < 1e5:
-        return str(s)
-    return f"{s.mean:.4g} [{s.low:.4g}, {s.high:.4g}]"
 
 
 # -- the recurrent models --------------------------------------------------------------------

@@ -143,13 +143,13 @@ def _blog(c: Comparison, margin: float) -> list[Verdict]:
 
 def table_rows(c: Comparison) -> list[list[str]]:
     """One row per model: MASE at each horizon (mean ± 95% CI over seeds), one-step RMSE."""
-    def fmt(values: np.ndarray) -> str:
-        s = stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
-        return str(s)  # one seed: "mean ± — (1 seed)"
+    def fmt(s: stats.Summary, r) -> str:  # a baseline is one deterministic number
+        return f"{s.mean:.3f}" if not r.cell else show(s)  # one seed: "mean ± — (1 seed)"
 
     return [
-        [r.label, r.series, *(fmt(rolling.mase(r, h, c.scale)) for h in rolling.horizons(c)),
-         show(rmse_ci(r.one_step_rmse)), f"{r.seconds:.1f}"]
+        [r.label, r.series,
+         *(fmt(stats.mean_ci(rolling.mase(r, h, c.scale), bounds=stats.NON_NEGATIVE), r) for h in rolling.horizons(c)),
+         f"{r.one_step_rmse[0]:.4g}" if not r.cell else show(rmse_ci(r.one_step_rmse)), f"{r.seconds:.1f}"]
         for r in c.results
     ]  # fmt: skip
 

@@ -68,5 +68,11 @@ def plot(c: Comparison, path: str | Path) -> None:
     ax.set_title(f"MASE by horizon over {c.split.n_test} rolling origins; bands: 95% CI over seeds")
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(f"{c.series.source}: {len(c.seeds)} seed(s), season {c.period}")
-    fig.savefig(path, dpi=110, format=Path(path).suffix.lstrip(".").lower())
+    import io
+
+    from .. import files
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=Path(path).suffix.lstrip(".").lower() or "png")
     plt.close(fig)
+    files.write_output(path, buffer.getvalue())  # exactly at `path`, whole or not at all
