@@ -96,3 +96,21 @@ def test_python_m_statecarry_works():
         timeout=120,
     )
     assert bad.returncode == 2 and "Did you mean 'reproduce'?" in bad.stderr
+
+
+def test_an_unavailable_jax_platform_is_named_in_one_sentence_and_nothing_is_stored(tmp_path):
+    import os
+
+    env = dict(os.environ, JAX_PLATFORMS="cuda", STATECARRY_HOME=str(tmp_path / "home"))
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "statecarry", "run", "first-step", "--epochs", "1", "--units", "2",
+         "--n-train", "8", "--n-test", "8", "--batch-size", "4"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if proc.returncode == 0:
+        pytest.skip("this machine has a CUDA device")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("Error: JAX cannot start the platform 'cuda'")
+    assert "JAX_PLATFORMS=cpu" in proc.stderr
+    assert not (tmp_path / "home" / "runs.sqlite").exists()  # refused before a run was stored

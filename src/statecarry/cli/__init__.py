@@ -38,6 +38,7 @@ def _engine() -> None:
 
     runtime.use_cpu_cores()
     runtime.enable_compile_cache()
+    runtime.local_devices()  # an unavailable JAX_PLATFORMS is one sentence, before any run is stored
 
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
@@ -254,7 +255,7 @@ def format_summary(history, stats) -> str:
         if known:
             row.append(str(stats.mean_ci(history.metrics["test_known_acc"][e], bounds=stats.ACCURACY)))
         solved = stats.solved_fraction(history.metrics[solved_metric][e])
-        row.append(f"{solved.mean:.0%} [{solved.low:.0%}, {solved.high:.0%}]")
+        row.append(f"{solved.mean:.0%} {solved.bracket('.0%')}")
         rows.append(row)
     c = history.config
     setup = [c.mode] + [f"horizon {c.horizon}"] * (c.horizon > 1) + ["marker"] * c.marker
