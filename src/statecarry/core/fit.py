@@ -203,6 +203,7 @@ def fit(
     epoch_fn = _epoch_program(model, program, source.shared, split, whole, te is not None)
     compiled = runtime.executable("epoch", (model, program, placement), lambda: epoch_fn.lower(*args))
     compile_seconds = time.perf_counter() - t0 + init_seconds
+    carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
 
     names = [f"train_{m}" for m in heads.metric_names(model.head, known)]
     if first_test is not None:
