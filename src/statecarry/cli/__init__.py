@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,6 @@ from ..core.spec import MODES
 from ..errors import StatecarryError
 from ..experiments.config import Config
 from ._store import store_option
-
-PROGRESS_AFTER_SECONDS = 2.0
 
 
 class UserError(click.ClickException):
@@ -77,24 +74,10 @@ def make_config(task: str, options: dict[str, Any]) -> Config:
 
 
 def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
-    """A progress line on stderr that appears only once work has taken a couple of seconds."""
-    if quiet:
-        return None
-    import time
+    """Progress on stderr: a bar on a terminal, a few lines when piped (see _progressbar.py)."""
+    from ._progressbar import progress
 
-    start = time.perf_counter()
-    interactive = sys.stderr.isatty()
-
-    def report(stage: str, done: int, total: int) -> None:
-        if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and done < total:
-            return
-        message = "compiling…" if stage == "compile" else f"{stage} {done}/{total}"
-        if interactive:
-            click.echo(f"\r\033[K{message}", nl=done >= total and stage != "compile", err=True)
-        elif done >= total and time.perf_counter() - start >= PROGRESS_AFTER_SECONDS:
-            click.echo(message, err=True)
-
-    return report
+    return progress(quiet)
 
 
 def strict_json(obj: Any, **kwargs: Any) -> str:

@@ -4,6 +4,8 @@
 from . import (
     doctor,  # noqa: F401
     forecast,  # noqa: F401
+    owndata,  # noqa: F401
+    owndata_io,  # noqa: F401
     report,  # noqa: F401
     reproduce,  # noqa: F401
     runs,  # noqa: F401

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from ..errors import StoreError
 
-KINDS = ("run", "sweep", "reproduce", "forecast", "varlen")
+KINDS = ("run", "sweep", "reproduce", "forecast", "varlen", "train", "compare")  # train/compare: own tables
 STATUSES = ("running", "done", "failed", "interrupted")
 APPLICATION_ID = 0x53434152  # "SCAR": marks the file as ours in SQLite's header
 
