@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry.core import cells, modes, rtrl, snap, uoro
+from statecarry.core import cells, memory, modes, rtrl
 from statecarry.core.fit import fit
 from statecarry.core.spec import Model, Train
 from statecarry.errors import ConfigError, TooLargeForRTRL
@@ -214,16 +214,16 @@ def test_memory_is_linear_in_params_not_state_times_params(mode):
     assert estimate(64, "rtrl") / estimate(32, "rtrl") > 7
     assert estimate(64, mode) / estimate(32, mode) < 4.5
     model = Model(units=32, features=1, outputs=1)
-    per_unit = 2 if mode == "snap1" else 1
-    module = snap if mode == "snap1" else uoro
-    assert rtrl.bytes_per_seed(model, 4, mode=mode) == module.bytes_per_seed(model, 4)
-    assert module.bytes_per_seed(model, 4) <= 4 * 4 * (per_unit * 2 * model.recurrent_params()) * 8
+    per_stream = 2 * model.recurrent_params() if mode == "snap1" else (
+        model.state_size() + model.recurrent_params()
+    )
+    assert rtrl.bytes_per_seed(model, 4, mode=mode) == 4 * 4 * per_stream * memory.ONLINE_COPIES
 
 
 @pytest.mark.parametrize("mode", ["uoro", "snap1"])
 def test_online_modes_refuse_what_does_not_fit_by_name(mode):
     model = Model(units=256, layers=2, features=1, outputs=1)
-    with pytest.raises(TooLargeForRTRL, match=rf"{mode} needs about .*GiB"):
+    with pytest.raises(TooLargeForRTRL, match=rf"{mode} needs about .* per seed .* it may use"):
         rtrl.seeds_that_fit(model, 4, budget=2**20, mode=mode)
     # where rtrl is refused, these fit
     budget = 4 * 2**30

@@ -38,14 +38,6 @@ from .batch import batch_loss, enter_batch
 from .cells import GRUState, LSTMState, Params, State
 from .spec import GATES, Model, Train
 
-WORKING_COPIES = 6  # sensitivity-sized arrays alive at once inside a step
-
-
-def bytes_per_seed(model: Model, batch_size: int) -> int:
-    """Memory for one seed: every row carries (state components per unit) x params floats."""
-    per_unit = 2 if model.cell == "lstm" else 1
-    return 4 * batch_size * per_unit * model.recurrent_params() * WORKING_COPIES
-
 
 def init_sensitivity(params: Params, model: Model, batch_size: int) -> State:
     """Per layer, an `LSTMState(h, c)` (or `GRUState(h)`) of parameter-shaped arrays: entry j

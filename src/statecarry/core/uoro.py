@@ -37,7 +37,6 @@ from .spec import Model, Train
 # small number could collide with one of its keys.
 SIGN_STREAM = 0x0E0
 EPS = 1e-7  # keeps rho0 and rho1 finite when a factor is zero (right after a reset)
-WORKING_COPIES = 8  # state- and params-sized vectors alive at once inside a step
 
 
 class Sensitivity(NamedTuple):
@@ -46,11 +45,6 @@ class Sensitivity(NamedTuple):
     state: State  # s~: (batch, units) per leaf
     params: dict  # theta~: the recurrent layers' parameters, each with a leading batch axis
     key: Array  # uint32 key data (a raw key travels through vmap, shardings and donation)
-
-
-def bytes_per_seed(model: Model, batch_size: int) -> int:
-    """Memory for one seed: each row carries state + params floats, a step a few copies."""
-    return 4 * batch_size * (model.state_size() + model.recurrent_params()) * WORKING_COPIES
 
 
 def recurrent(params: Params, model: Model) -> dict:
