@@ -76,10 +76,15 @@ def cache_dir() -> Path:
     return Path(base) / "statecarry" / "jax"
 
 
+_PROGRAM_DIR: Path | None = None  # where traced programs are stored (programs.py), if anywhere
+
+
 def enable_compile_cache(path: Path | None = None) -> None:
-    """JAX's persistent compilation cache, so a second invocation does not recompile."""
+    """JAX's persistent compilation cache, so a second invocation does not recompile, and
+    statecarry's store of traced programs beside it, so it does not trace again either."""
     import jax
 
+    global _PROGRAM_DIR
     path = path or cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -88,6 +93,7 @@ def enable_compile_cache(path: Path | None = None) -> None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _PROGRAM_DIR = path.parent / f"{path.name}-programs"
 
 
 # -- compiled programs, kept for the rest of the process --------------------------------------
@@ -104,20 +110,25 @@ _JAX_SETTINGS = (
 )
 
 
-def executable(name: str, key: tuple, lower: Callable[[], Any]) -> Any:
-    """The compiled program for `key`, compiled once per process (a second run of the same
-    config and shapes, as in a sweep or `reproduce`, neither traces nor compiles again).
+def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: Any) -> Any:
+    """`jax.jit(fn, **jit_options)` compiled for `args` (arrays or shapes), once per process
+    and `key` (a second run of the same config and shapes, as in a sweep or `reproduce`,
+    neither traces nor compiles again).
 
-    Across processes JAX's persistent cache skips the compile, not the tracing. Caching the
-    executable on disk ourselves would skip that too, but XLA:CPU (jaxlib 0.10) serialises a
-    loaded program without the kernels it shares with programs compiled before it in the
-    same process, so the copy fails to run ("Function ... not found").
+    With `enable_compile_cache`, later processes skip the tracing too (`programs.py`).
+    Caching the compiled executable itself on disk would skip more, but XLA:CPU (jaxlib
+    0.10) serialises a loaded program without the kernels it shares with programs compiled
+    before it in the same process, so the copy fails to run ("Function ... not found").
     """
     import jax
 
+    from . import programs
+
     full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS))
     if full_key not in _EXECUTABLES:
-        _EXECUTABLES[full_key] = lower().compile(COMPILER_OPTIONS)
+        _EXECUTABLES[full_key] = programs.compiled(
+            full_key, fn, args, jit_options, COMPILER_OPTIONS, _PROGRAM_DIR
+        )
     return _EXECUTABLES[full_key]
 
 
