@@ -23,9 +23,15 @@ import sys
 import time
 
 WHILE = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"
+WHILE_1MB = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000"
 YNN = "--xla_cpu_experimental_ynn_fusion_type="
-FLAGS = {"both (statecarry's)": [WHILE, YNN], "small-while only": [WHILE],
-         "ynn off only": [YNN], "neither (XLA's defaults)": []}  # fmt: skip
+FLAGS = {"small-while 1e9 + ynn off (statecarry's before)": [WHILE, YNN],
+         "small-while 1e9 only": [WHILE], "ynn off only": [YNN],
+         "neither (XLA's defaults)": [],
+         "small-while 1e6 + ynn off (statecarry's now)": [WHILE_1MB, YNN],
+         "small-while 1e6 only": [WHILE_1MB],
+         "statecarry's now + Eigen single-threaded": [WHILE_1MB, YNN,
+                                                      "--xla_cpu_multi_thread_eigen=false"]}  # fmt: skip
 
 FIT = """
 from statecarry.core import runtime
@@ -72,12 +78,14 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--programs", default="scan,fit")
+    parser.add_argument("--flags", default="", help="comma-separated indices into FLAGS")
     args = parser.parse_args()
     print(f"| program | XLA flags | units {args.units}, 2 host devices |")
     print("|---|---|---|")
     for program in args.programs.split(","):
         code = (FIT if program == "fit" else SCAN).format(units=args.units)
-        for name, flags in FLAGS.items():
+        chosen = [int(i) for i in args.flags.split(",")] if args.flags else range(len(FLAGS))
+        for name, flags in [list(FLAGS.items())[i] for i in chosen]:
             print(f"| {program} | {name} | {case(code, flags, args.timeout)} |", flush=True)
     print(f"\nload {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} cores)")
     return 0

@@ -131,3 +131,9 @@ def test_lazy_command_helps_match_the_commands_own(width):
     for name, line in _commands.LAZY.items():
         real = cli.get_command(None, name)
         assert click.Command(name, help=line).get_short_help_str(width) == real.get_short_help_str(width)
+
+
+def test_import_statecarry_loads_no_numpy_until_a_name_needs_it():
+    code = ("import statecarry as sc, sys; before = 'numpy' in sys.modules; sc.Batches; "
+            "print(before, 'numpy' in sys.modules, sc.__version__ != '')")
+    assert run_python(code).split() == ["False", "True", "True"]

@@ -22,6 +22,10 @@ SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying
 # the shared intra-op thread pool; seen with batch 32); LSTM(16) and below run fine, and that
 # is where the split pays off anyway (large per-step ops already use both cores).
 SPLIT_MAX_UNITS = 16
+# Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
+# kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
+# with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
+SMALL_LOOP_BYTES = 1_000_000
 # LLVM's -O1 compiles in about half the time of XLA's default and runs as fast (measured in
 # benchmarks/engine.py, variant xla-O); the numbers agree to 1e-8.
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
@@ -54,8 +58,12 @@ def xla_cpu_flags() -> list[str]:
     loop into one kernel instead (which needs loops free of `dot`s, see `model.matvec`), and
     turning off YNNPACK fusions keeps them from splitting the loop again (with them on, the
     epoch runs 3x slower). Measured in benchmarks/engine.py.
+
+    Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel: a big
+    model's loop compiled that way runs its matrix products as plain scalar loops on one core
+    (LSTM(256), batch 32: 40x slower than with XLA's matmul routines; benchmarks/charlm.py).
     """
-    flags = ["--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"]
+    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
     # XLA aborts on a flag it does not know; this one is verified on jaxlib 0.10.
     if _jaxlib_version() >= (0, 10):
         flags.append("--xla_cpu_experimental_ynn_fusion_type=")
