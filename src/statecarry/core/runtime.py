@@ -18,9 +18,13 @@ from .spec import Model
 
 SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
 # Seeds are split over host devices only for small LSTMs. With 2 XLA:CPU host devices, jaxlib
-# 0.10.2 deadlocks executing the epoch for LSTM(32) and up (both devices' programs wait on
-# the shared intra-op thread pool; seen with batch 32); LSTM(16) and below run fine, and that
-# is where the split pays off anyway (large per-step ops already use both cores).
+# 0.10.2 hangs executing the epoch of LSTM(32) and up (batch 32). benchmarks/deadlock.py runs
+# it in time-limited processes: it hangs with either of xla_cpu_flags' settings alone (the
+# small-loop kernel at 1 GB, YNNPACK fusions off) and with both at 1 MB, also with Eigen
+# single-threaded, so it is not intra-op thread starvation; it runs with XLA's defaults and
+# with the 1 MB threshold alone (YNNPACK fusions on: the next thing to measure for small
+# models), and a bare scan with a dot per step split the same way never hangs. Routed around: a model above
+# this size runs its seeds on one device, where its large per-step ops use both cores anyway.
 SPLIT_MAX_UNITS = 16
 # Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
 # kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
