@@ -111,13 +111,14 @@ with contextlib.redirect_stdout(out):
     except SystemExit:
         pass
 from statecarry.cli import _commands
-lazy = tuple(f"statecarry.cli.{name}" for name in _commands.LAZY)
+lazy = tuple(f"statecarry.cli.{module}" for module, _ in _commands.LAZY.values())
 loaded = [m for m in sys.modules if m in ("numpy", "statecarry.store") or m in lazy]
 print(json.dumps({"help": out.getvalue(), "loaded": loaded}))
 """
     result = json.loads(run_python(code))
     assert result["loaded"] == []
-    for name in ("doctor", "forecast", "report", "reproduce", "run", "runs", "sweep", "varlen"):
+    for name in ("doctor", "forecast", "report", "reproduce", "run", "runs", "sweep", "varlen",
+                 "train", "compare", "predict", "export", "import"):
         assert f"\n  {name} " in result["help"]
 
 
@@ -128,7 +129,7 @@ def test_lazy_command_helps_match_the_commands_own(width):
 
     from statecarry.cli import _commands
 
-    for name, line in _commands.LAZY.items():
+    for name, (_, line) in _commands.LAZY.items():
         real = cli.get_command(None, name)
         assert click.Command(name, help=line).get_short_help_str(width) == real.get_short_help_str(width)
 
@@ -137,3 +138,21 @@ def test_import_statecarry_loads_no_numpy_until_a_name_needs_it():
     code = ("import statecarry as sc, sys; before = 'numpy' in sys.modules; sc.Batches; "
             "print(before, 'numpy' in sys.modules, sc.__version__ != '')")
     assert run_python(code).split() == ["False", "True", "True"]
+
+
+def test_an_unavailable_jax_platform_is_named_in_one_sentence_and_nothing_is_stored(tmp_path):
+    import os
+
+    env = dict(os.environ, JAX_PLATFORMS="cuda", STATECARRY_HOME=str(tmp_path / "home"))
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "statecarry", "run", "first-step", "--epochs", "1", "--units", "2",
+         "--n-train", "8", "--n-test", "8", "--batch-size", "4"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if proc.returncode == 0:
+        pytest.skip("this machine has a CUDA device")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("Error: JAX cannot start the platform 'cuda'")
+    assert "JAX_PLATFORMS=cpu" in proc.stderr
+    assert not (tmp_path / "home" / "runs.sqlite").exists()  # refused before a run was stored

@@ -289,3 +289,35 @@ def test_cli_exit_codes_and_output():
 def test_cli_bad_flags_exit_2():
     result = CliRunner().invoke(cli, ["doctor", "--reset", "sometimes", "--no-probe"])
     assert result.exit_code == 2 and "--reset" in result.output
+
+
+def test_the_divisor_suggested_is_the_nearest_one_found_by_listing_every_divisor():
+    from statecarry.doctor.rules import _divisor_near
+
+    def by_listing(n: int, b: int) -> int:  # the old answer: every divisor, then the nearest
+        return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - b), d))
+
+    for n in range(1, 400):
+        for b in (1, 2, 3, 4, 7, 32, 64, 500):
+            assert _divisor_near(n, b) == by_listing(n, b), (n, b)
+
+
+def test_the_divisor_of_a_prime_or_a_23_digit_size_is_found_without_listing():
+    from statecarry.doctor.rules import _divisor_near
+
+    assert _divisor_near(1_000_000_007, 32) == 1  # a prime: only 1 and itself
+    n = 2**5 * 7**25  # 23 digits, factors known: 28 = 4 * 7 divides it, 29..35 but 32 do not
+    assert len(str(n)) == 23 and _divisor_near(n, 31) == 32 and _divisor_near(n, 29) == 28
+    assert _divisor_near(n, 30) == 28  # 28 and 32 tie at distance 2: the smaller
+    big = 10**12 + 1  # b past the stepping window: a divisor of n in closed form
+    assert n % _divisor_near(n, big) == 0
+
+
+def test_doctor_answers_a_23_digit_training_set_with_its_nearest_divisor():
+    n = 2**5 * 7**25 + 4  # 23 digits
+    result = CliRunner().invoke(cli, ["doctor", "--n-train", str(n), "--batch-size", "32",
+                                      "--no-probe", "--json"])  # fmt: skip
+    found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
+    # any divisor nearer 32 than 1 is below 64: listing those is the oracle
+    nearest = min((d for d in range(1, 64) if n % d == 0), key=lambda d: (abs(d - 32), d))
+    assert nearest == 38 and f"(e.g. {nearest})" in found["batch-size-divides"]["fix"]

@@ -140,3 +140,13 @@ def test_bounds_clip_the_interval_to_what_the_metric_can_take():
     free, bounded = stats.mean_ci(acc), stats.mean_ci(acc, bounds=stats.ACCURACY)
     assert free.high > 1 and bounded.high == 1.0
     assert (bounded.mean, bounded.low) == (free.mean, free.low)
+
+
+def test_an_interval_one_seed_cannot_give_is_a_dash_with_why_never_nan():
+    one = stats.mean_ci([0.7])
+    assert str(one) == "0.700 ± — (1 seed)"
+    assert one.bracket() == "— (1 seed)" and one.bracket(".0%") == "— (1 seed)"
+    assert str(stats.mean_ci([np.nan, np.inf])) == "— (no finite seed)"
+    assert stats.Summary(0.5, None, None, 1).bracket() == "— (1 seed)"  # as stored: null
+    assert stats.mean_ci([0.2, 0.4]).bracket(".1f").startswith("[")
+    assert stats.wilson(1, 1).bracket(".0%") == "[21%, 100%]"  # defined for one seed: shown

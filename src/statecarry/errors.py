@@ -25,6 +25,10 @@ class StoreError(StatecarryError):
     """The run store is corrupt, foreign, or cannot be written."""
 
 
+class OutputError(StatecarryError):
+    """A file the user named (-o) cannot be written there, or not in that format."""
+
+
 class InteropError(StatecarryError):
     """A model cannot be converted to or from Keras."""
 

@@ -24,13 +24,30 @@ class Summary(NamedTuple):
     n: int
 
     def __str__(self) -> str:
-        if abs((self.high - self.mean) - (self.mean - self.low)) < 1e-9 or self.n < 2:
+        """"mean ± half", or "mean [low, high]" when clipped to the metric's bounds; an
+        interval that too few seeds leave undefined is "—" with why, never "nan"."""
+        if self.n < 2:
+            return undefined(self.n) if self.n == 0 else f"{self.mean:.3f} ± {undefined(1)}"
+        if abs((self.high - self.mean) - (self.mean - self.low)) < 1e-9:
             return f"{self.mean:.3f} ± {self.half_width:.3f}"
-        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"  # clipped to its bounds
+        return f"{self.mean:.3f} {self.bracket()}"  # clipped to its bounds
+
+    def bracket(self, spec: str = ".3f") -> str:
+        """The interval alone, "[low, high]" in `spec`, or "— (1 seed)" when undefined (a
+        t interval needs two seeds; a Wilson interval over one seed is defined, and shown)."""
+        ends = (self.low, self.high)  # None: read back from stored JSON, where NaN is null
+        if self.n == 0 or any(v is None or not math.isfinite(v) for v in ends):
+            return undefined(self.n)
+        return f"[{self.low:{spec}}, {self.high:{spec}}]"
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
+
+
+def undefined(n: int) -> str:
+    """What every table prints for an interval `n` finite seeds cannot give (n < 2)."""
+    return "— (1 seed)" if n == 1 else "— (no finite seed)" if n == 0 else "—"
 
 
 def _betacf(a: float, b: float, x: float) -> float:

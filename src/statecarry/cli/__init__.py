@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,6 @@ from ..core.spec import MODES
 from ..errors import StatecarryError
 from ..experiments.config import Config
 from ._store import store_option
-
-PROGRESS_AFTER_SECONDS = 2.0
 
 
 class UserError(click.ClickException):
@@ -38,6 +35,7 @@ def _engine() -> None:
 
     runtime.use_cpu_cores()
     runtime.enable_compile_cache()
+    runtime.local_devices()  # an unavailable JAX_PLATFORMS is one sentence, before any run is stored
 
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
@@ -76,24 +74,10 @@ def make_config(task: str, options: dict[str, Any]) -> Config:
 
 
 def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
-    """A progress line on stderr that appears only once work has taken a couple of seconds."""
-    if quiet:
-        return None
-    import time
+    """Progress on stderr: a bar on a terminal, a few lines when piped (see _progressbar.py)."""
+    from ._progressbar import progress
 
-    start = time.perf_counter()
-    interactive = sys.stderr.isatty()
-
-    def report(stage: str, done: int, total: int) -> None:
-        if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and done < total:
-            return
-        message = "compiling…" if stage == "compile" else f"{stage} {done}/{total}"
-        if interactive:
-            click.echo(f"\r\033[K{message}", nl=done >= total and stage != "compile", err=True)
-        elif done >= total and time.perf_counter() - start >= PROGRESS_AFTER_SECONDS:
-            click.echo(message, err=True)
-
-    return report
+    return progress(quiet)
 
 
 def strict_json(obj: Any, **kwargs: Any) -> str:
@@ -155,7 +139,7 @@ class RootGroup(Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list from the names and one-line helps alone: nothing is imported."""
-        shown = {n: self.commands.get(n) or click.Command(n, help=_commands.LAZY[n])
+        shown = {n: self.commands.get(n) or click.Command(n, help=_commands.LAZY[n][1])
                  for n in self.list_commands(ctx)}  # fmt: skip
         limit = formatter.width - 6 - max(len(n) for n in shown)
         rows = [(n, c.get_short_help_str(limit)) for n, c in shown.items() if not c.hidden]
@@ -280,7 +264,7 @@ def format_summary(history, stats) -> str:
         if known:
             row.append(str(stats.mean_ci(history.metrics["test_known_acc"][e], bounds=stats.ACCURACY)))
         solved = stats.solved_fraction(history.metrics[solved_metric][e])
-        row.append(f"{solved.mean:.0%} [{solved.low:.0%}, {solved.high:.0%}]")
+        row.append(f"{solved.mean:.0%} {solved.bracket('.0%')}")
         rows.append(row)
     c = history.config
     setup = [c.mode] + [f"horizon {c.horizon}"] * (c.horizon > 1) + ["marker"] * c.marker

@@ -6,6 +6,8 @@ import click
 
 from . import cli
 
+REPORT_SUFFIXES = (".html", ".htm")  # a page; a name without a suffix is written as given
+
 
 @cli.command()
 @click.argument("ids", nargs=-1, type=int)
@@ -15,15 +17,17 @@ from . import cli
     default="report.html",
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Where to write the HTML page.",
+    help="Where to write the HTML page (exactly there: no suffix is added).",
 )
 def report(ids: tuple[int, ...], output: str) -> None:
     """Write an HTML report (curves, claims, batch layout) for run IDS; default: the latest run.
 
     The page is one file with its figures inside: open it offline, attach it, archive it.
     """
+    from .. import files
     from .. import report as report_mod
 
+    files.check_output(output, REPORT_SUFFIXES, "--output")  # before reading any run
     runs = report_mod.load_runs(list(ids))
     path = report_mod.write_report(runs, output)
     size = path.stat().st_size / 1024

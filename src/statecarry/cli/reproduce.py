@@ -36,6 +36,11 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
     from ..experiments import reproduce as reproduce_
 
     selected = claims.select(only)
+    if not no_report:  # a path we could not write fails now, not after an hour of training
+        from .. import files
+        from .report import REPORT_SUFFIXES
+
+        files.check_output(report_path, REPORT_SUFFIXES, "--report")
     _engine()
 
     seed_list = list(range(seeds))
@@ -89,7 +94,7 @@ def format_experiments(results, seeds: int) -> str:
             r.experiment.name,
             f"{r.experiment.reported:.2f}" if r.experiment.reported is not None else "—",
             f"{r.test_acc.mean:.3f}",
-            f"[{r.test_acc.low:.3f}, {r.test_acc.high:.3f}]",
+            r.test_acc.bracket(),
             f"{r.solved.mean:.0%}",
             f"{r.seconds:.1f}",
         ]

@@ -29,6 +29,8 @@ def list_(kind: str | None, json_: bool):
     """Every stored run, oldest first ("stale": still marked running, its process is gone)."""
     with store_.open_store() as store:
         found = store.list_runs(kind=kind)
+        for sentence in store.damaged:  # named and skipped; the other runs are listed
+            click.echo(f"Warning: {sentence}", err=True)
         if json_:
             click.echo(strict_json([r.to_json(include_epochs=False) for r in found]))
             return
@@ -56,6 +58,8 @@ def show(run_id: int, json_: bool):
     with store_.open_store() as store:
         run = store.get_run(run_id)
         children = store.children(run_id)
+        for sentence in store.damaged:
+            click.echo(f"Warning: {sentence}", err=True)
     if json_:
         click.echo(strict_json(run.to_json() | {"children": [c.id for c in children]}))
         return
@@ -83,32 +87,59 @@ def compare(run_ids: tuple[int, ...], json_: bool):
 @click.option("fmt", "--format", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True,
               help="csv: one row per (epoch, seed); json: the whole run.")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to FILE instead of stdout.")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of stdout (exactly there: no suffix is added).")  # fmt: skip
 def export(run_id: int, fmt: str, output: Path | None):
     """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON."""
+    from .. import files
+
+    if output is not None:
+        files.check_output(output, (f".{fmt}", ".txt"), "--output")
     with store_.open_store() as store:
         run = store.get_run(run_id)
     text = store_.to_csv(run) if fmt == "csv" else strict_json(run.to_json(), indent=1) + "\n"
     if output is None:
-        click.echo(text, nl=False)
+        echo_all(text, f"run {run_id}")
         return
-    output.write_text(text)
-    click.echo(f"wrote run {run_id} to {output}", err=True)
+    size = files.write_output(output, text)
+    click.echo(f"wrote run {run_id} to {output} ({size} bytes)", err=True)
+
+
+def echo_all(text: str, what: str) -> None:
+    """`text` to stdout, flushed, so a full disk or closed pipe is one sentence, not lost."""
+    import contextlib
+    import os
+    import sys
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        # what is still buffered would fail again at exit: send it nowhere (a test's captured
+        # stdout has no descriptor, hence the suppress)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise UserError(f"could not write {what} to standard output ({e.strerror}); "
+                        "write it to a file with -o FILE instead.") from None
 
 
 @runs.command()
 @click.argument("run_id", type=int)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def delete(run_id: int, yes: bool):
+@click.option("--force", is_flag=True, help="Delete it even while its process still writes it (that process stops).")
+def delete(run_id: int, yes: bool, force: bool):
     """Delete a run, its epochs and its child runs (a sweep's or reproduce's own runs)."""
     with store_.open_store() as store:
-        run = store.get_run(run_id, metrics=False)
+        try:
+            run = store.get_run(run_id, metrics=False)
+            what = f"{run.kind}, {run.task}"
+        except store_.DamagedRow:
+            what = "damaged"  # deleting it is the way out the damage sentence offers
         n_children = len(store.children(run_id))
         if not yes:
             also = f" and its {n_children} child run(s)" if n_children else ""
-            click.confirm(f"Delete run {run_id} ({run.kind}, {run.task}){also}?", abort=True)
-        deleted = store.delete_run(run_id)
+            click.confirm(f"Delete run {run_id} ({what}){also}?", abort=True)
+        deleted = store.delete_run(run_id, force=force)
     click.echo(f"deleted run{'s' if len(deleted) > 1 else ''} {', '.join(map(str, deleted))}")
 
 
@@ -176,7 +207,7 @@ def _interval(s: dict | None) -> str:
     if not s or s.get("mean") is None:
         return "—"
     if s.get("low") is None:
-        return f"{s['mean']:.3f}"
+        return f"{s['mean']:.3f} ± {_one_seed()}"
     return f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"
 
 
@@ -238,7 +269,7 @@ def _summary(values: list[float] | None, metric: str) -> str:
     s = stats.mean_ci(values, bounds=store_.metric_bounds(metric))
     if s.n == 0:
         return "—"
-    return f"{s.mean:.3f}" if s.n == 1 else str(s)
+    return str(s)  # one seed: "mean ± — (1 seed)"
 
 
 def _ci(summary: dict | None) -> str:
@@ -248,14 +279,23 @@ def _ci(summary: dict | None) -> str:
     if not summary or summary["mean"] is None:
         return "—"
     if summary["low"] is None:
-        return f"{summary['mean']:.3f}"
+        return f"{summary['mean']:.3f} ± {_one_seed()}"
     return str(stats.Summary(**summary))
 
 
 def _fraction(summary: dict | None) -> str:
     if not summary or summary["mean"] is None:
         return "—"
-    return f"{summary['mean']:.0%} [{summary['low']:.0%}, {summary['high']:.0%}]"
+    from .. import stats
+
+    return f"{summary['mean']:.0%} {stats.Summary(**summary).bracket('.0%')}"
+
+
+def _one_seed() -> str:
+    """A stored interval whose low is null: one finite seed left it undefined."""
+    from .. import stats
+
+    return stats.undefined(1)
 
 
 def _local(stamp: str | None) -> str:

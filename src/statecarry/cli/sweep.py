@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import ConfigError
 from . import UserError, _engine, _progress, cli, config_options, make_config, strict_json, table
 from ._record import executor_options, prefetched_runner
 from ._store import store_option, stored_runner
@@ -17,9 +18,10 @@ from ._store import store_option, stored_runner
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.option("--resume", is_flag=True, help="Reuse finished runs of the same config and seeds from the run store.")
+@click.option("--yes", "-y", is_flag=True, help="Run a sweep however long its estimate (over 10,000 points or an hour).")
 @executor_options
 @store_option
-def sweep(task, grid, seeds, json_, quiet, resume, executor, address, task_gpus, no_store, **options):
+def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_gpus, no_store, **options):
     """Run TASK over a grid of settings; mean ± 95% CI and solved fraction per point."""
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
@@ -28,7 +30,13 @@ def sweep(task, grid, seeds, json_, quiet, resume, executor, address, task_gpus,
 
     base = make_config(task, options)
     parsed = sweeps.parse_grid(grid)
+    if not yes and (why := sweeps.too_many_points(parsed, seeds)):
+        raise UserError(why)  # before building a million configs
     todo = sweeps.points(base, parsed)  # a bad value fails here, before anything is recorded
+    runnable = sum(p.config is not None for p in todo)
+    if not (quiet or json_):
+        click.echo(f"sweep: {runnable} point(s) × {seeds} seed(s) = {runnable * seeds:,} seed runs"
+                   f"{f' ({len(todo) - runnable} skipped)' if runnable < len(todo) else ''}", err=True)  # fmt: skip
     _engine()
 
     seed_list = list(range(seeds))
@@ -38,12 +46,28 @@ def sweep(task, grid, seeds, json_, quiet, resume, executor, address, task_gpus,
         run = stored_runner(rec, resume=resume, progress=progress)
         jobs = [(p.config, seed_list) for p in todo if p.config is not None]
         run = prefetched_runner(executor, address, jobs, rec, resume, run, progress, task_gpus)
-        result = sweeps.sweep(base, parsed, seed_list, run=run, on_point=on_point)
+        on_first = _first_point(yes, quiet or json_, seeds)
+        result = sweeps.sweep(base, parsed, seed_list, run=run, on_point=on_point, on_first=on_first)
         rec.finish(result={"grid": grid, "points": [p.to_json() for p in result]})
     if json_:
         click.echo(strict_json({"task": task, "grid": grid, "seeds": seed_list, "config": base.to_dict(), "points": [p.to_json() for p in result], "run_id": rec.run_id}))
         return
     click.echo(format_points(result, seeds, base))
+
+
+def _first_point(yes: bool, quiet: bool, seeds: int):
+    """After the first point: say how long the rest should take, and stop a long sweep
+    unless --yes (the sweep run is stored as failed, with this sentence, and its first point)."""
+    from ..experiments import sweep as sweeps
+
+    def check(first, remaining: int) -> None:
+        if remaining and not yes and (why := sweeps.too_slow(first, remaining, seeds)):
+            raise ConfigError(why)
+        if remaining and not quiet:
+            click.echo(f"the other {remaining} point(s): about {sweeps.duration(sweeps.estimate(first, remaining))} "
+                       f"(the first to train took {first.seconds:.1f} s)", err=True)  # fmt: skip
+
+    return check
 
 
 def _point_done(p) -> None:
@@ -61,7 +85,7 @@ def format_points(result, seeds: int, base) -> str:
         if p.skipped:
             rows.append(cells + ["skipped", "", "", ""])
             continue
-        cells += [str(p.test_acc), str(p.known_acc), f"{p.solved.mean:.0%} [{p.solved.low:.0%}, {p.solved.high:.0%}]", f"{p.seconds:.1f}"]
+        cells += [str(p.test_acc), str(p.known_acc), f"{p.solved.mean:.0%} {p.solved.bracket('.0%')}", f"{p.seconds:.1f}"]
         rows.append(cells)
     title = (
         f"{base.task}, {seeds} seeds, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "

@@ -80,8 +80,11 @@ def _tensors(model: Model, params: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
-def save(path: str | os.PathLike, model: Model, params: Any) -> None:
+def save(path: str | os.PathLike, model: Model, params: Any, extra: dict | None = None) -> None:
     """Write `model` and `params` to one safetensors file at `path`, replacing any file there.
+
+    `extra` (any JSON-able dict, e.g. a table's scaling and column names) is kept in the
+    file's metadata; `read_extra` gives it back.
 
     The write is atomic: the file goes to a temporary name in the same folder and is renamed
     over `path` only when complete, so a crash midway leaves the old file as it was.
@@ -100,7 +103,7 @@ def save(path: str | os.PathLike, model: Model, params: Any) -> None:
         "format_version": str(FORMAT_VERSION),
         "model": json.dumps(model.to_dict(), sort_keys=True),
         "statecarry_version": _version(),
-    }
+    } | ({"extra": json.dumps(extra, sort_keys=True)} if extra is not None else {})
     path = Path(path)
     if not path.parent.is_dir():
         raise CheckpointError(
@@ -159,6 +162,15 @@ def load(path: str | os.PathLike) -> tuple[Model, dict[str, dict[str, np.ndarray
         layer, weight = name.split("/")
         params.setdefault(layer, {})[weight] = np.asarray(tensors[name], np.float32)
     return model, params
+
+
+def read_extra(path: str | os.PathLike) -> dict | None:
+    """The `extra` dict `save` was given, or None if it was given none."""
+    path = Path(path).expanduser()
+    load(path)  # one sentence for a missing, foreign or broken file
+    with safetensors.safe_open(path, framework="numpy") as f:
+        text = (f.metadata() or {}).get("extra")
+    return None if text is None else json.loads(text)
 
 
 def _model(path: Path, metadata: dict[str, str]) -> Model:

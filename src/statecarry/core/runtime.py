@@ -147,10 +147,25 @@ def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: 
 def seed_devices(model: Model) -> list:
     """The XLA devices to split a model's seeds over: all of them, or one for a model too
     large to split safely (see SPLIT_MAX_UNITS)."""
+    devices = local_devices()
+    return devices if model.units <= SPLIT_MAX_UNITS else devices[:1]
+
+
+def local_devices() -> list:
+    """`jax.local_devices()`; where JAX first starts a backend, so a platform asked for
+    (JAX_PLATFORMS=cuda on a machine without one) that cannot start is one sentence."""
     import jax
 
-    devices = jax.local_devices()
-    return devices if model.units <= SPLIT_MAX_UNITS else devices[:1]
+    try:
+        return jax.local_devices()
+    except (RuntimeError, AssertionError) as e:  # jax 0.10 raises a bare AssertionError
+        from ..errors import ConfigError
+
+        asked = jax.config.jax_platforms or os.environ.get("JAX_PLATFORMS") or "the default"
+        raise ConfigError(
+            f"JAX cannot start the platform {asked!r} asked for by JAX_PLATFORMS on this machine"
+            f"{f' ({e})' if str(e) else ''}; unset JAX_PLATFORMS or set JAX_PLATFORMS=cpu."
+        ) from None
 
 
 _PROGRAM_CACHES: list = []  # predict's, rollout's, evaluate's jitted programs, per model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .findings import Finding
 from .setup import BLOG_PREV_BATCH_ACC, Setup, reset_interval
 
@@ -35,9 +37,20 @@ def _divides(s: Setup) -> list[Finding]:
     return out
 
 
+NEAR_DIVISOR_STEPS = 100_000  # sizes checked either side of b: instant, also for 23-digit n
+
+
 def _divisor_near(n: int, b: int) -> int:
-    divisors = [d for d in range(1, n + 1) if n % d == 0]
-    return min(divisors, key=lambda d: (abs(d - b), d))
+    """The divisor of `n` nearest `b` (the smaller on a tie), without listing n's divisors.
+
+    1 divides everything, so the answer is at most b - 1 away: stepping outward from b finds it
+    after at most that many steps, exact for any b up to NEAR_DIVISOR_STEPS. Past that (a batch
+    size of millions) we stop there and fall back on gcd(n, b), a divisor of n in closed form."""
+    for step in range(min(b, NEAR_DIVISOR_STEPS + 1)):
+        for d in (b - step, b + step):
+            if 0 < d <= n and n % d == 0:
+                return d
+    return math.gcd(n, b)
 
 
 def _model_batch(s: Setup) -> list[Finding]:

@@ -51,7 +51,7 @@ def ratio_verdict(
 
 
 def _ratio(r: stats.Summary) -> str:
-    return f"ratio {r.mean:.2f} [{r.low:.2f}, {r.high:.2f}]"
+    return f"ratio {r.mean:.2f} {r.bracket('.2f')}"
 
 
 def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
@@ -109,7 +109,7 @@ def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
 def table_rows(c: Comparison) -> list[list[str]]:
     def fmt(values: np.ndarray) -> str:
         s = stats.mean_ci(values, bounds=stats.NON_NEGATIVE)
-        return f"{s.mean:.3f}" if s.n < 2 else str(s)
+        return str(s)  # one seed: "mean ± — (1 seed)"
 
     return [
         [r.name, r.series, fmt(r.one_step_rmse), fmt(r.recursive_rmse), f"{r.seconds:.1f}"]

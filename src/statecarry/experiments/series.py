@@ -5,8 +5,6 @@ One sentence per problem: a missing file or column, non-numeric cells, gaps, too
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +13,6 @@ import numpy as np
 from ..errors import DataError
 
 DEFAULT_SERIES = "co2_monthly.csv"  # shipped in statecarry/data; provenance in its header
-MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
 
 
 @dataclass(frozen=True)
@@ -52,80 +49,34 @@ def load_csv(path: str | Path, column: str | None = None) -> Series:
 
 
 def read_csv(lines, column: str | None, source: str) -> Series:
-    every = list(enumerate(csv.reader(_uncommented(lines)), start=1))
-    filled = [i for i, (_, row) in enumerate(every) if any(cell.strip() for cell in row)]
-    rows = every[filled[0] : filled[-1] + 1] if filled else []
-    if rows and len(rows[0][1]) == 1:
+    """One numeric column of CSV text, read by pandas (`data.tables.read_csv_lines`)."""
+    from ..data import tables  # pandas: only when a CSV is read, so `--help` stays instant
+
+    frame = tables.read_csv_lines(lines, source)
+    lines_of = frame.attrs["lines"]
+    blank = tables.blank_rows(frame)
+    filled = np.flatnonzero(~blank)
+    keep = np.zeros(len(frame), bool)
+    if len(filled) and frame.shape[1] == 1:
         # One column: a blank line between values is a missing value (pandas writes NaN so),
         # and dropping it would shift every later value by one step.
-        rows = [(n, row if row else [""]) for n, row in rows]
+        keep[: filled[-1] + 1] = True
     else:  # several columns: a missing value is an empty cell; a blank line is layout
-        rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
-    header = [name.strip() for name in rows[0][1]]
-    data = rows[1:]
-    if not data:
+        keep = ~blank
+    header = [str(name).strip() for name in frame.columns]
+    frame, lines_of = frame[keep], lines_of[keep]
+    frame.columns = header
+    if frame.empty:
         raise DataError(
             f"{source} has a header ({', '.join(header)}) but no data rows under it; "
             "give at least one value per row."
         )
-    index = _pick_column(header, data, column, source)
-    name = header[index]
-    values, missing = [], []
-    for number, row in data:
-        cell = row[index].strip() if index < len(row) else ""
-        if cell.lower() in MISSING:
-            missing.append(number)
-            values.append(math.nan)
-            continue
-        try:
-            value = float(cell)
-        except ValueError:
-            raise DataError(
-                f"column {name!r} of {source} has a value that is not a number on line "
-                f"{number}: {cell!r}; give numbers only (or choose another --column)."
-            ) from None
-        if math.isnan(value):
-            missing.append(number)
-        elif not math.isfinite(value):
-            raise DataError(
-                f"column {name!r} of {source} has an infinite value on line {number}; "
-                "give finite numbers only."
-            )
-        values.append(value)
-    if missing:
-        raise DataError(
-            f"column {name!r} of {source} has {len(missing)} missing value(s), the first on "
-            f"line {missing[0]}; fill the gaps (e.g. interpolate) or drop those rows first."
-        )
-    return Series(np.array(values, np.float64), name, source)
+    name = header[_pick_column(header, frame, column, source, tables.is_numeric)]
+    values = tables.column_values(frame, name, lines_of)
+    return Series(values, name, source)
 
 
-def _uncommented(lines):
-    """Skip '#' comment lines (and blank lines) before the header; keep line numbers honest
-    by yielding the comments as empty lines."""
-    started = False
-    for line in lines:
-        if not started and (line.lstrip().startswith("#") or not line.strip()):
-            yield "\n"
-            continue
-        started = True
-        yield line
-
-
-def _is_number(cell: str) -> bool:
-    cell = cell.strip()
-    if cell.lower() in MISSING:
-        return True
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _pick_column(header: list[str], data: list, column: str | None, source: str) -> int:
+def _pick_column(header: list[str], frame, column: str | None, source: str, is_numeric) -> int:
     if column is not None:
         if column not in header:
             raise DataError(
@@ -134,11 +85,7 @@ def _pick_column(header: list[str], data: list, column: str | None, source: str)
         return header.index(column)
     if len(header) == 1:
         return 0
-    numeric = [
-        i
-        for i in range(len(header))
-        if all(i < len(row) and _is_number(row[i]) for _, row in data)
-    ]
+    numeric = [i for i, name in enumerate(header) if is_numeric(frame[name])]
     if len(numeric) == 1:
         return numeric[0]
     raise DataError(

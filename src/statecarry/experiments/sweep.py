@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -21,6 +22,10 @@ from ..errors import ConfigError, TooLargeForRTRL
 from .config import Config, field_names
 
 ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
+# Above these a sweep asks for --yes: points are built before anything runs (a million take
+# minutes on their own), and the time is estimated from the first point's compile and run.
+CONFIRM_POINTS = 10_000
+CONFIRM_SECONDS = 3600.0
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -65,6 +70,50 @@ def parse_grid(text: str) -> list[tuple[str, list[Any]]]:
     if not grid:
         raise ConfigError('the grid is empty; e.g. --grid "horizon=1,2 units=3,8".')
     return grid
+
+
+def grid_size(grid: Sequence[tuple[str, list[Any]]]) -> int:
+    """How many points the grid has (skipped ones included), without building them."""
+    return math.prod(len(values) for _, values in grid)
+
+
+def too_many_points(grid: Sequence[tuple[str, list[Any]]], seeds: int) -> str | None:
+    """Why a sweep this big needs --yes before it starts (None: it does not)."""
+    n = grid_size(grid)
+    if n <= CONFIRM_POINTS:
+        return None
+    return (
+        f"this grid has {n:,} points × {seeds:,} seeds, more than {CONFIRM_POINTS:,} points; add "
+        "--yes to run them all, or give --grid fewer values."
+    )
+
+
+def estimate(first: Point, remaining: int) -> float:
+    """Seconds the `remaining` points would take, each as long as the first (compile + run).
+
+    An upper bound when later points reuse the first one's compiled program (only traced
+    values such as lr change), a rough one when they grow the model."""
+    return first.seconds * remaining
+
+
+def too_slow(first: Point, remaining: int, seeds: int) -> str | None:
+    """Why the rest of a sweep needs --yes, from its first point's time (None: it does not)."""
+    seconds = estimate(first, remaining)
+    if seconds <= CONFIRM_SECONDS:
+        return None
+    return (
+        f"the first point to train took {first.seconds:.1f} s with {seeds:,} seeds, so the other "
+        f"{remaining:,} points would take about {duration(seconds)}; add --yes to run them "
+        "(--resume reuses the stored first point), or give --grid fewer values."
+    )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:,.1f} h"
 
 
 @dataclass
@@ -114,14 +163,21 @@ def sweep(
     seeds: Sequence[int],
     run: Callable | None = None,
     on_point: Callable[[Point], None] | None = None,
+    on_first: Callable[[Point, int], None] | None = None,
 ) -> list[Point]:
-    """Run every valid grid point over `seeds`; summarise the final epoch."""
+    """Run every valid grid point over `seeds`; summarise the final epoch.
+
+    `on_first(point, remaining)` is called once the first point has trained (a point answered
+    from the store, which has no timings, does not count), with the number of points still to
+    run: it may print an estimate, or raise to stop the sweep there."""
     if run is None:
         from . import blog
 
         run = blog.run
     result = points(base, grid)
+    todo = sum(p.config is not None for p in result)
     for p in result:
+        trained = False
         if p.config is not None:
             t0 = time.perf_counter()
             history = run(p.config, list(seeds))
@@ -132,6 +188,11 @@ def sweep(
             p.known_acc = stats.mean_ci(known, bounds=stats.ACCURACY)
             # no determined labels (random-labels): solved counts all of them
             p.solved = stats.solved_fraction(known if np.isfinite(known).any() else history.final("test_acc"))
+            trained = history.compile_seconds + history.run_seconds > 0
         if on_point:
             on_point(p)
+        todo -= p.config is not None
+        if trained and on_first is not None:
+            on_first(p, todo)
+            on_first = None
     return result

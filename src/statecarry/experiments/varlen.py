@@ -279,7 +279,7 @@ def suggest_verdict(results: Sequence[LayoutResult], margin: float = 0.02) -> tu
         f"{best_packed.layout.name}: {stats.mean_ci(best_packed.final_acc, bounds=stats.ACCURACY)} test acc, "
         f"{best_packed.padding_fraction:.0%} padding; {pad_r.layout.name}: "
         f"{stats.mean_ci(pad_r.final_acc, bounds=stats.ACCURACY)}, {pad_r.padding_fraction:.0%} padding; packed - "
-        f"padded {diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}] over {diff.n} seeds"
+        f"padded {diff.mean:+.3f} {diff.bracket('+.3f')} over {diff.n} seeds"
     )
     if diff.n < 2:
         return "inconclusive", numbers + " (one seed: no CI)"
@@ -298,7 +298,7 @@ def table_rows(results: Sequence[LayoutResult]) -> list[list[str]]:
         rows.append(
             [
                 r.layout.name,
-                f"{acc.mean:.3f}" if acc.n < 2 else str(acc),  # clipped to [0, 1]: shown as [low, high]
+                str(acc),  # clipped to [0, 1]: shown as [low, high]; one seed: "— (1 seed)"
                 "—" if reach is None else str(reach),
                 f"{stats.solved_fraction(r.final_acc).mean:.0%}",
                 f"{r.padding_fraction:.0%}",

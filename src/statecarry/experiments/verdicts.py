@@ -72,7 +72,7 @@ class Learns:
         epoch = _epoch_name(self.epoch, evidence, self.run)
         text = (
             f"{self.run} after {epoch} epoch(s): {self.metric.replace('_', ' ')} {mean}, "
-            f"solved {solved.mean:.0%} of {solved.n} seeds [{solved.low:.0%}, {solved.high:.0%}]"
+            f"solved {solved.mean:.0%} of {solved.n} seeds {solved.bracket('.0%')}"
         )
         return Verdict(verdict, text, {"run": self.run, "epoch": epoch, "mean": mean._asdict(), "solved": solved._asdict()})
 
@@ -109,7 +109,7 @@ class Differs:
         ea, eb = _epoch_name(self.epoch_a, evidence, self.a), _epoch_name(self.epoch_b, evidence, self.b)
         text = (
             f"{self.metric.replace('_', ' ')}: {self.a} (epoch {ea}) − {self.b} (epoch {eb}) "
-            f"= {s.mean:+.3f} [{s.low:+.3f}, {s.high:+.3f}]"
+            f"= {s.mean:+.3f} {s.bracket('+.3f')}"
         )
         return Verdict(verdict, text, {"difference": s._asdict(), "margin": self.margin})
 

@@ -59,7 +59,7 @@ def ci_cell(s: stats.Summary) -> str:
     if s.n == 0:
         return "—"
     if not math.isfinite(s.low):
-        return f"{s.mean:.3f}"
+        return f"{s.mean:.3f} <span class=ci>{stats.undefined(s.n)}</span>"
     return f"{s.mean:.3f} <span class=ci>[{s.low:.3f}, {s.high:.3f}]</span>"
 
 

@@ -18,9 +18,10 @@ def write_report(runs: Sequence[dict], path: str | Path) -> Path:
     """Write one self-contained HTML page for `runs` (see the module docstring for the shape)
     and return its path. Runs without epochs (a reproduce's summary run) contribute their
     claims and provenance only."""
+    from ..files import write_output
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(runs), encoding="utf-8")
+    write_output(path, render(runs))  # all or nothing: a full disk leaves no partial page
     return path
 
 

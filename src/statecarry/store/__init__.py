@@ -13,9 +13,13 @@ API (what commands and the report use):
     Store.finish(run_id, status="done", timings: dict | None = None,
                  result: dict | None = None, error: str | None = None) -> None
     Store.list_runs(kind: str | None = None, parent: int | None = None) -> list[Run]
-    Store.get_run(run_id) -> Run             # raises UnknownRun (a StoreError) if absent
+    Store.get_run(run_id) -> Run             # UnknownRun (a StoreError) if absent or past
+                                             # SQLite's int64; DamagedRow if it cannot be read
     Store.children(run_id) -> list[Run]      # runs whose parent is run_id, oldest first
-    Store.delete_run(run_id) -> list[int]    # deletes the run and its children; ids deleted
+    Store.delete_run(run_id, force=False) -> list[int]   # the run and its children; ids deleted.
+                                             # RunInUse while its writer lives, unless force
+    Store.damaged: list[str]                 # sentences for the runs list_runs skipped
+    Store.read_only: bool                    # the file or its directory is not writable
     Store.find_done(kind, config: dict, seeds) -> int | None   # newest finished twin
     Store.close() -> None
 
@@ -48,7 +52,10 @@ API (what commands and the report use):
     metric_bounds(metric) -> (low, high) | None   what a metric can take, to clip its interval
     KINDS, STATUSES, store_path() -> Path
 
-Guarantees. Each epoch is one transaction, so Ctrl-C or a crash leaves every finished epoch
+Guarantees. Ids are never reused (AUTOINCREMENT, since migration 4), and a writer whose run
+was deleted under it stops at its next write with RunVanished, so no run inherits another's
+epochs. A store we cannot write is opened read-only. One row that does not decode is named
+(DamagedRow: run id, table, column or epoch) and the other runs stay listable. Each epoch is one transaction, so Ctrl-C or a crash leaves every finished epoch
 readable. WAL mode plus a busy timeout lets several processes write at once. A process killed
 outright (SIGKILL, power loss) cannot mark its run, so the run stays "running"; we record the
 writer's pid and host, and `shown_status` reports "stale" when that process no longer exists
@@ -82,6 +89,9 @@ from .schema import (
     KINDS,
     MIGRATIONS,
     STATUSES,
+    DamagedRow,
+    RunInUse,
+    RunVanished,
     UnknownRun,
     migrate,
     migration,
@@ -91,12 +101,15 @@ from .schema import (
 __all__ = [
     "APPLICATION_ID",
     "BUSY_TIMEOUT_SECONDS",
+    "DamagedRow",
     "FILENAME",
     "KINDS",
     "MIGRATIONS",
     "SQLITE_MAGIC",
     "STATUSES",
     "Recorder",
+    "RunInUse",
+    "RunVanished",
     "Run",
     "Store",
     "StoreError",

@@ -46,9 +46,7 @@ class Run:
     @property
     def shown_status(self) -> str:
         """"stale" for a run still marked running whose writer (on this host) has gone."""
-        # a pid from another host says nothing about a process here
-        mine = self.pid and self.host == socket.gethostname()
-        if self.status == "running" and mine and not _alive(self.pid):
+        if self.status == "running" and not writer_may_live(self.pid, self.host):
             return "stale"
         return self.status
 
@@ -72,6 +70,13 @@ class Run:
                 for e in range(self.epochs)
             ]
         return _json_safe(fields)
+
+
+def writer_may_live(pid: int | None, host: str | None) -> bool:
+    """False only when the writer ran on this host and its process is gone: a pid from
+    another host says nothing about a process here."""
+    mine = pid and host == socket.gethostname()
+    return not (mine and not _alive(pid))
 
 
 def _alive(pid: int) -> bool:
@@ -147,16 +152,38 @@ RUN_COLUMNS = (
 )
 
 
+class BadValue(ValueError):
+    """A stored value that does not decode; its message names where (a column, an epoch)."""
+
+
+def _loads(text: str, where: str, shape: type) -> Any:
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        raise BadValue(where) from None
+    if not isinstance(value, shape):
+        raise BadValue(where)
+    return value
+
+
 def _run_from_row(row: tuple) -> Run:
+    """A `runs` row as a `Run`; BadValue names the first column that does not decode."""
     (id_, kind, task, config, chash, seeds, status, started, finished, timings, vers, mach,
      result, parent, pid, host, error) = row  # fmt: skip
+    seeds = _loads(seeds, "column seeds", list)
+    if not all(isinstance(s, int) for s in seeds):
+        raise BadValue("column seeds")
     return Run(
-        id_, kind, task, json.loads(config), chash, json.loads(seeds), status, started,
-        finished, json.loads(timings or "{}"), json.loads(vers or "{}"),
-        json.loads(mach or "{}"), json.loads(result) if result else None, parent, pid, host,
-        error,
+        id_, kind, task, _loads(config, "column config", dict), chash, seeds, status, started,
+        finished, _loads(timings or "{}", "column timings", dict),
+        _loads(vers or "{}", "column versions", dict), _loads(mach or "{}", "column machine", dict),
+        _loads(result, "column result", dict) if result else None, parent, pid, host, error,
     )  # fmt: skip
 
 
-def _floats(value: str) -> list[float]:
-    return [math.nan if v is None else float(v) for v in json.loads(value)]
+def _floats(value: str, where: str = "value") -> list[float]:
+    values = _loads(value, where, list)
+    try:
+        return [math.nan if v is None else float(v) for v in values]
+    except (ValueError, TypeError):
+        raise BadValue(where) from None

@@ -12,13 +12,32 @@ from contextlib import contextmanager
 
 from ..errors import StoreError
 
-KINDS = ("run", "sweep", "reproduce", "forecast", "varlen")
+KINDS = ("run", "sweep", "reproduce", "forecast", "varlen", "train", "compare")  # train/compare: own tables
 STATUSES = ("running", "done", "failed", "interrupted")
 APPLICATION_ID = 0x53434152  # "SCAR": marks the file as ours in SQLite's header
 
 
 class UnknownRun(StoreError, LookupError):
     """No run with that id in the store."""
+
+
+class RunInUse(StoreError):
+    """The run is still being written by a live process."""
+
+
+class RunVanished(StoreError):
+    """The run this process was writing was deleted from the store under it."""
+
+
+class DamagedRow(StoreError):
+    """One run's row (or one of its epochs) cannot be read back; the other runs can."""
+
+    def __init__(self, run_id: int, table: str, where: str, path: object):
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} in {path} is damaged (table {table}, {where}: not valid JSON); "
+            f"the other runs are readable, and 'statecarry runs delete {run_id}' removes it."
+        )
 
 
 # -- migrations: append only; never edit one that has shipped -------------------------------
@@ -72,6 +91,39 @@ def m003_lookup_indexes(db: sqlite3.Connection) -> None:
     """`reproduce --resume` looks runs up by config; reports list a run's children."""
     db.execute("create index runs_by_config on runs (kind, config_hash, status)")
     db.execute("create index runs_by_parent on runs (parent)")
+
+
+@migration
+def m004_ids_never_reused(db: sqlite3.Connection) -> None:
+    """AUTOINCREMENT: a deleted run's id is never lent again, so a writer still holding it
+    cannot pour epochs into a newer run. SQLite cannot add AUTOINCREMENT in place, so the table
+    is rebuilt with the same columns and ids; ids that epochs still name (a deleted run whose
+    writer went on writing) count as lent too."""
+    db.execute(
+        """create table runs_v4 (
+            id integer primary key autoincrement,
+            kind text not null, task text, config text not null, config_hash text not null,
+            seeds text not null, status text not null, started text not null, finished text,
+            timings text, versions text, machine text, result text,
+            parent integer references runs(id), pid integer, host text, error text
+        )"""
+    )
+    columns = (
+        "id, kind, task, config, config_hash, seeds, status, started, finished, timings, "
+        "versions, machine, result, parent, pid, host, error"
+    )
+    db.execute(f"insert into runs_v4 ({columns}) select {columns} from runs")
+    db.execute("drop table runs")  # and its indexes, made again below
+    db.execute("alter table runs_v4 rename to runs")
+    db.execute("create index runs_by_config on runs (kind, config_hash, status)")
+    db.execute("create index runs_by_parent on runs (parent)")
+    lent = db.execute(
+        "select max(id) from (select max(id) as id from runs union all "
+        "select max(run_id) from epochs)"
+    ).fetchone()[0]
+    if lent is not None:
+        db.execute("delete from sqlite_sequence where name = 'runs'")
+        db.execute("insert into sqlite_sequence (name, seq) values ('runs', ?)", (lent,))
 
 
 @contextmanager

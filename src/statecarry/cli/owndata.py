@@ -1,0 +1,188 @@
+"""`statecarry train` and `statecarry compare`: a recurrent model on the user's own table."""
+
+from __future__ import annotations
+
+import click
+
+from ..core.spec import CELLS, HEADS, LOSSES, MODES
+from . import UserError, _engine, _progress, cli, strict_json, table
+from ._store import store_option
+
+
+def _names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--target a --target b` and `--target a,b` alike."""
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
+def table_options(fn):
+    """The table's columns, split and layout (shared by train and compare)."""
+    opts = [
+        click.argument("path", metavar="TABLE"),
+        click.option("--target", "targets", multiple=True, help="Column(s) to predict (default: y)."),
+        click.option("--features", multiple=True, help="Input columns, comma-separated (default: every other numeric one)."),
+        click.option("--id", "id_", default=None, help="Sequence id column (default: unique_id if present)."),
+        click.option("--time", "time_", default=None, help="Time column: rows sorted by it (default: ds if present)."),
+        click.option("--allow-gaps", is_flag=True, help="Take rows with missing time steps between them as consecutive."),
+        click.option("--split", type=click.Choice(["time", "id"]), default="time", show_default=True, help="Hold out every series' tail, or whole ids."),
+        click.option("--test-fraction", type=float, default=0.2, show_default=True, help="The held-out share."),
+        click.option("--batch-size", type=int, default=16, show_default=True, help="Rows per batch."),
+        click.option("--time-steps", type=int, default=16, show_default=True, help="Steps per batch (and window length)."),
+        click.option("--ahead", type=int, default=None, help="Predict the target this many steps on (default 0; 1 when a target is also a feature)."),
+        click.option("--head", type=click.Choice(HEADS), default=None, help="Override the head read from the target."),
+        click.option("--loss", type=click.Choice(LOSSES), default=None, help="Override the head's loss."),
+        click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True, help="Recurrent cell."),
+        click.option("--units", type=int, default=32, show_default=True, help="Units per layer."),
+        click.option("--layers", type=int, default=1, show_default=True, help="Stacked layers."),
+        click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs."),
+        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--reset", type=click.Choice(["epoch", "never"]), default="epoch", show_default=True, help="When the training state is zeroed."),
+        click.option("--seeds", type=int, default=4, show_default=True, help="Independent runs (seeds 0..N-1)."),
+        click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress on stderr."),
+        store_option,
+    ]  # fmt: skip
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _prepare_inputs(o: dict, layout: str = "streams"):
+    """(columns, sequences, setup, model, train) from the shared options."""
+    from ..core.spec import Model, Train
+    from ..data.tables import load_table
+    from ..experiments.owndata import Setup
+
+    if o["seeds"] < 1:
+        raise UserError(f"--seeds must be at least 1, got {o['seeds']}.")
+    columns, seqs = load_table(o["path"], _names(o["targets"]), _names(o["features"]), o["id_"], o["time_"], o["allow_gaps"])
+    setup = Setup(layout=layout, split=o["split"], test_fraction=o["test_fraction"], batch_size=o["batch_size"],
+                  time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"])  # fmt: skip
+    model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
+    train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
+    return columns, seqs, setup, model, train
+
+
+def _about(columns, seqs, prep) -> str:
+    lengths = [len(x) for x in seqs.x]
+    shape = (f"one series of {lengths[0]} steps" if len(lengths) == 1
+             else f"{len(lengths)} sequences of {min(lengths)}" + (f"-{max(lengths)}" if max(lengths) > min(lengths) else "")
+             + " steps")  # fmt: skip
+    head = {"linear": "linear head, MSE", "sigmoid": "sigmoid head, BCE", "softmax": "softmax head, cross-entropy"}[prep.head]
+    ahead = f", {prep.ahead} step(s) ahead" if prep.ahead else ""
+    if prep.head == "linear" and len(columns.targets) > 1:
+        ahead += "; RMSE and MAE in standard deviations (several targets)"
+    return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
+            f"feature(s): {', '.join(columns.features)}")  # fmt: skip
+
+
+@cli.command()
+@table_options
+@click.option("--layout", type=click.Choice(["streams", "windows"]), default="streams", show_default=True,
+              help="streams: state carried (one series cut into pieces, sequences packed); windows: stateless windows.")  # fmt: skip
+@click.option("--mode", type=click.Choice(MODES), default="stateful", show_default=True, help="Where the state is reset.")
+@click.option("--horizon", type=int, default=1, show_default=True, help="Batches one gradient reaches back through.")
+@click.option("-o", "--output", default="model.safetensors", show_default=True, help="Where the best seed's model goes.")
+@click.option("--all-seeds", is_flag=True, help="Also save every seed's model (MODEL-seedN.safetensors).")
+def train(layout, mode, horizon, output, all_seeds, **o):
+    """Train a recurrent model on TABLE (CSV or Parquet) over many seeds; save the best."""
+    from pathlib import Path
+
+    columns, seqs, setup, model, train_ = _prepare_inputs(o, layout)
+    train_ = train_.replace(mode=mode, horizon=horizon)
+    _engine()
+    from .. import stats, store
+    from ..experiments import owndata
+    from ..experiments import owndata_run as run
+
+    prep = owndata.prepare(seqs, columns, setup)
+    seeds = list(range(o["seeds"]))
+    if mode == "rtrl" and layout == "streams":  # refuse a model too large before a run is stored
+        fits = run.rtrl_seeds_that_fit(prep, model)
+        if len(seeds) > fits:
+            raise UserError(f"rtrl fits at most {fits} seed(s) of this model in memory at once, not {len(seeds)}; "
+                            "use fewer --seeds or --units, or --mode stateful --horizon K.")  # fmt: skip
+    config = {"task": Path(o["path"]).name, **train_.to_dict(), **prep.meta(), "model": model.to_dict()}
+    with store.recording("train", config, seeds, enabled=not o["no_store"]) as rec:
+        fit_ = run.train_table(prep, model, train_, seeds, on_progress=_progress(o["quiet"] or o["json_"]),
+                               on_epoch=lambda e, m: rec.epoch(e, {k: v.tolist() for k, v in run.in_units(m, prep).items()}))  # fmt: skip
+        metrics = run.in_units(fit_.metrics, prep)
+        best, saved = run.save_models(fit_, prep, output, all_seeds)
+        baselines = owndata.persistence_rmse(prep)
+        rec.finish(result={"best_seed": best, "saved": saved, "baselines": baselines})
+    if o["json_"]:
+        click.echo(strict_json({"metrics": {k: v.tolist() for k, v in metrics.items()}, "best_seed": best,
+                                "saved": saved, "baselines": baselines, "run_id": rec.run_id}))  # fmt: skip
+        return
+    click.echo(_about(columns, seqs, prep))
+    click.echo(epoch_table(metrics, stats, f"{fit_.train.mode}"
+                           + (f", horizon {horizon}" if horizon > 1 else "") + f", {layout}: {len(seeds)} seeds, mean ± 95% CI"))  # fmt: skip
+    if baselines:
+        click.echo("baselines on the same test steps: " + ", ".join(f"{k} RMSE {v:.4g}" for k, v in baselines.items()))
+    name, _ = run.test_metric(prep.head)
+    score = f" ({name.replace('_', ' ')} {metrics[name][-1][seeds.index(best)]:.4g})" if name in metrics else ""
+    click.echo(f"saved seed {best}{score} to {output}" + (f" and {len(saved) - 1} more" if all_seeds else ""))
+    if fit_.diverged:
+        click.echo(f"Warning: {fit_.divergence_message()}", err=True)
+    if rec.run_id is not None and not o["quiet"]:
+        click.echo(f"stored as run {rec.run_id}", err=True)
+
+
+def epoch_table(metrics: dict, stats, title: str) -> str:
+    """Per epoch, every metric's mean ± 95% CI over seeds."""
+    names = [m for m in metrics if not m.endswith("known_acc")]
+    rows = []
+    for e in range(len(metrics[names[0]])):
+        rows.append([str(e)] + [str(stats.mean_ci(metrics[m][e], bounds=stats.ACCURACY if m.endswith("acc")
+                                                   else stats.NON_NEGATIVE)) for m in names])  # fmt: skip
+    return title + "\n" + table(["epoch"] + [m.replace("_", " ") for m in names], rows)
+
+
+@cli.command()
+@table_options
+@click.option("--horizon", type=int, default=None, help="K for 'stateful, horizon K' (default: covers the longest sequence, or 4).")
+@click.option("--report", "report_path", default="compare.html", show_default=True, help="The page with the learning curves.")
+@click.option("--no-report", is_flag=True, help="Do not write the page.")
+def compare(horizon, report_path, no_report, **o):
+    """Does carrying state help on TABLE? Stateless windows vs stateful (horizon 1, K) vs RTRL."""
+    from pathlib import Path
+
+    columns, seqs, setup, model, train_ = _prepare_inputs(o)
+    _engine()
+    from .. import stats, store
+    from ..experiments import owndata_run as run
+
+    seeds = list(range(o["seeds"]))
+    config = {"task": Path(o["path"]).name, **train_.to_dict(), "setup": setup.__dict__, "columns": columns.to_json(),
+              "model": model.to_dict()}  # fmt: skip
+    with store.recording("compare", config, seeds, enabled=not o["no_store"]) as rec:
+
+        def record(name, cfg, metrics):
+            if rec.store is not None:
+                with rec.child("train", config | cfg | {"variant": name}, seeds) as child:
+                    for e in range(len(next(iter(metrics.values())))):
+                        child.epoch(e, {k: v[e].tolist() for k, v in metrics.items()})
+
+        results, notes, verdict = run.compare(seqs, columns, setup, model, train_, seeds, horizon, record=record,
+                                              on_progress=_progress(o["quiet"] or o["json_"]))  # fmt: skip
+        rec.finish(result={"variants": [r.to_json() for r in results], "verdict": verdict, "notes": notes})
+    page = None
+    if not no_report:
+        from ..report.owndata import write_compare
+
+        page = write_compare(results, verdict, notes, Path(o["path"]).name, report_path)
+    if o["json_"]:
+        click.echo(strict_json({"variants": [r.to_json() for r in results], "verdict": verdict, "notes": notes,
+                                "report": None if page is None else str(page), "run_id": rec.run_id}))  # fmt: skip
+        return
+    name = next(m for m in results[0].metrics if m.startswith("test_") and not m.endswith("loss"))
+    rows = [[r.name, str(stats.mean_ci(r.final)), "baseline" if r.difference is None else str(r.difference)]
+            for r in results]  # fmt: skip
+    better = "lower" if name.endswith(("rmse", "mae")) else "higher"
+    click.echo(f"{name.replace('_', ' ')} after {train_.epochs} epochs ({better} is better), {len(seeds)} seeds, "
+               "mean ± 95% CI; gain = paired over seeds against stateless windows (> 0: better)")  # fmt: skip
+    click.echo(table(["model", name.replace("_", " "), "gain vs stateless"], rows))
+    for note in notes:
+        click.echo(f"note: {note}")
+    click.echo(f"verdict: {verdict}.")
+    if page is not None:
+        click.echo(f"report: {page}")

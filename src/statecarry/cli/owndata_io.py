@@ -1,0 +1,68 @@
+"""`statecarry predict`, `export` and `import`: a saved model on new data, and to/from Keras."""
+
+from __future__ import annotations
+
+import click
+
+from . import UserError, _engine, cli
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("path", metavar="TABLE")
+@click.option("-o", "--output", required=True, help="Predictions: .csv or .parquet.")
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Sequences run side by side (any size).")
+@click.option("--state-in", default=None, help="States (.npz) from an earlier --state-out: each id continues from its own.")
+@click.option("--state-out", default=None, help="Write each id's state after its last row (.npz).")
+@click.option("--allow-gaps", is_flag=True, help="Take rows with missing time steps between them as consecutive.")
+def predict(model_path, path, output, batch_size, state_in, state_out, allow_gaps):
+    """Feed TABLE through MODEL (from `statecarry train`): state carried per id, reset at each new id."""
+    from pathlib import Path
+
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}.")
+    if Path(output).suffix.lower() not in (".csv", ".parquet"):
+        raise UserError(f"-o {output}: give a file ending in .csv or .parquet.")
+    _engine()
+    from ..core.checkpoint import load, read_extra
+    from ..data import tables
+    from ..experiments import owndata_io
+
+    model, params = load(model_path)
+    meta = read_extra(model_path)
+    if meta is None or "columns" not in meta:
+        raise UserError(f"{model_path} has no table columns or scaling; predict reads models saved by "
+                        "'statecarry train' (or imported with --like).")  # fmt: skip
+    frame = tables.read_table(path)
+    columns = owndata_io.columns_for(frame, meta)
+    seqs = tables.to_sequences(frame, columns, allow_gaps)
+    states = owndata_io.read_states(state_in, model) if state_in else None
+    written, after = owndata_io.predict_to_file(model, params, meta, seqs, columns, batch_size, states, state_out is not None, output)
+    if state_out:
+        owndata_io.write_states(state_out, after)
+    click.echo(f"wrote {written} rows of predictions to {output}" + (f"; states to {state_out}" if state_out else ""))
+
+
+@cli.command("export")
+@click.argument("model_path", metavar="MODEL")
+@click.option("--keras", "keras_path", required=True, help="The Keras file to write (.keras).")
+def export_(model_path, keras_path):
+    """Write MODEL as a Keras model, checked to give the same outputs (to 1e-5)."""
+    _engine()
+    from ..core.keras_files import export_keras
+
+    difference = export_keras(model_path, keras_path)
+    click.echo(f"wrote {keras_path}; its outputs agree with {model_path} to {difference:.1g} on a random batch")
+
+
+@cli.command("import")
+@click.argument("keras_path", metavar="KERAS_MODEL")
+@click.option("-o", "--output", required=True, help="The statecarry model to write (.safetensors).")
+@click.option("--like", default=None, help="A model from `statecarry train` whose columns and scaling to keep.")
+def import_(keras_path, output, like):
+    """Read a Keras model (LSTM/GRU layers then Dense) into a statecarry model file."""
+    _engine()
+    from ..core.keras_files import import_keras
+
+    difference = import_keras(keras_path, output, like)
+    click.echo(f"wrote {output}; its outputs agree with {keras_path} to {difference:.1g} on a random batch")

@@ -1,0 +1,69 @@
+"""A saved model to and from a Keras `.keras` file, checked: the two give the same outputs.
+
+The check runs both on one batch of random inputs at every step (a stateless Keras model
+returning sequences, which is what a stateful one computes from a zero state) and reports the
+largest difference; more than `TOLERANCE` is refused, so a file that would predict
+differently is never written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InteropError
+from .checkpoint import load, read_extra, save
+from .interop import _keras, from_keras, keras_ranks, to_keras
+
+TOLERANCE = 1e-5  # float32 round-off of two implementations of the same cell
+CHECK_SHAPE = (4, 12)  # (streams, steps) of the random batch the outputs are compared on
+
+
+def largest_difference(keras_model, params: dict, model) -> float:
+    from .predict import predict
+
+    x = np.random.default_rng(0).normal(size=(*CHECK_SHAPE, model.features)).astype(np.float32)
+    ours, _ = predict(params, x[None], model)
+    with keras_ranks():
+        theirs = np.asarray(keras_model.predict(x, verbose=0))
+    return float(np.max(np.abs(ours[0] - theirs)))
+
+
+def export_keras(model_path: str | os.PathLike, out: str | os.PathLike) -> float:
+    """Write the model at `model_path` as a Keras file; returns the checked difference."""
+    model, params = load(model_path)
+    out = Path(out).expanduser()
+    if out.suffix != ".keras":
+        raise InteropError(f"a Keras file ends in .keras, not {out.name}; give e.g. {out.with_suffix('.keras').name}.")
+    with keras_ranks():
+        keras_model = to_keras(params, model, stateful=False, return_sequences=True)
+    difference = largest_difference(keras_model, params, model)
+    if difference > TOLERANCE:
+        raise InteropError(f"the Keras model differs from the saved one by {difference:.2g}; nothing written.")
+    keras_model.save(out)
+    return difference
+
+
+def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: str | None = None) -> float:
+    """Write the Keras file at `keras_path` as a statecarry model (with `like`'s scaling and
+    column names, if given); returns the checked difference."""
+    keras = _keras()
+    keras_path = Path(keras_path).expanduser()
+    if not keras_path.is_file():
+        raise InteropError(f"there is no file at {keras_path}; check the path.")
+    try:
+        with keras_ranks():
+            keras_model = keras.saving.load_model(keras_path)
+    except (ValueError, OSError) as e:
+        raise InteropError(f"{keras_path.name} is not a Keras model file ({str(e).splitlines()[0]}).") from None
+    model, params = from_keras(keras_model)
+    extra = read_extra(like) if like else None
+    if extra is not None:
+        model = model.replace(head=load(like)[0].head)
+    difference = largest_difference(keras_model, params, model)
+    if difference > TOLERANCE:
+        raise InteropError(f"the imported model differs from the Keras one by {difference:.2g}; nothing written.")
+    save(out, model, params, extra=extra)
+    return difference

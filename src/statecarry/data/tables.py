@@ -1,0 +1,363 @@
+"""A user's table (CSV or Parquet, read by pandas with pyarrow) as sequences of numbers.
+
+Long format: one row per step, an optional id column (one sequence per id) and an optional
+time column (rows are sorted by id, then time; without a time column the file's order is the
+order of the steps). The Nixtla forecasting libraries' names `unique_id`, `ds` and `y` are
+recognised without flags. Every problem is one sentence that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+NIXTLA = {"id": "unique_id", "time": "ds", "target": "y"}  # recognised without flags
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # a cell that says "no value"
+REGULAR = 0.9  # a time column whose steps are this often the same is a regular grid: gaps count
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns are what. `targets` may be empty when only predicting."""
+
+    features: tuple[str, ...]
+    targets: tuple[str, ...]
+    id: str | None = None
+    time: str | None = None
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "targets": list(self.targets),
+                "id": self.id, "time": self.time}  # fmt: skip
+
+
+class Sequences(NamedTuple):
+    """The table as sequences, in id order (one when there is no id column)."""
+
+    ids: list  # the id of each sequence (None without an id column)
+    times: list[np.ndarray]  # each sequence's time values (row numbers without a time column)
+    x: list[np.ndarray]  # (length, features) float64
+    y: list[np.ndarray]  # (length, targets) float64; (length, 0) when no targets are read
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The whole table, every cell as read (nothing converted yet); one sentence if unreadable."""
+    path = Path(path).expanduser()
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path.name} is neither CSV nor Parquet; give a .csv, .tsv or .parquet file."
+        )
+    if not path.is_file():
+        raise DataError(f"there is no file at {path}; check the path.")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path, engine="pyarrow")
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str,
+                                skip_blank_lines=False, keep_default_na=False, na_values=[])  # fmt: skip
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name} is empty; give a table with a header row and data rows.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path.name} is not a readable {kind} table ({str(e).strip()}).") from None
+    except (OSError, ValueError) as e:  # pyarrow's errors are ValueError/OSError subclasses
+        raise DataError(f"{path.name} is not a readable {kind} table ({e}).") from None
+    if kind != "parquet":
+        frame = _drop_blank_lines(frame, path.name)
+    _check_header(frame, path.name)
+    if frame.empty:
+        raise DataError(f"{path.name} has a header ({', '.join(map(str, frame.columns))}) but no "
+                        "data rows under it; give at least one row.")  # fmt: skip
+    frame.attrs["source"] = path.name
+    frame.attrs["line_offset"] = 2 if kind != "parquet" else 1  # header line, 1-based lines
+    return frame
+
+
+def blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with no cell filled (a blank line of a CSV)."""
+    return frame.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1).to_numpy()
+
+
+def _drop_blank_lines(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    blank = blank_rows(frame)
+    if not blank.any():
+        return frame
+    last = len(blank) - np.argmax(~blank[::-1]) if (~blank).any() else 0
+    inside = np.flatnonzero(blank[:last])
+    if len(inside):  # a blank line at the end is layout; in the middle it would hide a step
+        raise DataError(
+            f"{source} has a blank line at line {inside[0] + 2}; remove it, or fill in that "
+            "row, so that no step goes missing silently."
+        )
+    return frame.iloc[:last]
+
+
+def _check_header(frame: pd.DataFrame, source: str) -> None:
+    names = [str(c) for c in frame.columns]
+    if names and all(_is_number(n.split(".")[0] if n.count(".") > 1 else n) for n in names):
+        raise DataError(
+            f"{source} looks headerless: its first row ({', '.join(names[:4])}"
+            f"{', …' if len(names) > 4 else ''}) is numbers; add a header row naming the columns."
+        )
+    unnamed = [n for n in names if n.startswith("Unnamed: ") or not n.strip()]
+    if unnamed:
+        raise DataError(f"{source} has a column without a name (column {names.index(unnamed[0]) + 1}); "
+                        "name every column in the header row.")  # fmt: skip
+
+
+def read_csv_lines(lines: Iterable[str], source: str) -> pd.DataFrame:
+    """CSV text (an open file or a list of lines) with every cell as text. Comment lines
+    ('#') and blank lines before the header are skipped; blank rows after it are kept, so
+    the caller says what a blank line means. `attrs["lines"]` holds each row's line number."""
+    text = list(lines)
+    skip = 0
+    while skip < len(text) and (not text[skip].strip() or text[skip].lstrip().startswith("#")):
+        skip += 1
+    body = "".join(line if line.endswith("\n") else line + "\n" for line in text[skip:])
+    if not body.strip():
+        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
+    try:
+        frame = pd.read_csv(io.StringIO(body), dtype=str, skip_blank_lines=False,
+                            keep_default_na=False, na_values=[])  # fmt: skip
+    except pd.errors.ParserError as e:
+        raise DataError(f"{source} is not a readable CSV table ({str(e).strip()}).") from None
+    _check_header(frame, source)
+    frame.attrs["source"] = source
+    frame.attrs["lines"] = np.arange(len(frame)) + skip + 2  # 1-based, after the header
+    return frame
+
+
+def column_values(frame: pd.DataFrame, name: str, lines: np.ndarray) -> np.ndarray:
+    """One column as float64, or one sentence for its first non-number, gap or infinity."""
+    return _numbers(frame[name], name, frame.attrs.get("source", "the table"), pd.Series(lines))
+
+
+def is_numeric(column: pd.Series) -> bool:
+    """Every filled cell is a number (cells that say "no value" count as numbers)."""
+    return _numeric_share(column) == 1.0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def choose_columns(
+    frame: pd.DataFrame,
+    targets: tuple[str, ...] = (),
+    features: tuple[str, ...] = (),
+    id: str | None = None,
+    time: str | None = None,
+) -> Columns:
+    """Resolve the roles: the names given, else Nixtla's `unique_id`/`ds`/`y`, else (features)
+    every numeric column that is not a target, the id or the time."""
+    source = frame.attrs.get("source", "the table")
+    names = [str(c) for c in frame.columns]
+    id = id if id is not None else (NIXTLA["id"] if NIXTLA["id"] in names else None)
+    time = time if time is not None else (NIXTLA["time"] if NIXTLA["time"] in names else None)
+    if not targets and NIXTLA["target"] in names:
+        targets = (NIXTLA["target"],)
+    if not targets:
+        raise DataError(f"say which column to predict with --target NAME; the columns of {source} "
+                        f"are: {', '.join(names)}.")  # fmt: skip
+    for role, given in [("--target", targets), ("--features", features),
+                        ("--id", (id,) if id else ()), ("--time", (time,) if time else ())]:  # fmt: skip
+        for name in given:
+            if name not in names:
+                raise DataError(f"{role} {name!r} is not a column of {source}; its columns are: "
+                                f"{', '.join(names)}.")  # fmt: skip
+    roles = {id, time}
+    for name in targets + tuple(features):
+        if name in roles:
+            raise DataError(f"column {name!r} is the id or time of {source}; it cannot also be a "
+                            "target or a feature.")  # fmt: skip
+    if not features:
+        features = tuple(n for n in names if n not in roles and n not in targets
+                         and _numeric_share(frame[n]) == 1.0)  # fmt: skip
+        if not features:  # only the target is numeric: forecast it from its own past
+            features = tuple(targets)
+    return Columns(tuple(features), tuple(targets), id, time)
+
+
+def _numeric_share(column: pd.Series) -> float:
+    """The share of the filled cells that are numbers (1.0 for a numeric dtype)."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return 1.0
+    filled = column.dropna()
+    filled = filled[~filled.astype(str).str.strip().str.lower().isin(MISSING)]
+    if filled.empty:
+        return 1.0  # an empty column: numeric, and refused as all-missing when read
+    return float(pd.to_numeric(filled, errors="coerce").notna().mean())
+
+
+def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False) -> Sequences:
+    """The table's sequences, rows sorted by id then time; one sentence for the first
+    non-numeric cell, missing value, all-missing column, repeated timestamp or gap."""
+    source = frame.attrs.get("source", "the table")
+    offset = frame.attrs.get("line_offset", 1)
+    frame = frame.reset_index(drop=True)
+    frame["__line"] = np.arange(len(frame)) + offset
+    numbers = {n: _numbers(frame[n], n, source, frame["__line"])
+               for n in dict.fromkeys(columns.features + columns.targets)}  # fmt: skip
+    if columns.id:  # numbers sort as numbers (a CSV is read as text): 9 before 10
+        frame[columns.id] = _ids(frame[columns.id])
+    order = frame[[columns.id]] if columns.id else pd.DataFrame(index=frame.index)
+    if columns.time:
+        order = order.assign(__time=_times(frame[columns.time], columns.time, source))
+    keys = list(order.columns)
+    if keys:
+        order = order.sort_values(keys, kind="stable")
+    index = order.index.to_numpy()
+    ids = frame[columns.id].to_numpy()[index] if columns.id else np.zeros(len(frame), int)
+    times = order["__time"].to_numpy() if columns.time else np.arange(len(frame))
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    lines = frame["__line"].to_numpy()[index]
+    x = np.stack([numbers[n] for n in columns.features], axis=1)[index]
+    y = np.stack([numbers[n] for n in columns.targets], axis=1)[index] if columns.targets else np.zeros((len(frame), 0))
+    if columns.time:
+        _check_times(times, ids if columns.id else None, starts, ends, lines, columns.time, source, allow_gaps)
+    return Sequences(
+        ids=[ids[s].item() if hasattr(ids[s], "item") else ids[s] for s in starts] if columns.id else [None],
+        times=[times[s:e] for s, e in zip(starts, ends)],
+        x=[x[s:e] for s, e in zip(starts, ends)],
+        y=[y[s:e] for s, e in zip(starts, ends)],
+    )  # fmt: skip
+
+
+def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column):
+        column = column.astype(float)
+    text = column.astype("string").str.strip() if column.dtype == object or pd.api.types.is_string_dtype(column) else None
+    if text is not None:
+        text = text.mask(text.fillna("").str.lower().isin(MISSING), "")
+    values = pd.to_numeric(column if text is None else text.replace("", None), errors="coerce")
+    values = values.to_numpy(np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    if missing.all():
+        raise DataError(f"column {name!r} of {source} has no values (every cell is missing); "
+                        "drop it, or name the columns to use with --features.")  # fmt: skip
+    if text is not None:
+        bad = np.flatnonzero(missing & text.fillna("").ne("").to_numpy()
+                             & ~text.fillna("").str.lower().isin(MISSING).to_numpy())  # fmt: skip
+        if len(bad):
+            raise DataError(
+                f"column {name!r} of {source} has a value that is not a number on line "
+                f"{lines.iloc[bad[0]]}: {text.iloc[bad[0]]!r}; give numbers only (or leave "
+                "that column out)."
+            )
+    if missing.any():
+        first = np.flatnonzero(missing)[0]
+        raise DataError(
+            f"column {name!r} of {source} has {int(missing.sum())} missing value(s), the first "
+            f"on line {lines.iloc[first]}; fill the gaps (e.g. interpolate) or drop those rows."
+        )
+    if not np.isfinite(values).all():
+        first = np.flatnonzero(~np.isfinite(values))[0]
+        raise DataError(f"column {name!r} of {source} has an infinite value on line "
+                        f"{lines.iloc[first]}; give finite numbers only.")  # fmt: skip
+    return values
+
+
+def _ids(column: pd.Series) -> pd.Series:
+    if column.isna().any() or (column.astype(str).str.strip() == "").any():
+        raise DataError(f"the id column {column.name!r} has an empty cell; give every row its id.")
+    if _numeric_share(column) < 1.0:
+        return column
+    values = pd.to_numeric(column.astype("string").str.strip()) if not pd.api.types.is_numeric_dtype(column) else column
+    whole = values.to_numpy(np.float64)
+    return values.astype(np.int64) if np.all(whole == np.round(whole)) else values
+
+
+def _times(column: pd.Series, name: str, source: str) -> pd.Series:
+    """Numbers if every cell is one, else dates; one sentence if neither."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        values = column
+    elif _numeric_share(column) == 1.0:
+        values = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
+    else:
+        values = pd.to_datetime(column, errors="coerce", format="mixed")
+        if values.isna().any() and column.notna().any():
+            bad = column[values.isna()].iloc[0]
+            raise DataError(f"the time column {name!r} of {source} has {bad!r}, neither a number "
+                            "nor a date; give numbers or dates such as 2024-01-31.")  # fmt: skip
+    if values.isna().any():
+        raise DataError(f"the time column {name!r} of {source} has a missing value; give every "
+                        "row its time.")  # fmt: skip
+    return values
+
+
+def _check_times(times, ids, starts, ends, lines, name: str, source: str, allow_gaps: bool) -> None:
+    steps = []
+    for s, e in zip(starts, ends):
+        diff = np.diff(times[s:e])
+        same = np.flatnonzero(diff == diff.dtype.type(0))
+        if len(same):
+            k = s + same[0]
+            who = f" for id {ids[k]!r}" if ids is not None else ""
+            raise DataError(
+                f"{source} has the time {times[k]} twice{who} (lines {min(lines[k], lines[k + 1])} "
+                f"and {max(lines[k], lines[k + 1])}); keep one row per time (e.g. average them)."
+            )
+        steps.append(diff)
+    every = np.concatenate(steps) if steps else np.array([])
+    if allow_gaps or len(every) < 2:
+        return
+    values, counts = np.unique(every, return_counts=True)
+    step = values[np.argmax(counts)]
+    if counts.max() < REGULAR * len(every):
+        return  # irregular times (events): nothing to call a gap
+    for s, diff in zip(starts, steps):
+        late = np.flatnonzero(diff > step * 1.5)
+        if len(late):
+            k = s + late[0]
+            raise DataError(
+                f"{source} jumps from time {times[k]} to {times[k + 1]} (line {lines[k + 1]}) "
+                f"where the other rows are {_show(step)} apart; fill the missing steps (e.g. "
+                "interpolate), or pass --allow-gaps to take the rows as consecutive steps."
+            )
+
+
+def _show(step) -> str:
+    return str(pd.Timedelta(step)) if isinstance(step, np.timedelta64) else f"{step:g}"
+
+
+def load_table(
+    path: str | Path, targets: tuple[str, ...] = (), features: tuple[str, ...] = (),
+    id: str | None = None, time: str | None = None, allow_gaps: bool = False,
+) -> tuple[Columns, Sequences]:  # fmt: skip
+    """Read, choose the columns, and cut into sequences: the three steps above in one call."""
+    frame = read_table(path)
+    columns = choose_columns(frame, tuple(targets), tuple(features), id, time)
+    return columns, to_sequences(frame, columns, allow_gaps)
+
+
+def write_table(columns: dict[str, np.ndarray], path: str | Path) -> None:
+    """Write named columns as CSV or Parquet (by the suffix); atomic, like `save`."""
+    import os
+    import uuid
+
+    path = Path(path).expanduser()
+    if not path.parent.is_dir():
+        raise DataError(f"the folder {path.parent} does not exist; create it first, or write elsewhere.")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    frame = pd.DataFrame(columns)
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(temporary, engine="pyarrow", index=False)
+        else:
+            frame.to_csv(temporary, index=False)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,222 @@
+"""A user's table, prepared for the engine: the split, the scaling, the head, the layout.
+
+- **split**: by time (the last `test_fraction` of every sequence is its test part) or by id
+  (the last `test_fraction` of the ids are test sequences).
+- **scaling**: features (and a real-valued target) standardised with the training part's
+  mean and standard deviation only; stored with the model and undone in predictions.
+- **head**: a real target gets a linear head and MSE; a 0/1 target a sigmoid and BCE; a
+  column of a few whole-number labels a softmax and cross-entropy.
+- **ahead**: the target `ahead` steps after the inputs; 0 (a target read from the other
+  columns at the same step) unless a target is also an input, which is then forecast 1 step
+  ahead.
+- **layout**: `streams` (one series cut into `batch_size` contiguous pieces, many sequences
+  packed with a reset at each start) or `windows` (every step's last `time_steps` inputs,
+  the stateless baseline).
+
+Test metrics count every test sequence's steps from its `time_steps`-th on, so the windows
+and the streams are scored on the same steps, each with a full window of context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ..data.layout import Batches
+from ..data.steps import pack_steps, windows_of
+from ..data.tables import Columns, Sequences
+from ..errors import ConfigError, DataError
+
+FEW_LABELS = 10  # at most this many whole-number values: a column of labels, not a quantity
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How a table becomes batches; every default on one screen."""
+
+    layout: Literal["streams", "windows"] = "streams"
+    split: Literal["time", "id"] = "time"
+    test_fraction: float = 0.2  # of every series' steps (split time) or of the ids (split id)
+    batch_size: int = 16  # rows per batch (fewer when the data cannot fill them)
+    time_steps: int = 16  # steps per batch; also the windows' length
+    ahead: int | None = None  # None: 0, or 1 when a target is also a feature
+    head: Literal["linear", "sigmoid", "softmax"] | None = None  # None: from the target
+
+    def __post_init__(self) -> None:
+        if self.layout not in ("streams", "windows"):
+            raise ConfigError(f"unknown layout {self.layout!r}; choose streams or windows.")
+        if self.split not in ("time", "id"):
+            raise ConfigError(f"unknown split {self.split!r}; choose time or id.")
+        if not 0 <= self.test_fraction < 1:
+            raise ConfigError(f"--test-fraction must be from 0 to below 1, got {self.test_fraction}.")
+        for name in ("batch_size", "time_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
+        if self.ahead is not None and self.ahead < 0:
+            raise ConfigError(f"--ahead must be 0 or more, got {self.ahead}.")
+
+
+@dataclass
+class Prepared:
+    """Everything `fit` needs and everything `predict` must repeat (`meta`)."""
+
+    columns: Columns
+    setup: Setup
+    head: str
+    ahead: int
+    labels: list | None  # softmax: the label values, in class-index order
+    scaling: dict[str, list[float]]  # x_mean, x_std, y_mean, y_std (y_* only for linear)
+    train: Batches
+    test: Batches | None
+    test_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def meta(self) -> dict:
+        """What a saved model carries so that `predict` needs only the model and a table."""
+        return {"columns": self.columns.to_json(), "head": self.head, "ahead": self.ahead,
+                "labels": self.labels, "scaling": self.scaling, "layout": self.setup.layout,
+                "time_steps": self.setup.time_steps}  # fmt: skip
+
+
+def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
+    """The head a target asks for, and the labels of a softmax (None otherwise)."""
+    values = np.unique(y)
+    whole = np.all(values == np.round(values))
+    if head is None:
+        if whole and set(values.tolist()) <= {0.0, 1.0}:
+            head = "sigmoid"
+        elif whole and len(values) <= FEW_LABELS and y.shape[1] == 1:
+            head = "softmax"
+        else:
+            head = "linear"
+    if head == "softmax":
+        if y.shape[1] != 1:
+            raise ConfigError("a softmax head reads one target column of labels; give one --target.")
+        if len(values) < 2:
+            raise DataError(f"the target has one label only ({values[0]:g}); there is nothing to classify.")
+        return head, values.tolist()
+    if head == "sigmoid" and not set(values.tolist()) <= {0.0, 1.0}:
+        raise DataError(f"a sigmoid head needs 0/1 targets, but the target has values from "
+                        f"{values.min():g} to {values.max():g}; use --head linear.")  # fmt: skip
+    return head, None
+
+
+def split(seqs: Sequences, setup: Setup) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """(sequence numbers of the test ids, train parts, test parts) as (sequence, first step)."""
+    n = len(seqs.x)
+    if setup.split == "id":
+        n_test = int(round(n * setup.test_fraction))
+        if setup.test_fraction > 0 and (n_test < 1 or n_test >= n):
+            raise DataError(f"--split id needs at least 2 ids to hold some out; the table has {n}. "
+                            "Use --split time.")  # fmt: skip
+        test_ids = list(range(n - n_test, n))
+        return test_ids, [(k, 0) for k in range(n - n_test)], [(k, 0) for k in test_ids]
+    cut = [len(x) - int(round(len(x) * setup.test_fraction)) for x in seqs.x]
+    return [], [(k, 0) for k in range(n)], [(k, c) for k, c in enumerate(cut) if c < len(seqs.x[k])]
+
+
+def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
+    """Split, scale, choose the head and lay out the batches."""
+    if not columns.targets:
+        raise DataError("there is no target column; give --target NAME.")
+    test_ids, train_at, test_at = split(seqs, setup)
+    cuts = {k: c for k, c in test_at} if setup.split == "time" else {}
+    train_x = [seqs.x[k][: cuts.get(k, len(seqs.x[k]))] for k, _ in train_at]
+    train_y = [seqs.y[k][: cuts.get(k, len(seqs.y[k]))] for k, _ in train_at]
+    if sum(len(x) for x in train_x) < 2:
+        raise DataError("the training part has fewer than 2 rows; give more rows or a smaller --test-fraction.")
+    head, labels = choose_head(np.concatenate(train_y), setup.head)
+    ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
+    x_all = np.concatenate(train_x)
+    scaling = {"x_mean": x_all.mean(0).tolist(), "x_std": _std(x_all).tolist()}
+    if head == "linear":
+        y_all = np.concatenate(train_y)
+        scaling |= {"y_mean": y_all.mean(0).tolist(), "y_std": _std(y_all).tolist()}
+    prep = Prepared(columns, setup, head, ahead, labels, scaling, None, None)  # type: ignore[arg-type]
+    xs, ys, ws = zip(*(encode(x, y, prep) for x, y in zip(train_x, train_y)))
+    prep.train = lay_out(list(xs), list(ys), list(ws), setup, train=True)
+    parts = [(seqs.x[k][c:], seqs.y[k][c:], seqs.times[k][c:]) for k, c in test_at]
+    parts = [p for p in parts if len(p[0]) >= setup.time_steps + ahead]
+    if parts:
+        xs, ys, ws = zip(*(encode(x, y, prep, warmup=setup.time_steps - 1) for x, y, _ in parts))
+        if labels is not None:
+            _known_labels(np.concatenate([y for _, y, _ in parts]), labels)
+        prep.test = lay_out(list(xs), list(ys), list(ws), setup, train=False)
+        prep.test_parts = parts
+    elif setup.test_fraction > 0:
+        raise DataError(
+            f"no test part is longer than time_steps={setup.time_steps}"
+            f"{' + ahead' if ahead else ''}, so nothing can be scored; use a larger --test-fraction, "
+            "a smaller --time-steps, or --test-fraction 0 to train on everything."
+        )
+    return prep
+
+
+def _std(a: np.ndarray) -> np.ndarray:
+    std = a.std(0)
+    return np.where(std > 0, std, 1.0)  # a constant column stays as it is (minus its mean)
+
+
+def _known_labels(y: np.ndarray, labels: list) -> None:
+    unseen = sorted(set(np.unique(y).tolist()) - set(labels))
+    if unseen:
+        raise DataError(f"the test part has the label {unseen[0]:g}, which the training part never "
+                        "shows; use --split id or a different --test-fraction.")  # fmt: skip
+
+
+def encode(x: np.ndarray, y: np.ndarray, prep: Prepared, warmup: int = 0):
+    """Scaled inputs, targets `ahead` steps on (scaled, 0/1 or class index) and per-step
+    weights (0 for the last `ahead` steps, which have no target, and the first `warmup`)."""
+    s = prep.scaling
+    xs = (x - np.asarray(s["x_mean"])) / np.asarray(s["x_std"])
+    if prep.head == "linear":
+        y = (y - np.asarray(s["y_mean"])) / np.asarray(s["y_std"])
+    elif prep.head == "softmax":
+        y = np.searchsorted(np.asarray(prep.labels), y).astype(np.float64)
+    k = prep.ahead
+    ys = np.zeros_like(y)
+    ys[: len(y) - k] = y[k:]
+    w = np.ones(len(x), np.float32)
+    w[len(x) - k :] = 0.0
+    w[:warmup] = 0.0
+    return xs.astype(np.float32), ys.astype(np.float32), w
+
+
+def decode(out: np.ndarray, prep_or_meta) -> np.ndarray:
+    """Predictions in the target's own units (probabilities for sigmoid and softmax)."""
+    meta = prep_or_meta.meta() if isinstance(prep_or_meta, Prepared) else prep_or_meta
+    if meta["head"] != "linear":
+        return out
+    s = meta["scaling"]
+    return out * np.asarray(s["y_std"]) + np.asarray(s["y_mean"])
+
+
+def lay_out(xs: list, ys: list, ws: list, setup: Setup, train: bool) -> Batches:
+    """Streams (pieces of one series, or packed sequences) or windows, as `Batches`."""
+    t = setup.time_steps
+    if setup.layout == "windows":
+        return windows_of(xs, ys, ws, setup.batch_size, t)
+    if len(xs) == 1 and train:  # one series: PyTorch's word-LM layout, batch_size pieces
+        rows = max(1, min(setup.batch_size, len(xs[0]) // max(t, 1)))
+        cut = len(xs[0]) // rows * rows  # batchify trims the tail
+        xs, ys, ws = (np.split(a[0][:cut], rows) for a in (xs, ys, ws))
+    return pack_steps(xs, ys, ws, min(setup.batch_size, len(xs)), t)[0]
+
+
+def persistence_rmse(prep: Prepared) -> dict[str, float] | None:
+    """RMSE on the scored test steps of two baselines a model should beat, in the target's
+    units: the previous value (persistence) and the training mean. One real target only
+    (several targets' metrics are in standard deviations, not comparable)."""
+    if prep.head != "linear" or not prep.test_parts or len(prep.columns.targets) != 1:
+        return None
+    k, warm = prep.ahead, prep.setup.time_steps - 1
+    last, mean = [], []
+    y_mean = np.asarray(prep.scaling["y_mean"])
+    first = max(warm + k, 1)  # the first scored target (with a value before it)
+    for _, y, _ in prep.test_parts:
+        truth = y[first:]  # scored inputs start at `warm`; their targets are k steps on
+        last.append(truth - y[first - 1 : len(y) - 1])
+        mean.append(truth - y_mean)
+    return {"persistence": float(np.sqrt(np.mean(np.concatenate(last) ** 2))),
+            "training mean": float(np.sqrt(np.mean(np.concatenate(mean) ** 2)))}  # fmt: skip

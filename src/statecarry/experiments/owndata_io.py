@@ -1,0 +1,80 @@
+"""`predict`'s plumbing: the stored columns found in a new table, predictions written as a
+table (id, time, one column per output), and each id's state kept between calls (.npz)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.spec import Model
+from ..data import tables
+from ..errors import DataError
+from .owndata_run import predict_table
+
+
+def columns_for(frame, meta: dict) -> tables.Columns:
+    """The model's feature, id and time columns, each of which the table must have."""
+    stored = meta["columns"]
+    names = [str(c) for c in frame.columns]
+    source = frame.attrs.get("source", "the table")
+    for name in [*stored["features"], stored["id"], stored["time"]]:
+        if name is not None and name not in names:
+            raise DataError(f"{source} has no column {name!r}, which the model reads; its columns are: "
+                            f"{', '.join(names)}.")  # fmt: skip
+    return tables.Columns(tuple(stored["features"]), (), stored["id"], stored["time"])
+
+
+def output_names(meta: dict) -> list[str]:
+    targets = meta["columns"]["targets"]
+    if meta["head"] == "softmax":
+        return [f"{targets[0]}_p_{label:g}" for label in meta["labels"]]
+    return [f"{t}_prediction" for t in targets]
+
+
+def predict_to_file(model: Model, params: dict, meta: dict, seqs, columns: tables.Columns, batch_size: int,
+                    states: dict | None, keep_states: bool, output: str | Path) -> tuple[int, dict]:  # fmt: skip
+    """Predict every row and write id, time and the predictions; (rows written, states)."""
+    preds, after = predict_table(model, params, meta, seqs, batch_size, states, keep_states)
+    table: dict[str, np.ndarray] = {}
+    if columns.id:
+        table[columns.id] = np.concatenate([[i] * len(x) for i, x in zip(seqs.ids, seqs.x)])
+    if columns.time:
+        table[columns.time] = np.concatenate(seqs.times)
+    values = np.concatenate(preds)
+    for k, name in enumerate(output_names(meta)):
+        table[name] = values[:, k]
+    if meta["head"] == "softmax":
+        labels = np.asarray(meta["labels"])
+        table[f"{meta['columns']['targets'][0]}_prediction"] = labels[np.argmax(values, axis=1)]
+    tables.write_table(table, output)
+    return len(values), after
+
+
+def write_states(path: str | Path, states: dict) -> None:
+    """Each id's state, one array per layer and part (h, c), rows in id order."""
+    ids = list(states)
+    arrays = {"ids": np.asarray(ids, dtype=str)}
+    first = states[ids[0]]
+    for layer, part in enumerate(first):
+        for field in part._fields:
+            arrays[f"{layer}.{field}"] = np.concatenate([np.asarray(getattr(states[i][layer], field)) for i in ids])
+    np.savez(Path(path).expanduser(), **arrays)
+
+
+def read_states(path: str | Path, model: Model) -> dict:
+    """The states `write_states` wrote, checked against the model."""
+    from ..core.cells import GRUState, LSTMState
+
+    kind = LSTMState if model.cell == "lstm" else GRUState
+    try:
+        data = np.load(Path(path).expanduser())
+        ids = [str(i) for i in data["ids"]]
+        parts = [[data[f"{layer}.{f}"] for f in kind._fields] for layer in range(model.layers)]
+    except (OSError, KeyError, ValueError):
+        raise DataError(f"{path} is not a state file from 'statecarry predict --state-out' for this "
+                        "model; give the file an earlier predict wrote.") from None  # fmt: skip
+    if any(p.shape != (len(ids), model.units) for layer in parts for p in layer):
+        raise DataError(f"the states in {path} do not fit this model ({model.layers} {model.cell} "
+                        f"layer(s) of {model.units} units); give states this model wrote.")  # fmt: skip
+    return {i: tuple(kind(*(p[n : n + 1] for p in layer)) for layer in parts) for n, i in enumerate(ids)}

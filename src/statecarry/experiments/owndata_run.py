@@ -1,0 +1,221 @@
+"""Train on a prepared table, predict a table with a saved model, and compare the modes.
+
+`compare` answers the question the seeds' readers could not answer for their own data: on
+the same data and seeds, does carrying state (horizon 1, horizon K, RTRL) beat a stateless
+model that sees windows of `time_steps` steps? Paired over seeds, with 95% intervals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import stats
+from ..core.fit import Fit, fit
+from ..core.spec import Model, Train
+from ..data.steps import pack_steps, unpack_steps, windows_of
+from ..data.tables import Sequences
+from .owndata import Prepared, Setup, decode, prepare
+
+VERDICTS = ("carrying state helps", "carrying state does not help", "cannot tell on this data")
+
+
+def test_metric(head: str) -> tuple[str, bool]:
+    """The metric that picks the best seed and the verdict, and whether higher is better."""
+    return ("test_rmse", False) if head == "linear" else ("test_acc", True)
+
+
+def train_table(prep: Prepared, model: Model, train: Train, seeds: Sequence[int], **callbacks) -> Fit:
+    """`fit` on the prepared batches; the windows layout trains stateless."""
+    if prep.setup.layout == "windows":
+        train = train.replace(mode="stateless", horizon=1)
+    model = model.replace(head=prep.head)
+    return fit(prep.train, model, train, list(seeds), test=prep.test, **callbacks)
+
+
+def in_units(metrics: dict[str, np.ndarray], prep: Prepared) -> dict[str, np.ndarray]:
+    """RMSE and MAE in the target's own units (one real target), the rest as they are."""
+    if prep.head != "linear" or len(prep.columns.targets) != 1:
+        return dict(metrics)
+    std = float(prep.scaling["y_std"][0])
+    return {k: v * std if k.endswith(("_rmse", "_mae")) else v for k, v in metrics.items()}
+
+
+def best_seed(fit_: Fit, prep: Prepared) -> int:
+    """The seed with the best final test metric (train loss without a test part)."""
+    name, higher = test_metric(prep.head)
+    values = fit_.metrics.get(name, -fit_.metrics["train_loss"] if higher else fit_.metrics["train_loss"])[-1]
+    values = np.where(np.isfinite(values), values, -np.inf if higher else np.inf)
+    return fit_.seeds[int(np.argmax(values) if higher else np.argmin(values))]
+
+
+def save_models(fit_: Fit, prep: Prepared, output: str, all_seeds: bool = False) -> tuple[int, list[str]]:
+    """Save the best seed at `output` (and, with `all_seeds`, every seed beside it as
+    `NAME-seedN.safetensors`), each with what `predict` needs; (best seed, paths written)."""
+    from pathlib import Path
+
+    from ..core.checkpoint import save
+
+    best = best_seed(fit_, prep)
+    meta = prep.meta() | {"mode": fit_.train.mode, "seed": best}
+    save(output, fit_.model, fit_.params_of(best), extra=meta)
+    saved = [str(output)]
+    for seed in fit_.seeds if all_seeds else []:
+        path = Path(output).with_name(f"{Path(output).stem}-seed{seed}{Path(output).suffix}")
+        save(path, fit_.model, fit_.params_of(seed), extra=meta | {"seed": seed})
+        saved.append(str(path))
+    return best, saved
+
+
+# -- predictions for a table --------------------------------------------------------------------
+
+
+def predict_table(
+    model: Model, params: dict, meta: dict, seqs: Sequences, batch_size: int,
+    states: dict | None = None, keep_states: bool = False,
+) -> tuple[list[np.ndarray], dict]:  # fmt: skip
+    """Predictions for every step of every sequence, in the target's units, and (with
+    `keep_states`) each sequence's state after its last step. A stateful model carries its
+    state through each sequence and starts every sequence from zeros (or `states[id]`);
+    a stateless one sees the last `time_steps` inputs at each step."""
+    from ..core.predict import predict
+
+    scale = meta["scaling"]
+    xs = [((x - np.asarray(scale["x_mean"])) / np.asarray(scale["x_std"])).astype(np.float32) for x in seqs.x]
+    if meta["mode"] == "stateless":
+        out = [_windowed(params, model, x, meta["time_steps"], batch_size) for x in xs]
+        return [decode(o, meta) for o in out], {}
+    if states or keep_states:  # each sequence alone, so its own state goes in and comes out
+        out, after = [], {}
+        for key, x in zip(seqs.ids, xs):
+            pred, state = predict(params, x[None, None], model, (states or {}).get(_key(key)))
+            out.append(pred[0, 0])
+            after[_key(key)] = state
+        return [decode(o, meta) for o in out], after
+    ones = [np.ones(len(x), np.float32) for x in xs]
+    batches, placed = pack_steps(xs, [x[:, :0] for x in xs], ones, min(batch_size, len(xs)), meta["time_steps"])
+    pred, _ = predict(params, batches, model)
+    return [decode(o, meta) for o in unpack_steps(pred, placed)], {}
+
+
+def _key(id_) -> str:
+    return "" if id_ is None else str(id_)
+
+
+def _windowed(params: dict, model: Model, x: np.ndarray, time_steps: int, batch_size: int) -> np.ndarray:
+    """A stateless model's prediction at every step: the first steps from the opening window
+    (what the model sees there), every later step from the window that ends at it."""
+    from ..core.predict import predict
+
+    opening = min(time_steps, len(x))
+    head, _ = predict(params, x[None, None, :opening], model)
+    out = [head[0, 0, : time_steps - 1]]
+    if len(x) >= time_steps:
+        ones = [np.ones(len(x), np.float32)]
+        batches = windows_of([x], [x[:, :0]], ones, batch_size, time_steps)
+        pred, _ = predict(params, batches, model)
+        n = len(x) - time_steps + 1
+        out.append(pred[:, :, -1].reshape(-1, pred.shape[-1])[:n])
+    return np.concatenate(out)
+
+
+# -- compare: stateless windows against carried state ------------------------------------------
+
+
+@dataclass
+class Variant:
+    name: str
+    setup: Setup
+    train: Train
+
+
+@dataclass
+class Compared:
+    name: str
+    metrics: dict[str, np.ndarray]  # (epochs, seeds), in the target's units
+    final: np.ndarray  # the test metric after the last epoch, per seed
+    difference: stats.Summary | None  # paired over seeds: better than the baseline when > 0
+
+    def to_json(self) -> dict:
+        d = self.difference
+        return {"name": self.name, "final": self.final.tolist(),
+                "summary": list(stats.mean_ci(self.final)),
+                "difference": None if d is None else list(d)}  # fmt: skip
+
+
+def default_horizon(prep: Prepared, seqs: Sequences) -> int:
+    """K batches that cover the longest sequence, or 4 for one series; at most an epoch."""
+    k = 4 if len(seqs.x) == 1 else max(2, -(-max(len(x) for x in seqs.x) // prep.setup.time_steps))
+    return min(k, prep.train.n_batches)
+
+
+def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: int) -> tuple[list[Variant], list[str]]:
+    """The runs of a comparison, and a note for each one left out."""
+    base = prep.setup
+    k = min(horizon, prep.train.n_batches)
+    out = [
+        Variant("stateless windows", dataclasses.replace(base, layout="windows"), train.replace(mode="stateless", horizon=1)),
+        Variant("stateful, horizon 1", base, train.replace(mode="stateful", horizon=1)),
+    ]  # fmt: skip
+    notes = []
+    if k > 1:
+        out.append(Variant(f"stateful, horizon {k}", base, train.replace(mode="stateful", horizon=k)))
+    else:
+        notes.append("horizon K left out: an epoch is one batch long, so K = 1.")
+    fits = rtrl_seeds_that_fit(prep, model)
+    if fits >= seeds:
+        out.append(Variant("rtrl", base, train.replace(mode="rtrl", horizon=1)))
+    else:
+        notes.append(f"rtrl left out: {seeds} seeds of this model do not fit in memory (at most {fits}).")
+    return out, notes
+
+
+def rtrl_seeds_that_fit(prep: Prepared, model: Model) -> int:
+    """How many seeds of `model` on this data RTRL can hold in memory at once."""
+    from ..core import rtrl
+
+    outputs = len(prep.labels) if prep.labels is not None else prep.train.y.shape[-1]
+    resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=outputs)
+    return rtrl.seeds_that_fit(resolved, prep.train.batch_size)
+
+
+def compare(
+    seqs: Sequences, columns, setup: Setup, model: Model, train: Train, seeds: Sequence[int],
+    horizon: int | None = None, record: Callable | None = None, on_progress=None,
+) -> tuple[list[Compared], list[str], str]:  # fmt: skip
+    """Every variant on the same data and seeds; (results, notes, verdict)."""
+    prep = prepare(seqs, columns, setup)
+    if prep.test is None:
+        from ..errors import ConfigError
+
+        raise ConfigError("compare scores the test part; give a --test-fraction above 0.")
+    name, higher = test_metric(prep.head)
+    found, notes = variants(prep, train, model, len(seeds), horizon or default_horizon(prep, seqs))
+    results: list[Compared] = []
+    for v in found:
+        p = prep if v.setup == setup else prepare(seqs, columns, v.setup)
+        f = train_table(p, model, v.train, seeds, on_progress=on_progress)
+        metrics = in_units(f.metrics, p)
+        final = metrics[name][-1]
+        if record is not None:
+            record(v.name, v.train.to_dict() | {"layout": v.setup.layout}, metrics)
+        results.append(Compared(v.name, metrics, final, None))
+    base = results[0].final
+    for r in results[1:]:
+        gain = (r.final - base) if higher else (base - r.final)
+        r.difference = stats.mean_ci(gain)
+    return results, notes, verdict(results)
+
+
+def verdict(results: list[Compared]) -> str:
+    """Helps if some carried-state run beats the baseline (95% interval of the paired gain
+    above 0); does not help if every one is worse (interval below 0); else cannot tell."""
+    gains = [r.difference for r in results[1:] if r.difference is not None]
+    if any(g.low > 0 for g in gains):
+        return VERDICTS[0]
+    if gains and all(g.high < 0 for g in gains):
+        return VERDICTS[1]
+    return VERDICTS[2]

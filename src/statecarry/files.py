@@ -1,0 +1,86 @@
+"""Files the user names with -o: checked before any work, written so a failure loses nothing.
+
+Standard library only (rank 0), so the store, the report and the CLI share one way to write.
+
+    check_output(path, formats, flag) -> Path   before any work: a known format, a place we can
+                                                 write; the file goes exactly there (no suffix added)
+    write_output(path, data) -> int             the bytes written, flushed and fsync'd; on any
+                                                 failure the partial file is removed, OutputError
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import OutputError
+
+# What each suffix means, to refuse `-o page.png` for an HTML page before the work starts.
+KNOWN = {".html": "HTML", ".htm": "HTML", ".png": "PNG", ".svg": "SVG", ".pdf": "PDF",
+         ".csv": "CSV", ".json": "JSON", ".txt": "text"}  # fmt: skip
+
+
+def check_output(path: str | Path, formats: Sequence[str], flag: str = "-o") -> Path:
+    """Refuse, before any work, an output path we could not write or would write in another
+    format than its suffix says. `formats` are the suffixes this output may have; a name
+    without a suffix is written as given."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix and suffix not in formats:
+        wanted = " or ".join(formats)
+        kind = KNOWN.get(suffix, f"a {suffix} file")
+        raise OutputError(
+            f"{flag} {path}: its name says {kind} but this writes {KNOWN.get(formats[0], formats[0])}; "
+            f"name it with {wanted}."
+        )
+    if path.is_dir():
+        raise OutputError(f"{flag} {path} is a directory; give a file name, e.g. {path / ('out' + formats[0])}.")
+    parent = path.parent
+    while not parent.exists():  # write_output makes the missing directories
+        parent = parent.parent
+    target = path if path.exists() else parent
+    if not parent.is_dir() or not os.access(target, os.W_OK):
+        raise OutputError(f"{flag} {path}: {target} is not writable; choose another path.")
+    return path
+
+
+def write_output(path: str | Path, data: str | bytes) -> int:
+    """Write `data` to `path` completely or not at all.
+
+    A regular file is written beside its target, flushed, fsync'd, its size checked and then
+    renamed over it, so a full disk leaves any earlier file as it was and no partial one. A
+    device or pipe (`/dev/stdout`, `/dev/full`) is written directly, and its errors raised."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    special = path.exists() and not stat.S_ISREG(path.stat().st_mode)
+    if special:
+        try:
+            with open(path, "wb") as f:
+                f.write(raw)
+                f.flush()
+        except OSError as e:
+            raise _failed(path, e, removed=False) from None
+        return len(raw)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as f:
+            written = f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        if written != len(raw) or partial.stat().st_size != len(raw):
+            raise OSError(errno.EIO, f"wrote {partial.stat().st_size} of {len(raw)} bytes")
+        os.replace(partial, path)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise _failed(path, e, removed=True) from None
+    return len(raw)
+
+
+def _failed(path: Path, e: OSError, removed: bool) -> OutputError:
+    what = e.strerror or str(e)
+    kept = "; the partial file was removed" if removed else ""
+    return OutputError(f"could not write {path} ({what}){kept}: free some space or choose another path.")

@@ -1,0 +1,276 @@
+"""`train`, `predict`, `compare`, `export`/`import` end to end through the CLI, on real data
+that ships inside installed packages (no download):
+
+- one multi-column series: statsmodels' US macro data (203 quarters), inflation forecast one
+  quarter ahead from itself, real GDP, unemployment and the T-bill rate;
+- many sequences of different lengths: the dietox pig weights (Lauridsen et al.; 72 pigs,
+  11 or 12 weekly weighings) shipped in statsmodels' tests, next week's weight per pig;
+- 0/1 and label targets: statsmodels' GEE test clusters (100 and 200 groups of 3-5 steps).
+
+Oracles: the test RMSE and accuracy `train` reports against the same numbers computed here
+from `predict`'s file; the persistence baseline computed here with NumPy; every sequence run
+alone (the Python API) against the packed CLI predictions; Keras' own outputs.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels
+from click.testing import CliRunner
+from statsmodels.datasets import macrodata
+
+import statecarry as sc
+from statecarry.cli import cli
+
+RESULTS = Path(statsmodels.__file__).parent
+SMALL = ["--units", "4", "--epochs", "2", "--seeds", "2", "--time-steps", "4", "--batch-size", "4", "--lr", "0.01"]
+MACRO = ["--target", "infl", "--features", "infl,realgdp,unemp,tbilrate"]
+PIGS = ["--split", "id", "--id", "Pig", "--time", "Time", "--target", "Weight", "--features", "Weight"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def ok(*args):
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tables")
+    macro = macrodata.load_pandas().data
+    macro.to_csv(root / "macro.csv", index=False)
+    pigs = pd.read_csv(RESULTS / "regression/tests/results/dietox.csv").drop(columns=["Feed"])
+    pigs.to_parquet(root / "pigs.parquet")
+    gee = pd.read_csv(RESULTS / "genmod/tests/results/gee_logistic_1.csv", header=None,
+                      names=["group", "y", "x1", "x2", "x3"])  # fmt: skip
+    gee.to_csv(root / "gee.csv", index=False)
+    nominal = pd.read_csv(RESULTS / "genmod/tests/results/gee_nominal_1.csv", header=None,
+                          names=["group", "label", "x1", "x2"])  # fmt: skip
+    nominal.to_csv(root / "nominal.csv", index=False)
+    return root
+
+
+def scored_rmse(pred, truth, warm, ahead):
+    """RMSE over the steps the test part scores: inputs from the warm-up on, targets `ahead` later."""
+    return float(np.sqrt(np.mean((pred[warm : len(pred) - ahead] - truth[warm + ahead :]) ** 2)))
+
+
+def test_series_train_reports_what_predict_and_numpy_compute(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    out = json.loads(ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", model, "--json").output)
+    macro = pd.read_csv(data / "macro.csv")
+    cut = len(macro) - round(len(macro) * 0.2)
+    test = macro.iloc[cut:]
+    truth = test["infl"].to_numpy()
+    # persistence: each scored target predicted by the value before it, computed here
+    first = 3 + 1
+    assert out["baselines"]["persistence"] == pytest.approx(np.sqrt(np.mean((truth[first:] - truth[first - 1 : -1]) ** 2)), rel=1e-9)
+    # the saved seed's test RMSE is what its predictions on the test part give
+    test.to_csv(tmp_path / "test.csv", index=False)
+    ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv")
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
+    assert scored_rmse(pred, truth, 3, 1) == pytest.approx(best, rel=1e-4)
+
+
+def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alone(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok("train", data / "pigs.parquet", *PIGS, *SMALL, "-o", model, "--no-store")
+    ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "a.parquet", "--batch-size", 1)
+    ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "b.csv", "--batch-size", 7)
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
+    assert list(a.columns) == ["Pig", "Time", "Weight_prediction"]
+    np.testing.assert_allclose(a["Weight_prediction"], b["Weight_prediction"], rtol=1e-5)
+    # the Python API, one pig at a time, scaling undone by hand
+    spec, params = sc.load(model)
+    meta = sc.core.checkpoint.read_extra(model)
+    pigs = pd.read_parquet(data / "pigs.parquet").sort_values(["Pig", "Time"])
+    s = meta["scaling"]
+    for pig, rows in list(pigs.groupby("Pig"))[:5]:
+        x = ((rows[["Weight"]].to_numpy() - s["x_mean"]) / s["x_std"]).astype(np.float32)
+        alone, _ = sc.predict(params, x[None, None], spec)
+        want = alone[0, 0, :, 0] * s["y_std"][0] + s["y_mean"][0]
+        np.testing.assert_allclose(a[a.Pig == pig]["Weight_prediction"], want, rtol=1e-5)
+
+
+def test_train_then_predict_reproduces_fit_on_the_same_table(data, tmp_path):
+    from statecarry.data.tables import load_table
+    from statecarry.experiments import owndata, owndata_run
+
+    model = tmp_path / "m.safetensors"
+    out = json.loads(ok("train", data / "pigs.parquet", *PIGS, *SMALL, "-o", model, "--json", "--no-store").output)
+    ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "p.csv")
+    columns, seqs = load_table(data / "pigs.parquet", ("Weight",), ("Weight",), "Pig", "Time")
+    prep = owndata.prepare(seqs, columns, owndata.Setup(split="id", time_steps=4, batch_size=4))
+    fit = owndata_run.train_table(prep, sc.Model(units=4), sc.Train(epochs=2, learning_rate=0.01), [out["best_seed"]])
+    meta = prep.meta() | {"mode": "stateful"}
+    preds, _ = owndata_run.predict_table(fit.model, fit.params_of(out["best_seed"]), meta, seqs, 16)
+    cli_pred = pd.read_csv(tmp_path / "p.csv")["Weight_prediction"].to_numpy()
+    np.testing.assert_allclose(np.concatenate(preds)[:, 0], cli_pred, rtol=1e-4)
+
+
+def test_state_out_then_state_in_continues_every_stream(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok("train", data / "pigs.parquet", *PIGS, *SMALL, "-o", model, "--no-store")
+    pigs = pd.read_parquet(data / "pigs.parquet")
+    early, late = pigs[pigs.Time <= 6], pigs[pigs.Time > 6]
+    early.to_csv(tmp_path / "early.csv", index=False)
+    late.to_csv(tmp_path / "late.csv", index=False)
+    ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "all.csv")
+    ok("predict", model, tmp_path / "early.csv", "-o", tmp_path / "e.csv", "--state-out", tmp_path / "s.npz")
+    ok("predict", model, tmp_path / "late.csv", "-o", tmp_path / "l.csv", "--state-in", tmp_path / "s.npz")
+    whole = pd.read_csv(tmp_path / "all.csv")
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "l.csv")["Weight_prediction"],
+                               whole[whole.Time > 6]["Weight_prediction"], rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax")])
+def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, table, target, head):
+    model = tmp_path / "m.safetensors"
+    args = ["--id", "group", "--target", target, "--split", "id", "--time-steps", "2"]
+    out = json.loads(ok("train", data / table, *args, *SMALL[:6], "-o", model, "--json").output)
+    assert sc.load(model)[0].head == head
+    ok("predict", model, data / table, "-o", tmp_path / "p.csv")
+    frame, pred = pd.read_csv(data / table), pd.read_csv(tmp_path / "p.csv")
+    groups = sorted(frame.group.unique())
+    test_groups = groups[len(groups) - round(len(groups) * 0.2) :]
+    correct = []
+    for g in test_groups:
+        truth = frame[frame.group == g][target].to_numpy()[1:]  # steps from the warm-up on
+        guess = pred[pred.group == g][f"{target}_prediction"].to_numpy()[1:]
+        correct.append((guess > 0.5) == truth if head == "sigmoid" else guess == truth)
+    acc = out["metrics"]["test_acc"][-1][out["best_seed"]]
+    assert np.mean(np.concatenate(correct)) == pytest.approx(acc, abs=1e-6)
+
+
+@pytest.mark.parametrize("table, args", [("macro.csv", MACRO), ("pigs.parquet", PIGS)])
+def test_compare_pairs_every_mode_against_stateless_windows(data, tmp_path, table, args):
+    page = tmp_path / "c.html"
+    out = json.loads(ok("compare", data / table, *args, *SMALL, "--report", page, "--json").output)
+    names = [v["name"] for v in out["variants"]]
+    assert names[0] == "stateless windows" and names[1] == "stateful, horizon 1"
+    assert any(n.startswith("stateful, horizon ") and n != names[1] for n in names) and "rtrl" in names
+    base = np.array(out["variants"][0]["final"])
+    for v in out["variants"][1:]:
+        gain = base - np.array(v["final"])  # RMSE: lower is better
+        assert v["difference"][0] == pytest.approx(gain.mean(), rel=1e-6)
+        assert v["difference"][1] < gain.mean() < v["difference"][2]
+    assert out["verdict"] in ("carrying state helps", "carrying state does not help", "cannot tell on this data")
+    assert "<img" in page.read_text()
+
+
+def test_export_to_keras_and_back_gives_the_same_outputs(data, tmp_path, keras_broadcasts):
+    import keras
+
+    model = tmp_path / "m.safetensors"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", model, "--no-store")
+    ok("export", model, "--keras", tmp_path / "m.keras")
+    ok("import", tmp_path / "m.keras", "-o", tmp_path / "back.safetensors", "--like", model)
+    spec, params = sc.load(model)
+    x = np.random.default_rng(1).normal(size=(3, 9, 4)).astype(np.float32)
+    theirs = keras.saving.load_model(tmp_path / "m.keras").predict(x, verbose=0)
+    ours, _ = sc.predict(params, x[None], spec)
+    np.testing.assert_allclose(ours[0], theirs, atol=1e-5)
+    ok("predict", model, data / "macro.csv", "-o", tmp_path / "a.csv")
+    ok("predict", tmp_path / "back.safetensors", data / "macro.csv", "-o", tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+
+
+BAD_TABLES = [
+    ("t.xlsx", "a,b\n1,2\n", ["--target", "b"], "neither CSV nor Parquet"),
+    ("t.csv", "1,2\n3,4\n", ["--target", "b"], "looks headerless: its first row (1, 2) is numbers"),
+    ("t.csv", "a,b\n1,2\n\n3,4\n", ["--target", "b"], "blank line at line 3"),
+    ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "c"], "--target 'c' is not a column of t.csv; its columns are: a, b."),
+    ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b", "--features", "z"], "--features 'z' is not a column"),
+    ("t.csv", "a,b\n1,2\n3,x\n", ["--target", "b"], "not a number on line 3: 'x'"),
+    ("t.csv", "a,b,c\n1,2,\n3,4,\n", ["--target", "b"], "'c' of t.csv has no values"),
+    ("t.csv", "ds,y\n1,2\n1,3\n2,4\n", [], "has the time 1 twice (lines 2 and 3)"),
+    ("t.csv", "ds,y\n" + "".join(f"{t},{t}\n" for t in [*range(30), 40]), [], "jumps from time 29 to 40"),
+    ("t.csv", "a,b\n1,2\n3,4\n", [], "say which column to predict with --target"),
+    ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b", "--split", "id"], "--split id needs at least 2 ids"),
+    ("t.csv", "a,b\n" + "".join(f"{i},{i / 3}\n" for i in range(30)), ["--target", "b", "--time-steps", "40"],
+     "no test part is longer than time_steps=40"),
+    ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
+    ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
+    ("missing.csv", None, ["--target", "b"], "there is no file at"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+@pytest.mark.parametrize("name, text, args, message", BAD_TABLES)
+def test_every_bad_table_is_one_error_line_and_exit_2(tmp_path, command, name, text, args, message):
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    result = invoke(command, tmp_path / name, *args, "--no-store")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", model, "--no-store")
+    spec, params = sc.load(model)
+    sc.save(tmp_path / "plain.safetensors", spec, params)
+    (tmp_path / "few.csv").write_text("infl,realgdp\n1,2\n")
+    (tmp_path / "junk.npz").write_bytes(b"not a state file")
+    cases = [
+        (["predict", model, data / "macro.csv", "-o", tmp_path / "p.txt"], "give a file ending in .csv or .parquet"),
+        (["predict", tmp_path / "plain.safetensors", data / "macro.csv", "-o", tmp_path / "p.csv"], "has no table columns or scaling"),
+        (["predict", model, tmp_path / "few.csv", "-o", tmp_path / "p.csv"], "has no column 'unemp', which the model reads"),
+        (["predict", model, data / "macro.csv", "-o", tmp_path / "p.csv", "--state-in", tmp_path / "junk.npz"], "is not a state file"),
+        (["predict", tmp_path / "nope.safetensors", data / "macro.csv", "-o", tmp_path / "p.csv"], "there is no file at"),
+        (["export", model, "--keras", tmp_path / "m.h5"], "ends in .keras"),
+        (["import", tmp_path / "nope.keras", "-o", tmp_path / "x.safetensors"], "there is no file at"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+        assert message in result.output and result.output.count("\n") == 1, result.output
+
+
+def test_a_windows_model_predicts_what_train_scored(data, tmp_path):
+    """The stateless baseline: each step's prediction reads only its last time_steps inputs."""
+    model = tmp_path / "w.safetensors"
+    out = json.loads(ok("train", data / "macro.csv", *MACRO, *SMALL, "--layout", "windows", "-o", model, "--json",
+                        "--all-seeds").output)  # fmt: skip
+    # --all-seeds: every seed's model too, the best one equal to the model saved
+    seeds = [sc.load(tmp_path / f"w-seed{k}.safetensors")[1]["lstm"]["kernel"] for k in range(2)]
+    assert not np.array_equal(seeds[0], seeds[1])
+    np.testing.assert_array_equal(sc.load(model)[1]["lstm"]["kernel"], seeds[out["best_seed"]])
+    runs = json.loads(ok("runs", "list", "--json").output)
+    assert any(r["kind"] == "train" and r["id"] == out["run_id"] for r in runs)
+    macro = pd.read_csv(data / "macro.csv")
+    test = macro.iloc[len(macro) - round(len(macro) * 0.2) :]
+    test.to_csv(tmp_path / "test.csv", index=False)
+    ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv", "--batch-size", 3)
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
+    assert scored_rmse(pred, test["infl"].to_numpy(), 3, 1) == pytest.approx(best, rel=1e-4)
+    # a window's prediction does not depend on anything before it
+    ok("predict", model, data / "macro.csv", "-o", tmp_path / "all.csv")
+    whole = pd.read_csv(tmp_path / "all.csv")["infl_prediction"].to_numpy()
+    np.testing.assert_allclose(whole[len(macro) - len(test) + 3 :], pred[3:], rtol=1e-5)
+
+
+def test_rtrl_too_large_is_refused_before_a_run_is_stored(data):
+    result = invoke("train", data / "macro.csv", *MACRO, "--mode", "rtrl", "--units", "2048", "--seeds", "4")
+    assert result.exit_code == 2 and result.output.startswith("Error: rtrl "), result.output
+    assert result.output.count("\n") == 1 and "GiB" in result.output
+    assert json.loads(ok("runs", "list", "--json").output) == []
+
+
+def test_several_targets_get_one_prediction_column_each_and_no_baselines(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    out = json.loads(ok("train", data / "macro.csv", "--target", "infl,realint", *SMALL, "-o", model, "--json").output)
+    assert out["baselines"] is None and sc.load(model)[0].outputs == 2
+    ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.parquet")
+    pred = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(pred.columns) == ["infl_prediction", "realint_prediction"] and len(pred) == 203

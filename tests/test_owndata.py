@@ -1,0 +1,126 @@
+"""Reading a user's table and preparing it: columns, order, split, scaling, head, layouts.
+
+Oracles: pandas/NumPy computations written here independently (sorting, the training part's
+mean and deviation), and running each sequence alone for the packed layout.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import statecarry as sc
+from statecarry.data import tables
+from statecarry.data.steps import pack_steps, unpack_steps, windows_of
+from statecarry.errors import DataError
+from statecarry.experiments import owndata
+
+
+def write(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_nixtla_columns_are_recognised_and_rows_sorted_by_id_then_time(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"unique_id": np.repeat(["b", "a", "c"], [5, 3, 4]),
+                          "ds": np.r_[np.arange(5), np.arange(3), np.arange(4)],
+                          "y": rng.normal(size=12), "temp": rng.normal(size=12)})  # fmt: skip
+    shuffled = frame.sample(frac=1, random_state=1)
+    shuffled.to_parquet(tmp_path / "t.parquet")
+    columns, seqs = tables.load_table(tmp_path / "t.parquet")
+    assert (columns.id, columns.time, columns.targets, columns.features) == ("unique_id", "ds", ("y",), ("temp",))
+    expected = frame.sort_values(["unique_id", "ds"])
+    assert seqs.ids == ["a", "b", "c"]
+    np.testing.assert_array_equal(np.concatenate(seqs.y)[:, 0], expected["y"].to_numpy())
+    np.testing.assert_array_equal(np.concatenate(seqs.x)[:, 0], expected["temp"].to_numpy())
+
+
+def test_only_the_target_numeric_means_forecasting_it_one_step_ahead(tmp_path):
+    path = write(tmp_path, "ds,y\n" + "".join(f"{t},{np.sin(t)}\n" for t in range(60)))
+    columns, seqs = tables.load_table(path)
+    prep = owndata.prepare(seqs, columns, owndata.Setup(time_steps=4, batch_size=2))
+    assert columns.features == ("y",) and prep.ahead == 1
+    # the target at step t is the input at step t + 1
+    x, y, w = owndata.encode(seqs.x[0], seqs.y[0], prep)
+    np.testing.assert_allclose(y[:-1], x[1:], rtol=1e-6)
+    assert w[-1] == 0 and w[:-1].all()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1,2\n3,4\n", "looks headerless"),
+    ("a,b\n1,2\n\n3,4\n", "blank line at line 3"),
+    ("a,b\n1,2\n3,x\n", "'b' of t.csv has a value that is not a number on line 3: 'x'"),
+    ("a,b,c\n1,2,\n3,4,\n", "'c' of t.csv has no values"),
+    ("a,b\n1,2\n3,\n", "'b' of t.csv has 1 missing value(s), the first on line 3"),
+    ("ds,y\n1,2\n1,3\n2,4\n", "has the time 1 twice (lines 2 and 3)"),
+    ("ds,y\n" + "".join(f"{t},{t}\n" for t in [*range(20), 25]), "jumps from time 19 to 25 (line 22)"),
+    ("a,b\n1,2\n", "say which column to predict with --target"),
+])  # fmt: skip
+def test_each_bad_table_is_one_sentence(tmp_path, text, message):
+    targets = ("b",) if text.startswith("a,b") and "predict" not in message else ()
+    with pytest.raises(DataError) as e:
+        tables.load_table(write(tmp_path, text), targets)
+    assert message in str(e.value) and str(e.value).count(". ") <= 1
+
+
+def test_scaling_is_fitted_on_the_training_part_only():
+    x = np.arange(100.0)[:, None] ** 1.5
+    seqs = tables.Sequences([None], [np.arange(100)], [x], [x * 2])
+    cols = tables.Columns(("a",), ("b",))
+    prep = owndata.prepare(seqs, cols, owndata.Setup(time_steps=4, test_fraction=0.25))
+    assert prep.scaling["x_mean"][0] == pytest.approx(x[:75].mean())
+    assert prep.scaling["y_std"][0] == pytest.approx((x[:75] * 2).std())
+
+
+@pytest.mark.parametrize("y, head, labels", [
+    (np.array([[0.0], [1.0], [1.0]]), "sigmoid", None),
+    (np.array([[2.0], [5.0], [7.0]]), "softmax", [2.0, 5.0, 7.0]),
+    (np.array([[0.5], [1.0], [3.0]]), "linear", None),
+])  # fmt: skip
+def test_the_head_follows_the_target(y, head, labels):
+    assert owndata.choose_head(y, None) == (head, labels)
+
+
+def test_packed_steps_equal_each_sequence_run_alone():
+    rng = np.random.default_rng(3)
+    lengths = [7, 3, 11, 5, 2, 9]
+    xs = [rng.normal(size=(n, 2)).astype(np.float32) for n in lengths]
+    ys = [rng.normal(size=(n, 1)).astype(np.float32) for n in lengths]
+    ws = [np.ones(n, np.float32) for n in lengths]
+    fit = sc.fit(pack_steps(xs, ys, ws, 3, 4)[0], sc.Model(units=3, head="linear"), sc.Train(epochs=1), seeds=[0])
+    params = fit.params_of(0)
+    batches, placed = pack_steps(xs, ys, ws, 2, 4)
+    packed = unpack_steps(sc.predict(params, batches, fit.model)[0], placed)
+    for x, got in zip(xs, packed):
+        alone, _ = sc.predict(params, x[None, None], fit.model)
+        np.testing.assert_allclose(got, alone[0, 0], atol=1e-6)
+
+
+def test_windows_hold_the_last_time_steps_inputs_and_the_step_target():
+    x = [np.arange(10.0)[:, None], 100 + np.arange(6.0)[:, None]]
+    y = [v * 2 for v in x]
+    w = [np.ones(10), np.ones(6)]
+    b = windows_of(x, y, w, 4, 3)
+    samples = b.x.reshape(-1, 3)
+    targets = b.y.reshape(-1, 3)[:, -1]
+    weight = b.weight.reshape(-1, 3)
+    assert int(weight[:, -1].sum()) == 8 + 4  # steps 2.. of each sequence
+    np.testing.assert_array_equal(samples[0], [0, 1, 2])
+    np.testing.assert_array_equal(samples[8], [100, 101, 102])
+    np.testing.assert_array_equal(targets[:12], 2 * samples[:12, -1])
+    assert b.reset[..., 0].all() and not b.reset[..., 1:].any()
+
+
+def test_the_verdict_reads_the_paired_intervals():
+    from statecarry import stats
+    from statecarry.experiments.owndata_run import Compared, verdict
+
+    def results(*gains):
+        base = Compared("stateless windows", {}, np.zeros(4), None)
+        return [base] + [Compared(f"v{i}", {}, np.zeros(4), stats.mean_ci(g)) for i, g in enumerate(gains)]
+
+    better, worse, unclear = [0.2, 0.3, 0.25, 0.28], [-0.2, -0.3, -0.25, -0.28], [-0.2, 0.3, 0.1, -0.1]
+    assert verdict(results(unclear, better)) == "carrying state helps"
+    assert verdict(results(worse, worse)) == "carrying state does not help"
+    assert verdict(results(worse, unclear)) == "cannot tell on this data"
