@@ -145,10 +145,12 @@ def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: 
 
 
 def seed_devices(model: Model) -> list:
-    """The XLA devices to split a model's seeds over: all of them, or one for a model too
-    large to split safely (see SPLIT_MAX_UNITS)."""
+    """The XLA devices to split a model's seeds over: all of them (every GPU, or every CPU
+    host device), or one CPU device for a model too large to split safely there (see
+    SPLIT_MAX_UNITS)."""
     devices = local_devices()
-    return devices if model.units <= SPLIT_MAX_UNITS else devices[:1]
+    hangs = devices[0].platform == "cpu" and model.units > SPLIT_MAX_UNITS  # XLA:CPU only
+    return devices[:1] if hangs else devices
 
 
 def local_devices() -> list:
