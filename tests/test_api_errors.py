@@ -83,3 +83,45 @@ def test_rtrl_too_large_is_refused_before_a_run_is_stored():
     out = CliRunner().invoke(cli, ["run", "first-step", "--mode", "rtrl", "--units", "256"])
     assert out.exit_code == 2 and "GiB" in out.output and "Traceback" not in out.output
     assert store.open_store().list_runs() == []
+
+
+# -- every public entry point answers misuse with one StatecarryError sentence ----------------
+
+
+def _bad(params, layer, weight, shape):
+    return {**params, layer: {**params[layer], weight: np.zeros(shape, np.float32)}}
+
+
+@pytest.mark.parametrize(
+    "call, sentence",
+    [
+        (lambda p, m, s: sc.Predictor(None), "params must be one seed's parameters \\(a dict\\), got NoneType"),
+        (lambda p, m, s: sc.Predictor({}), "params must hold 'lstm' and 'dense' layers"),
+        (lambda p, m, s: sc.Predictor("params"), "got str"),
+        (lambda p, m, s: sc.Predictor(_bad(p, "lstm", "bias", 5), m), r"lstm/bias has shape \(5,\) but .* needs \(12,\)"),
+        (lambda p, m, s: sc.Predictor(_bad(p, "dense", "bias", 7), m), r"dense/bias has shape \(7,\) .* needs \(1,\)"),
+        (lambda p, m, s: sc.Predictor(p, m).step(None, np.zeros((2, 1))), "the state must be one that init_state"),
+        (lambda p, m, s: sc.Predictor(p, m).step([1, 2], np.zeros((2, 1))), "the state must be one that init_state"),
+        (lambda p, m, s: sc.Predictor(p, m).step(s, "abc"), "x must be numbers"),
+        (lambda p, m, s: sc.Predictor(p, m).reset(None, [0]), "the state must be one that init_state"),
+        (lambda p, m, s: list(sc.Predictor(p, m).stream("abc")), "stream\\(\\) reads numbers"),
+        (lambda p, m, s: sc.predict(p, "abc", m), "the inputs must be numbers"),
+        (lambda p, m, s: sc.predict(_bad(p, "lstm", "bias", 5), np.zeros((1, 2, 4, 1)), m), "lstm/bias has shape"),
+        (lambda p, m, s: sc.evaluate(p, np.zeros((1, 2, 4, 1)), m), "evaluate needs Batches"),
+        (lambda p, m, s: sc.rollout(p, "abc", 3, m), "the context must be numbers"),
+        (lambda p, m, s: sc.rollout(p, SERIES[:8], -1, m), "steps must be a positive whole number"),
+        (lambda p, m, s: sc.rollout(p, SERIES[:8], 10**20, m), "steps must be a positive whole number up to"),
+        (lambda p, m, s: sc.to_keras(p, m, batch_size=-3), "batch_size must be a positive whole number, got -3|up to .* got -3"),
+        (lambda p, m, s: sc.to_keras(p, m, batch_size="4"), "batch_size must be a positive whole number .* got '4'"),
+        (lambda p, m, s: sc.to_keras(p, m, batch_size=4.5), "batch_size must be a positive whole number .* got 4.5"),
+        (lambda p, m, s: sc.save(None, m, p), "save needs a file path"),
+        (lambda p, m, s: sc.save("x.safetensors", None, p), "takes a statecarry Model, got NoneType"),
+        (lambda p, m, s: sc.load(None), "load needs a file path"),
+    ],
+)
+def test_public_entry_points_refuse_misuse_with_one_sentence(fitted, call, sentence):
+    _, result = fitted
+    params, model = result.params_of(0), result.model
+    state = sc.Predictor(params, model).init_state(2)
+    with pytest.raises(sc.StatecarryError, match=sentence):
+        call(params, model, state)

@@ -12,6 +12,7 @@ RANKS = {"errors": 0, "stats": 0, "files": 0, "data": 1, "core": 2, "experiments
          "store": 4, "scale": 4, "report": 5, "cli": 6, "__init__": 7, "__main__": 7}  # fmt: skip
 ONLY_IN = {"jax": "core", "jaxlib": "core", "optax": "core", "matplotlib": "report", "click": "cli",
            "ray": "scale",
+           "statsmodels": "experiments",  # forecast's classical baselines and shipped series
            "pandas": "data", "pyarrow": "data",  # reading users' tables: data/tables.py
            "tqdm": "cli"}  # fmt: skip  (progress bars: cli/_progressbar.py)
 MAX_LINES = 420

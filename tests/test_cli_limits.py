@@ -154,11 +154,12 @@ def test_forecast_and_verdict_lines_of_one_seed_say_why_there_is_no_interval():
     import numpy as np
 
     from statecarry.experiments import forecast_verdicts, verdicts
+    from statecarry.experiments.forecast import ModelResult
 
-    one = SimpleNamespace(name="lstm", series="raw", one_step_rmse=np.array([0.25]),
-                          recursive_rmse=np.array([0.5]), seconds=1.0)  # fmt: skip
-    (row,) = forecast_verdicts.table_rows(SimpleNamespace(results=[one]))
-    assert row[2:4] == ["0.250 ± — (1 seed)", "0.500 ± — (1 seed)"]
+    truth = np.zeros((1, 1))
+    one = ModelResult("lstm", "raw", np.full((1, 1, 1), 0.25), truth, "lstm", 1.0)  # one seed
+    (row,) = forecast_verdicts.table_rows(SimpleNamespace(results=[one], scale=0.5, ahead=1))
+    assert row[2:4] == ["0.500 ± — (1 seed)", "0.250 ± — (1 seed)"]  # MASE h=1, one-step RMSE
     verdict, ratio = forecast_verdicts.ratio_verdict(np.array([2.0]), np.array([1.0]))
     assert verdict == "inconclusive" and forecast_verdicts._ratio(ratio) == "ratio 2.00 — (1 seed)"
     evidence = {"a": {"test_acc": np.array([[0.9]])}, "b": {"test_acc": np.array([[0.5]])}}

@@ -17,12 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from statecarry.core import cells, engine, modes, rtrl
+from statecarry.core import cells, engine, memory, modes, rtrl
 from statecarry.core.cells import LSTMState
 from statecarry.core.runtime import COMPILER_OPTIONS
 from statecarry.core.spec import Model, Train
 from statecarry.data.layout import from_samples
-from statecarry.errors import TooLargeForRTRL
+from statecarry.errors import TooLargeForMemory, TooLargeForRTRL
 from statecarry.experiments.config import Config
 from statecarry.experiments.tasks import make_samples
 
@@ -310,7 +310,8 @@ def test_rtrl_memory_estimate_grows_with_every_layer(cell):
         model = Model(cell=cell, units=UNITS, layers=layers, features=FEATURES, outputs=2)
         p, state = model.recurrent_params(), model.state_size()
         assert state == layers * UNITS * (2 if cell == "lstm" else 1)
-        assert estimate(layers) == 4 * (BATCH_SIZE * state * p * rtrl.WORKING_COPIES + p * p)
+        # per stream: the sensitivity's working copies and a params x params JVP tangent
+        assert estimate(layers) == 4 * BATCH_SIZE * (state * p * memory.SENSITIVITY_COPIES + p * p)
     assert estimate(1) < estimate(2) < estimate(3)
 
 
@@ -323,12 +324,17 @@ def test_rtrl_refuses_what_does_not_fit_with_the_estimate_and_alternatives():
     assert rtrl.seeds_that_fit(small, 4, budget=3 * rtrl.bytes_per_seed(small, 4)) == 3
 
 
-def test_rtrl_refuses_more_seeds_than_fit_at_once(monkeypatch):
+def test_rtrl_streams_more_seeds_than_fit_at_once_with_the_same_numbers(monkeypatch):
+    """Room for about three seeds' sensitivities: four seeds run in waves, as one pass would."""
     from statecarry.core.fit import fit
 
     train = Train(mode="rtrl", epochs=1)
     model, _, data = task_setup("prev-batch", train)
+    whole = fit(data, Model(units=UNITS), train, seeds=range(4), chunk_size=1)
     need = rtrl.bytes_per_seed(model, data.x.shape[1])
-    monkeypatch.setattr(rtrl, "available_bytes", lambda: 2 * 3 * need)  # half of it is usable
-    with pytest.raises(TooLargeForRTRL, match=r"at most 3 seeds"):
+    monkeypatch.setenv(memory.LIMIT_SETTING, str(memory.FIXED_BYTES + 3 * need + 2**22))
+    waves = fit(data, Model(units=UNITS), train, seeds=range(4), chunk_size=1)
+    np.testing.assert_array_equal(waves.metrics["train_loss"], whole.metrics["train_loss"])
+    monkeypatch.setenv(memory.LIMIT_SETTING, str(need // 2))
+    with pytest.raises(TooLargeForMemory, match=r"RTRL sensitivities.*mode stateful with a horizon K"):
         fit(data, Model(units=UNITS), train, seeds=range(4))

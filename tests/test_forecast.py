@@ -2,7 +2,6 @@
 against the layouts, the CSV reader's errors through the CLI, and one small end-to-end run."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -22,25 +21,10 @@ def wave(n=60, seed=0):
     return 300 + 0.1 * t + 2 * np.sin(2 * np.pi * t / 12) + 0.1 * rng.standard_normal(n)
 
 
-SMALL = fc.Setup(window=3, horizon=2, units=3, epochs=1, batch_size=4, ahead=5)
+SMALL = fc.Setup(window=3, horizon=2, units=3, epochs=1, batch_size=4, ahead=5, cells=("lstm",))
 
 
 # -- closed forms and round trips ----------------------------------------------------------
-
-
-def test_persistence_rmse_is_the_rms_of_the_held_out_steps():
-    v = wave()
-    start = 48
-    squares = [(v[t] - v[t - 1]) ** 2 for t in range(start, len(v))]
-    by_hand = math.sqrt(sum(squares) / len(squares))
-    assert fc.rmse(fc.persistence(v, start), v[start:]) == pytest.approx(by_hand, rel=1e-12)
-
-
-def test_drift_adds_the_mean_training_step():
-    v = wave()
-    start = 48
-    mean_step = np.mean(np.diff(v[:start]))
-    np.testing.assert_allclose(fc.drift(v, start), v[start - 1 : -1] + mean_step, rtol=1e-12)
 
 
 def test_differencing_round_trips():
@@ -57,8 +41,7 @@ def test_true_model_outputs_give_back_the_true_levels(differenced):
     v = wave()
     start = 48
     prep = fc.model_series(v, start, differenced)
-    outputs = prep.to_target(prep.z)  # what a perfect model would output, position p -> u[p]
-    u_hat = prep.from_output(outputs)
+    u_hat = prep.from_output(prep.z)  # what a perfect linear head would output, p -> u[p]
     np.testing.assert_allclose(u_hat, prep.u, atol=1e-4)
     held_out = u_hat[start - 1 :]  # u[t - 1] = v[t]
     np.testing.assert_allclose(prep.levels_one_step(held_out), v[start:], atol=1e-3)
@@ -86,7 +69,7 @@ def test_stateful_training_batches_target_the_next_value():
     z = prep.z[: prep.start - 1]
     assert batches.x.shape == (len(z) - 1, 1, 1, 1)
     np.testing.assert_array_equal(batches.x[:, 0, 0, 0], z[:-1])
-    np.testing.assert_allclose(batches.y[:, 0, 0, 0], 0.5 + fc.TARGET_SCALE * z[1:], rtol=1e-6)
+    np.testing.assert_allclose(batches.y[:, 0, 0, 0], z[1:], rtol=1e-6)
     assert train.mode == "stateful" and batches.batch_size == 1 and not train.shuffle
 
 
@@ -101,55 +84,44 @@ def test_windowed_training_batches_hold_sliding_windows():
     for k in range(len(x)):
         j = first + k
         np.testing.assert_array_equal(x[k], z[j - SMALL.window : j])
-        assert y[k] == pytest.approx(0.5 + fc.TARGET_SCALE * z[j], rel=1e-6)
+        assert y[k] == pytest.approx(z[j], rel=1e-6)
     assert len(x) % SMALL.batch_size == 0 and train.mode == "stateless" and train.shuffle
 
 
-@pytest.mark.parametrize("index", [0, 1])  # stateless windowed, stateful window 1
-def test_forecasts_match_a_step_by_step_predictor(index):
-    """One-step predictions equal feeding the model one value at a time (a fresh stream per
-    window for the windowed model), and the recursive forecast equals feeding each prediction
-    back by hand: `Predictor`, stepped in plain Python, is the oracle."""
+@pytest.mark.parametrize("index", [0, 1, 3])  # stateless windowed, stateful window 1 and w
+def test_rolling_paths_match_a_step_by_step_predictor(index):
+    """From every origin, the recursive forecast equals feeding the model by hand: the true
+    history up to the origin, then each prediction back as the next input (a fresh stream per
+    window for the windowed model). `Predictor`, stepped in plain Python, is the oracle."""
     import jax
 
     from statecarry.core import cells
     from statecarry.core.predict import Predictor
+    from statecarry.experiments.forecast_paths import paths
 
     prep = fc.model_series(wave(), 48, differenced=True)
     m = fc.models(SMALL)[index]
     spec, _ = fc.model_spec(m, SMALL)
     spec = spec.replace(features=1, outputs=1)
     params = cells.init(jax.random.key(7), spec)
-    origin, ahead = prep.start - 1, 5
-    one, rec = fc.forecasts(params, spec, m, prep.z, ahead, origin)
-    z = prep.z
+    z, first, ahead = prep.z, 47, 4
+    got = paths(params, spec, m, z, first, ahead)
+    assert got.shape == (len(z) - first + 1, ahead)
     p = Predictor(params, spec)
 
-    def feed(values, state=None):
-        outs = list(p.stream(values, state))
-        return np.array(outs)[:, 0]
-
-    back = lambda y: (y - 0.5) / fc.TARGET_SCALE  # noqa: E731
-    if m.mode == "stateful":
-        np.testing.assert_allclose(one, feed(z), atol=1e-5)
+    def feed(values):
         state = p.init_state(1)
-        for value in z[:origin]:
+        for value in values:
             state, y = p.step(state, [[value]])
-        expected = []
+        return float(y[0, 0])
+
+    for row in (0, 5, len(got) - 1):
+        history, expected = list(z[: first + row]), []
         for _ in range(ahead):
-            expected.append(float(y[0, 0]))
-            state, y = p.step(state, [[back(float(y[0, 0]))]])
-    else:
-        w = m.window
-        assert np.isnan(one[: w - 1]).all()
-        for j in (w, w + 3, len(z)):
-            assert one[j - 1] == pytest.approx(feed(z[j - w : j])[-1], abs=1e-5)
-        window, expected = list(z[origin - w : origin]), []
-        for _ in range(ahead):
-            y = float(feed(np.array(window, np.float32))[-1])
+            y = feed(history[-m.window :] if m.mode == "stateless" else history)
             expected.append(y)
-            window = window[1:] + [back(y)]
-    np.testing.assert_allclose(rec, expected, atol=1e-5)
+            history.append(y)
+        np.testing.assert_allclose(got[row], expected, atol=1e-5)
 
 
 # -- claims: the verdict rule can give every verdict -----------------------------------------
@@ -166,20 +138,21 @@ def test_ratio_verdict_reaches_every_verdict():
 
 
 def synthetic(single, window, raw, persistence=1.0, longer=None):
-    """A Comparison with given per-seed one-step RMSEs (no training)."""
+    """A Comparison with given per-seed one-step RMSEs (no training): one origin, truth 0."""
     setup = fc.Setup()
     c = fc.Comparison(series.Series(np.zeros(3), "v", "s.csv"), setup, [0, 1, 2, 3], fc.Split(2, 1), 1)
 
     def add(name, series, rmses):
         r = np.asarray(rmses, float)
-        c.results.append(fc.ModelResult(name, series, r, r, r[:, None], r[:, None]))
+        cell = "" if series == "levels" else "lstm"
+        c.results.append(fc.ModelResult(name, series, r[:, None, None], np.zeros((1, 1)), cell))
 
-    add("persistence", "levels", [persistence])
+    add("naive", "levels", [persistence])
     add("stateful, window 1, horizon 1", "differenced", single)
     add(f"stateless, window {setup.window}", "differenced", window)
     add(f"stateless, window {setup.window}", "raw", raw)
     add(f"stateful, window 1, horizon {setup.horizon}", "differenced", longer or window)
-    return {v.claim: v.verdict for v in fv.claims(c)}
+    return {v.claim: v.verdict for v in fv.claims(c)[:3]}
 
 
 def test_claims_follow_the_numbers():
@@ -261,21 +234,146 @@ def test_cli_runs_every_model_and_writes_json_and_figure(tmp_path):
     v = wave(60)
     path = tmp_path / "wave.csv"
     path.write_text("t,level\n" + "".join(f"{t},{float(x)!r}\n" for t, x in enumerate(v)))
-    figure = tmp_path / "f.png"
+    figure = tmp_path / "figure"  # no suffix: a PNG written exactly there
     args = ["forecast", str(path), "--column", "level", "--seeds", "2", "--epochs", "1",
             "--window", "3", "--horizon", "2", "--units", "3", "--batch-size", "4",
-            "--ahead", "5", "-o", str(figure), "--json"]
+            "--ahead", "5", "--cells", "lstm", "-o", str(figure), "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     start = len(v) - out["held_out"]
-    persistence = next(m for m in out["models"] if m["model"] == "persistence")
+    persistence = next(m for m in out["models"] if m["model"] == "naive")
     assert persistence["one_step_rmse"]["mean"] == pytest.approx(
         float(np.sqrt(np.mean(np.diff(v[start - 1 :]) ** 2))), rel=1e-9
     )
     lstm = [m for m in out["models"] if m["series"] in ("raw", "differenced")]
-    assert len(lstm) == 8
+    assert len(lstm) == 8 and all(m["cell"] == "lstm" for m in lstm)
     assert all(len(m["one_step_rmse_per_seed"]) == 2 for m in lstm)
     assert all(np.isfinite(m["one_step_rmse_per_seed"]).all() for m in lstm)
+    assert [m["model"] for m in out["models"][:7]] == [
+        "naive", "seasonal naive", "drift", "seasonal naive + drift", "ETS", "SARIMA", "AR"]
     assert {c["verdict"] for c in out["claims"]} <= {"confirmed", "refuted", "inconclusive"}
+    assert len(out["claims"]) == 4 and out["period"] == 12
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "figure.png").exists()
+
+
+@pytest.mark.parametrize("output, message", [
+    ("fig.txt", "fig.txt: its name says text but this writes PNG; name it with .png or .pdf or .svg."),
+    ("f.html", "f.html: its name says HTML but this writes PNG"),
+])
+def test_a_bad_figure_path_is_refused_before_any_training(monkeypatch, tmp_path, output, message):
+    monkeypatch.setattr(fc, "compare", lambda *a, **k: pytest.fail("trained before checking -o"))
+    result = CliRunner().invoke(cli, ["forecast", "--no-store", "-o", str(tmp_path / output)])
+    assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+    assert f"Error: -o {tmp_path}/{message}" in result.output
+
+
+def test_a_straight_line_trains_the_raw_models_and_names_the_skipped_ones(tmp_path):
+    path = tmp_path / "line.csv"
+    path.write_text("v\n" + "".join(f"{1e-30 * (5 + 0.25 * t)!r}\n" for t in range(60)))
+    result = CliRunner().invoke(cli, ["forecast", str(path), "--seeds", "1", "--epochs", "1",
+                                      "--window", "3", "--horizon", "2", "--units", "2",
+                                      "--batch-size", "4", "--ahead", "5", "--cells", "lstm",
+                                      "--period", "4", "--no-figure", "--no-store", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert {m["series"] for m in out["models"] if m["cell"]} == {"raw"}
+    assert "the differences of its training part are constant" in out["skipped"]["differenced models"]
+    drift = next(m for m in out["models"] if m["model"] == "drift")
+    assert drift["one_step_rmse"]["mean"] < 1e-40  # a line: drift is exact
+
+
+# -- the global model ------------------------------------------------------------------------
+
+
+def test_a_global_model_of_one_series_is_that_series_own_model():
+    """Packed with resets, one series alone is trained exactly as `from_series` trains it (the
+    only difference is a zero-weight input after its last target): the same forecasts."""
+    from statecarry.experiments import global_model
+
+    s = series.Series(wave(60), "wave", "w")
+    [score] = global_model.compare_global([s], [0, 1], SMALL)
+    np.testing.assert_allclose(score.global_.paths, score.alone.paths, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(score.global_.paths).all() and score.global_.paths.shape == (2, 12, 5)
+
+
+def test_cli_global_compares_several_series(tmp_path):
+    paths = []
+    for seed in (0, 1):
+        path = tmp_path / f"w{seed}.csv"
+        path.write_text("v\n" + "".join(f"{float(x)!r}\n" for x in wave(60, seed) * (1 + 9 * seed)))
+        paths.append(str(path))
+    args = ["forecast", "--global", ",".join(paths), "--seeds", "2", "--epochs", "1", "--window", "3",
+            "--units", "2", "--batch-size", "4", "--ahead", "6", "--cells", "gru", "--json"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["cell"] == "gru" and [(r["series"], r["h"]) for r in out["rows"]] == [
+        ("v", "1"), ("v", "6"), ("v", "1"), ("v", "6")]
+    assert all(r["verdict"] in ("as good or better", "worse", "unclear") for r in out["rows"])
+
+
+BAD_SERIES = [
+    ("v\n" + "2.5\n" * 80, [], "its training part is constant"),
+    ("v\n" + "".join(f"{float(x)!r}\n" for x in wave(80)), ["--period", "40"], "a period of 40 needs more than 81"),
+    ("v\n" + "".join(f"{float(x)!r}\n" for x in wave(30)), ["--window", "20"], "the series has 30 values"),
+    ("v\n1\n2\n\n4\n5\n", [], "1 missing value(s), the first on line 4"),
+]
+
+
+@pytest.mark.parametrize("text, args, message", BAD_SERIES)
+def test_bad_series_are_one_sentence_exit_2_before_training(monkeypatch, tmp_path, text, args, message):
+    monkeypatch.setattr(fc, "compare", lambda *a, **k: pytest.fail("trained a bad series"))
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["forecast", str(path), "--no-store", "--no-figure", *args])
+    assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+    assert message in result.output and result.output.count("\n") == 1
+
+
+def test_shipped_series_are_real_and_named():
+    assert len(series.shipped("sunspots").values) == 309
+    assert len(series.shipped("nile").values) == 100
+    elnino = series.shipped("elnino").values
+    assert len(elnino) == 732 and 20 < elnino.mean() < 30
+    with pytest.raises(DataError, match="no shipped series 'mars'; the shipped ones are: co2, sunspots"):
+        series.shipped("mars")
+
+
+@pytest.mark.parametrize("lstm_error, verdict", [(2.0, "refuted"), (1.0, "confirmed"), (0.5, "confirmed")])
+def test_good_forecaster_claim_follows_the_ladder(lstm_error, verdict):
+    """Claim 19: the best stateful LSTM against the best baseline, one step ahead."""
+    rng = np.random.default_rng(0)
+    levels = rng.standard_normal(40)
+    truth = fc.truth_paths(levels, 20, 1)
+    c = fc.Comparison(series.Series(levels, "v", "s.csv"), fc.Setup(), [0, 1, 2], fc.Split(20, 20), 1, 1, 1.0)
+    signs = rng.choice([-1.0, 1.0], size=(3, 20, 1))
+    c.results = [
+        fc.ModelResult("naive", "levels", truth[None] + 3.0, truth),
+        fc.ModelResult("SARIMA", "levels", truth[None] - 1.0, truth),
+        fc.ModelResult("stateless, window 12", "differenced", truth[None] + 0.1 * signs, truth, "lstm"),
+        fc.ModelResult("stateful, window 1, horizon 1", "raw", truth[None] + lstm_error * signs, truth, "lstm"),
+    ]
+    v = fv.good_forecaster(c)
+    assert v.verdict == verdict and "best baseline (SARIMA) 1.000" in v.measured
+    assert "stateful, window 1, horizon 1, raw" in v.measured  # the stateless one is not eligible
+
+
+def test_values_near_1e200_and_1e_minus_30_give_the_same_mase(tmp_path):
+    """Standardisation is scale-free and cannot overflow: the same wave in units of 1e-32 and
+    1e198 trains and scores alike (pytest turns any overflow warning into an error)."""
+    found = []
+    for factor in (1e-32, 1e198):
+        path = tmp_path / "s.csv"
+        path.write_text("v\n" + "".join(f"{float(x) * factor!r}\n" for x in wave(60)))
+        args = ["forecast", str(path), "--seeds", "1", "--epochs", "1", "--window", "3",
+                "--horizon", "2", "--units", "2", "--batch-size", "4", "--ahead", "3",
+                "--cells", "lstm", "--no-figure", "--no-store", "--json"]  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        found.append({(m["model"], m["series"]): m["mase_per_seed"] for m in json.loads(result.stdout)["models"]})
+    assert found[0].keys() == found[1].keys() and len(found[0]) == 15
+    for key, mase in found[0].items():
+        for h in mase:
+            np.testing.assert_allclose(found[1][key][h], mase[h], rtol=2e-3, err_msg=str(key))  # MLE stops

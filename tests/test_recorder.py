@@ -46,14 +46,14 @@ def test_varlen_layouts_are_stored_and_resumed_without_training(monkeypatch):
 
 def test_forecast_models_resume_their_forecasts(monkeypatch):
     data = series.Series(np.sin(np.arange(120) / 6.0) + np.arange(120) / 50, "wave", "sine")
-    setup = forecast.Setup(window=4, horizon=3, units=2, epochs=1, batch_size=4, ahead=5)
+    setup = forecast.Setup(window=4, horizon=3, units=2, epochs=1, batch_size=4, ahead=5, cells=("lstm",))
     with store.recording("forecast", {"series": "wave"}, [0]) as rec:
         first = forecast.compare(data, [0], setup, record=stored_recorder(rec))
     monkeypatch.setattr(forecast, "fit", lambda *a, **k: pytest.fail("resume trained again"))
     with store.recording("forecast", {"series": "wave"}, [0]) as rec:
         again = forecast.compare(data, [0], setup, record=stored_recorder(rec, resume=True))
     for a, b in zip(first.results, again.results):
-        np.testing.assert_allclose(a.one_step, b.one_step)
+        np.testing.assert_allclose(a.paths, b.paths)
         np.testing.assert_allclose(a.recursive_rmse, b.recursive_rmse)
 
 

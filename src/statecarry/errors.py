@@ -17,7 +17,11 @@ class DataError(StatecarryError, ValueError):
     """Input data has the wrong shape, contains NaN, is empty, or cannot be laid out."""
 
 
-class TooLargeForRTRL(StatecarryError, MemoryError):
+class TooLargeForMemory(StatecarryError, MemoryError):
+    """A run would not fit in the memory available (estimated before anything is allocated)."""
+
+
+class TooLargeForRTRL(TooLargeForMemory):
     """Real-time recurrent learning would not fit in memory."""
 
 

@@ -179,21 +179,15 @@ def run(
     **options,
 ):
     """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
-    if first_seed < 0 or first_seed + seeds > 2**31:
-        raise UserError(f"--first-seed must be from 0 to {2**31 - seeds}, got {first_seed}.")
+    if not 1 <= seeds <= 2**31:  # seeds are 32-bit: 0 to 2**31 - 1
+        raise UserError(f"--seeds must be from 1 to {2**31:,} (seeds are 32-bit integers), got {seeds}.")
+    if not 0 <= first_seed <= 2**31 - seeds:
+        raise UserError(f"--first-seed must be from 0 to {2**31 - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)
-    _engine()
-    if config.mode == "rtrl":  # refuse a model too large for memory before anything is stored
-        from ..core import rtrl
+    from ..experiments.blog import check_memory
 
-        fits = rtrl.seeds_that_fit(config.model_spec(), config.batch_size)
-        if seeds > fits:
-            raise UserError(
-                f"rtrl fits at most {fits} seed(s) of this model in memory at once, not {seeds}; "
-                f"use --seeds {fits} or fewer, fewer --units, or --mode stateful --horizon K."
-            )
+    check_memory(config, seeds)  # refuse what cannot fit before anything is stored
+    _engine()
     from .. import stats, store
     from ..core.fit import divergence_message
     from ..experiments import blog
@@ -213,10 +207,13 @@ def run(
             on_epoch=on_epoch,
             on_progress=None if live else _progress(quiet or json_),
         )
-        rec.finish(timings={"compile_seconds": history.compile_seconds,
+        warning = divergence_message(history.diverged, seeds, config.learning_rate) if history.diverged else None
+        rec.finish(result={"diverged": {str(s): e for s, e in history.diverged.items()}, "warning": warning}
+                   if warning else None,
+                   timings={"compile_seconds": history.compile_seconds,
                             "run_seconds": history.run_seconds, **history.timings})  # fmt: skip
-    if history.diverged:
-        click.echo(f"Warning: {divergence_message(history.diverged, seeds)}", err=True)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
     if json_:
         click.echo(strict_json(history.to_json() | {"run_id": rec.run_id}))
         return
@@ -270,6 +267,8 @@ def format_summary(history, stats) -> str:
     setup = [c.mode] + [f"horizon {c.horizon}"] * (c.horizon > 1) + ["marker"] * c.marker
     setup += ["reset never"] * (c.reset == "never") + ["carry c"] * (c.carry == "c") + ["shuffled"] * c.shuffle
     title = f"{c.task}, {', '.join(setup)}: {len(history.seeds)} seeds, mean ± 95% CI"
+    if history.diverged:  # their metrics are NaN: the statistics are over the others
+        title += f"; {len(history.diverged)} diverged, so each epoch's statistics are over the seeds still finite"
     return title + "\n" + table(header, rows)
 
 

@@ -16,7 +16,7 @@ LAZY = {
     "compare": ("owndata", "Does carrying state help on TABLE? Stateless windows vs stateful (horizon 1, K) vs RTRL."),
     "doctor": ("doctor", "Check a stateful training setup before it trains: each finding says what goes wrong and the fix."),
     "export": ("owndata_io", "Write MODEL as a Keras model, checked to give the same outputs (to 1e-5)."),
-    "forecast": ("forecast", "Forecast SERIES.csv (default: monthly Mauna Loa CO2, shipped) with every model."),
+    "forecast": ("forecast", "Forecast SERIES.csv, or a shipped series (co2, the default; sunspots, nile, elnino)."),
     "import": ("owndata_io", "Read a Keras model (LSTM/GRU layers then Dense) into a statecarry model file."),
     "predict": ("owndata_io", "Feed TABLE through MODEL (from `statecarry train`): state carried per id, reset at each new id."),
     "report": ("report", "Write an HTML report (curves, claims, batch layout) for run IDS; default: the latest run."),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from . import UserError, _engine, _progress, cli, strict_json, table
@@ -17,8 +19,10 @@ SETUP_FLAGS = [
     ("--lr", "learning_rate", float, "Adam learning rate"),
     ("--batch-size", "batch_size", int, "windows per batch (stateless model)"),
     ("--test-fraction", "test_fraction", float, "held-out tail of the series"),
-    ("--ahead", "ahead", int, "steps of the recursive forecast"),
+    ("--ahead", "ahead", int, "longest horizon forecast from every origin"),
+    ("--period", "period", int, "season length (default: detected on the training part)"),
 ]
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
 
 def setup_options(fn):
@@ -35,18 +39,25 @@ def setup_options(fn):
 @click.argument("series", required=False)
 @click.option("--column", help="The CSV column to forecast (default: the only numeric one).")
 @click.option("--seeds", default=16, show_default=True, help="Independent runs (seeds 0..N-1).")
+@click.option("--cells", default="lstm,gru", show_default=True, help="Recurrent cells to train.")
 @setup_options
-@click.option("-o", "--output", default="forecast.png", show_default=True, help="Figure (PNG).")
+@click.option("-o", "--output", default="forecast.png", show_default=True,
+              help="Figure: .png, .pdf or .svg (no suffix: PNG, written as named).")
 @click.option("--no-figure", is_flag=True, help="Do not write the figure.")
+@click.option("global_", "--global", metavar="A,B,...",
+              help="Instead: one model trained on these series at once (shipped names or CSV "
+                   "files) against one model per series.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @store_option
-def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, **options):
-    """Forecast SERIES.csv (default: monthly Mauna Loa CO2, shipped) with every model.
+def forecast(series, column, seeds, cells, output, no_figure, global_, json_, quiet, no_store, **options):
+    """Forecast SERIES.csv, or a shipped series (co2, the default; sunspots, nile, elnino).
 
-    Persistence, drift, a stateless windowed LSTM and stateful LSTMs (window 1 with horizon
-    1 and K, window W), each on the raw and the differenced series; one-step and recursive
-    RMSE on the held-out tail, mean ± 95% CI over seeds.
+    The classical ladder (naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA)
+    against LSTMs and GRUs with a linear head (stateless windows; stateful window 1 with
+    horizon 1 and K; stateful window W), each on the raw and the differenced series. Every
+    held-out position is a forecast origin; MASE by horizon (1, 6, 12, 24), mean ± 95% CI
+    over seeds, and the best LSTM/GRU against the best baseline, paired per origin and seed.
     """
     from ..experiments import forecast as fc
     from ..experiments import forecast_verdicts as fv
@@ -54,17 +65,20 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
 
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}.")
-    setup = fc.Setup(**{k: v for k, v in options.items() if v is not None})
-    if column and not series:
-        raise UserError("--column needs a SERIES.csv; the default series has one column, co2.")
-    data = series_.load_csv(series, column) if series else series_.default_series()
-    held_out = fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
-    for differenced in (False, True):  # so does a constant one, before anything is stored
-        fc.model_series(data.values, held_out.start, differenced)
+    cell_list = tuple(c.strip().lower() for c in cells.split(",") if c.strip())
+    setup = fc.Setup(**{k: v for k, v in options.items() if v is not None}, cells=cell_list)
+    if global_:
+        return _global(global_, seeds, setup, json_)
     if not no_figure:
-        from pathlib import Path
+        from .. import files
 
-        Path(output).parent.mkdir(parents=True, exist_ok=True)  # fail before training, not after
+        files.check_output(output, FIGURE_FORMATS, "-o")  # before any training, not after
+    if column and (not series or series in ("co2", *series_.SHIPPED)):
+        raise UserError("--column needs a SERIES.csv; the shipped series have one column each.")
+    data = _load(series, column) if series else series_.default_series()
+    held_out = fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
+    fc.model_series(data.values, held_out.start, False)  # so does a constant one
+    fc.period_of(data.values, held_out.start, setup)  # and a period longer than it allows
     _engine()
     from dataclasses import asdict
 
@@ -86,12 +100,57 @@ def forecast(series, column, seeds, output, no_figure, json_, quiet, no_store, *
     if json_:
         click.echo(strict_json(as_json))
         return
+    from ..experiments import rolling
+
     click.echo(
         f"{data.source}, column {data.name!r}: {len(data.values)} values, the last "
-        f"{result.split.n_test} held out; RMSE in the series' units, mean ± 95% CI over "
-        f"{seeds} seed(s); recursive = {result.ahead} steps fed back from the end of training."
+        f"{result.split.n_test} held out, each a forecast origin; season {result.period}; MASE "
+        f"against seasonal naive's in-sample error ({result.scale:.4g}), mean ± 95% CI over "
+        f"{seeds} seed(s); one-step RMSE in the series' units."
     )
-    header = ["model", "series", "one-step RMSE", f"recursive RMSE ({result.ahead})", "seconds"]
+    hs = rolling.horizons(result)
+    header = ["model", "series", *(f"MASE h={h}" for h in hs), "one-step RMSE", "seconds"]
     click.echo(table(header, fv.table_rows(result)))
+    for name, why in result.skipped.items():
+        click.echo(f"left out: {name}: {why}")
+    click.echo("\nbest recurrent model vs best baseline, MASE ratio paired per origin and seed:")
+    click.echo(table(["h", "model", "baseline", "ratio [95% CI]", "verdict"], fv.versus_rows(result)))
     for verdict in verdicts:
         click.echo(f"\n{verdict.claim}\n  {verdict.verdict}: {verdict.measured}")
+
+
+def _load(name: str, column: str | None = None):
+    """A shipped series by name, else a CSV file."""
+    from ..experiments import series as series_
+
+    if name in ("co2", *series_.SHIPPED) and not Path(name).exists():
+        return series_.shipped(name)
+    return series_.load_csv(name, column)
+
+
+def _global(names: str, seeds: int, setup, json_: bool) -> None:
+    """`--global`: one model for several series against one model per series."""
+    from ..experiments import forecast as fc
+    from ..experiments import global_model
+
+    many = [_load(n.strip()) for n in names.split(",") if n.strip()]
+    if len(many) < 2:
+        raise UserError(f"--global needs at least two series, got {names!r}; e.g. co2,sunspots,elnino.")
+    for s in many:  # every series checked before JAX starts
+        start = fc.split(len(s.values), setup).start
+        fc.model_series(s.values, start, True)
+        fc.period_of(s.values, start, setup)
+    _engine()
+    cell = setup.cells[0]
+    scores = global_model.compare_global(many, list(range(seeds)), setup, cell)
+    header = ["series", "h", "MASE per series", "MASE global", "global / per series", "verdict"]
+    rows = global_model.rows(scores, setup.ahead)
+    if json_:
+        click.echo(strict_json({"cell": cell, "seeds": seeds, "rows": [dict(zip(header, r)) for r in rows]}))
+        return
+    click.echo(
+        f"{cell.upper()} stateful, window {setup.window}, on the differenced series, each "
+        f"standardised on its own training part; one model trained on {len(many)} series packed "
+        f"with resets vs one per series; MASE over every held-out origin, {seeds} seed(s)."
+    )
+    click.echo(table(header, rows))

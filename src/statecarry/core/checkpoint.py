@@ -27,6 +27,7 @@ import safetensors
 import safetensors.numpy
 
 from ..errors import CheckpointError, ConfigError
+from . import arguments
 from .interop import expected_shapes
 from .spec import Model
 
@@ -89,7 +90,8 @@ def save(path: str | os.PathLike, model: Model, params: Any, extra: dict | None 
     The write is atomic: the file goes to a temporary name in the same folder and is renamed
     over `path` only when complete, so a crash midway leaves the old file as it was.
     """
-    path = Path(path).expanduser()
+    path = Path(arguments.path_of(path, "save")).expanduser()
+    arguments.model_arg(model, "save(path, model, params)")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give a file name, e.g. {path / 'model.safetensors'}.")
     if not model.resolved:
@@ -127,7 +129,7 @@ def save(path: str | os.PathLike, model: Model, params: Any, extra: dict | None 
 
 def load(path: str | os.PathLike) -> tuple[Model, dict[str, dict[str, np.ndarray]]]:
     """The `Model` and params (float32 numpy arrays) saved at `path` by `save`."""
-    path = Path(path).expanduser()
+    path = Path(arguments.path_of(path, "load")).expanduser()
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give the path of the file save wrote.")
     if not path.is_file():

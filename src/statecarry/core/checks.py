@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.inputs import whole_size
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
 from .spec import Model, Train
@@ -19,7 +20,13 @@ INT32 = 2**31
 
 def seed_list(seeds: Any) -> list[int]:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= INT32:
+            raise ConfigError(
+                f"a seed count must be from 1 to {INT32:,} (seeds are 32-bit integers), got {seeds}."
+            )
         seeds = range(int(seeds))
+    elif isinstance(seeds, range) and len(seeds) > INT32:
+        raise ConfigError(f"{len(seeds):,} seeds are more than the {INT32:,} 32-bit seeds there are.")
     try:
         out = [int(s) for s in seeds]
     except (TypeError, ValueError):
@@ -188,3 +195,12 @@ def same_shapes(train0: Batches, test0: Batches | None, train: Batches, test: Ba
                 f"a later seed's {what} data has other shapes than the first seed's; every "
                 "seed's Batches must have the same shapes."
             )
+
+
+def fit_options(chunk_size: Any, **callbacks: Any) -> None:
+    """`fit`'s keyword arguments: a chunk size in range, callbacks that can be called."""
+    if chunk_size is not None:
+        whole_size(chunk_size, "chunk_size", ConfigError)
+    for name, fn in callbacks.items():
+        if fn is not None and not callable(fn):
+            raise ConfigError(f"{name} must be a function (or None), got {type(fn).__name__}.")

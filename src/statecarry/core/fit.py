@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
-from . import checks, runtime
+from . import checks, memory, runtime
 from .spec import Model, Train
 
 DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
@@ -60,20 +60,42 @@ class Fit:
 
     def divergence_message(self) -> str | None:
         """One sentence naming where training diverged, or None."""
-        return divergence_message(self.diverged, len(self.seeds)) if self.diverged else None
+        if not self.diverged:
+            return None
+        return divergence_message(self.diverged, len(self.seeds), self.train.learning_rate)
 
 
-def divergence_message(diverged: dict[int, int], n_seeds: int) -> str:
+def divergence_message(diverged: dict[int, int], n_seeds: int, learning_rate: float | None = None) -> str:
     """One sentence: which seeds diverged in which epoch (its index, counted from 0 as the
-    metrics' rows are), and what to try."""
-    parts = [f"seed {s} in epoch {e}" for s, e in sorted(diverged.items())]
+    metrics' rows are), what is kept, and what to try."""
+    by_epoch: dict[int, list[int]] = {}
+    for seed, epoch in sorted(diverged.items()):
+        by_epoch.setdefault(epoch, []).append(seed)
+    groups = []
+    for epoch, seeds in sorted(by_epoch.items()):
+        shown = ", ".join(map(str, seeds[:8])) + (f" … ({len(seeds):,} in all)" if len(seeds) > 8 else "")
+        groups.append(f"{'seeds' if len(seeds) > 1 else 'seed'} {shown} in epoch {epoch}")
     kept = n_seeds - len(diverged)
-    rest = f"the other {kept} seed(s) are kept" if kept else "no seed is left"
+    rest = f"the other {kept:,} seed(s) are kept" if kept else "no seed is left"
+    lower = f"a learning rate of {learning_rate / 10:.1g} or lower" if learning_rate else "a smaller learning rate"
     return (
-        f"training diverged (the loss became NaN or infinite) for {', '.join(parts)} (epochs "
-        f"counted from 0); their metrics are NaN from there on and {rest}; try a smaller "
-        "learning rate."
+        f"training diverged (the loss became NaN or infinite) for {'; '.join(groups)} (epochs "
+        f"counted from 0); their metrics are NaN from there on and {rest}; try {lower}."
     )
+
+
+def _close_epoch(out: dict, epoch: int, seeds: list[int], gone: np.ndarray, diverged: dict,
+                 on_epoch: EpochCallback | None) -> None:  # fmt: skip
+    """Name the seeds whose training loss became NaN or infinite in `epoch`; a diverged seed's
+    metrics are NaN from then on (the accuracy of NaN parameters means nothing)."""
+    bad = ~np.isfinite(out["train_loss"][epoch])
+    for k in np.flatnonzero(bad & ~gone):
+        diverged[seeds[k]] = epoch
+    gone |= bad
+    for values in out.values():
+        values[epoch, gone] = np.nan
+    if on_epoch:
+        on_epoch(epoch, {m: out[m][epoch] for m in out})
 
 
 def _pick(tree: Any, k: int) -> Any:
@@ -116,6 +138,7 @@ def fit(
             f"{type(model).__name__} and {type(train).__name__}."
         )
     seeds = checks.seed_list(seeds)
+    checks.fit_options(chunk_size, on_epoch=on_epoch, on_progress=on_progress)
     source = _Source(data, test, len(seeds))
     first_train, first_test = source.get(seeds[:1], 0)
     model = checks.resolve(model, train, first_train, first_test)
@@ -125,18 +148,9 @@ def fit(
     devices = runtime.seed_devices(model)
     n_dev = len(devices)
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
-    if train.mode == "rtrl":
-        from . import rtrl
-
-        # every chunk's carry stays resident for the whole run, so all seeds must fit at once
-        fits = rtrl.seeds_that_fit(model, batch_size)
-        if len(seeds) > fits:
-            raise rtrl.TooLargeForRTRL(
-                f"rtrl needs about {rtrl.bytes_per_seed(model, batch_size) / 2**30:.2f} GiB per "
-                f"seed here, so at most {fits} seeds fit in memory at once, not {len(seeds)}; "
-                "use that many seeds or fewer, fewer units, or mode stateful with a horizon."
-            )
-        chunk_size = min(chunk_size, fits)
+    # Estimated before anything is allocated; seeds past what fits at once stream in waves.
+    chunk_size, wave = memory.plan_for(model, train, len(seeds), chunk_size, first_train, first_test, source.shared,
+                                        making=source.fn is not None)  # fmt: skip
     chunk_size = max(1, min(chunk_size, len(seeds)))
     # Every chunk has the same shape (the last is padded), so one compiled program serves all;
     # a chunk that divides over the devices runs on all cores at once.
@@ -156,19 +170,28 @@ def fit(
     init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, split)
     init_seconds = time.perf_counter() - t0
     chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
-    states = []
-    for i, chunk in enumerate(chunks):
-        padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
-        tr, te = source.get(padded, i * chunk_size)
-        if i:
-            checks.same_shapes(first_train, first_test, tr, te, source.shared)
-        if not source.shared:  # every seed's data, not only the first seed's
-            checks.resolve(model, train, tr, te)
-            known = known or checks.has_known(tr, te)
-        data_sharding = whole if source.shared else split
-        carry, keys = init_fn(np.asarray(padded).astype(np.int32))
-        carry = _with_hyper(carry, train, len(padded), lambda a: put(a, split))
-        states.append([carry, put(tr, data_sharding), put(te, data_sharding), keys])
+    per_wave = max(1, wave // chunk_size)
+    waves = [range(w, min(w + per_wave, len(chunks))) for w in range(0, len(chunks), per_wave)]
+
+    def load(wave: range) -> list:
+        nonlocal known
+        states = []
+        for i in wave:
+            chunk = chunks[i]
+            padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
+            tr, te = source.get(padded, i * chunk_size)
+            if i:
+                checks.same_shapes(first_train, first_test, tr, te, source.shared)
+            if not source.shared:  # every seed's data, not only the first seed's
+                checks.resolve(model, train, tr, te)
+                known = known or checks.has_known(tr, te)
+            data_sharding = whole if source.shared else split
+            carry, keys = init_fn(np.asarray(padded).astype(np.int32))
+            carry = _with_hyper(carry, train, len(padded), lambda a: put(a, split))
+            states.append([carry, put(tr, data_sharding), put(te, data_sharding), keys])
+        return states
+
+    states = load(waves[0])
     data_seconds = time.perf_counter() - t0 - init_seconds
 
     if on_progress:
@@ -181,39 +204,44 @@ def fit(
     epoch_fn, placed = _epoch_program(model, program, source.shared, split, whole, te is not None)
     compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, **placed)
     compile_seconds = time.perf_counter() - t0 + init_seconds
+    carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
 
     names = [f"train_{m}" for m in heads.metric_names(model.head, known)]
     if first_test is not None:
         names += [f"test_{m}" for m in heads.metric_names(model.head, known)]
     out = {m: np.full((train.epochs, len(seeds)), np.nan, np.float32) for m in names}
     diverged: dict[int, int] = {}
+    gone = np.zeros(len(seeds), bool)  # seeds whose loss has become NaN or infinite
     t0 = time.perf_counter()
-    total = train.epochs * len(chunks)
-    for epoch in range(train.epochs):
-        pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
-        for st in states:
-            st[0], sums = compiled(st[0], st[1], st[2], st[3], np.int32(epoch))
-            pending.append(sums)
-        for i, (train_sums, test_sums) in enumerate(pending):
-            lo, n = i * chunk_size, len(chunks[i])
-            for prefix, sums in (("train_", train_sums), ("test_", test_sums)):
-                if not sums:
-                    continue
-                host = {k: np.asarray(v)[:n] for k, v in sums.items()}
-                for name, values in heads.metrics(host, model.head, known).items():
-                    out[prefix + name][epoch, lo : lo + n] = values
-            if on_progress:
-                on_progress("train", epoch * len(chunks) + i + 1, total)
-        for k, seed in enumerate(seeds):
-            if seed not in diverged and not np.isfinite(out["train_loss"][epoch, k]):
-                diverged[seed] = epoch
-        if on_epoch:
-            on_epoch(epoch, {m: out[m][epoch] for m in out})
+    total, done = train.epochs * len(chunks), 0
+    kept = []  # each chunk's (params, state) on the host once its wave is done
+    for w, wave in enumerate(waves):
+        if w:  # the previous wave's carry and data are released; this one's are made now
+            states = load(wave)
+        for epoch in range(train.epochs):
+            pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
+            for st in states:
+                st[0], sums = compiled(st[0], st[1], st[2], st[3], np.int32(epoch))
+                pending.append(sums)
+            for i, (train_sums, test_sums) in zip(wave, pending):
+                lo, n = i * chunk_size, len(chunks[i])
+                for prefix, sums in (("train_", train_sums), ("test_", test_sums)):
+                    if not sums:
+                        continue
+                    host = {k: np.asarray(v)[:n] for k, v in sums.items()}
+                    for name, values in heads.metrics(host, model.head, known).items():
+                        out[prefix + name][epoch, lo : lo + n] = values
+                done += 1
+                if on_progress:
+                    on_progress("train", done, total)
+            if len(waves) == 1:
+                _close_epoch(out, epoch, seeds, gone, diverged, on_epoch)
+        kept += [jax.tree.map(np.array, (st[0].params, st[0].state)) for st in states]
+        states = None
+    for epoch in range(train.epochs if len(waves) > 1 else 0):  # known for every seed only now
+        _close_epoch(out, epoch, seeds, gone, diverged, on_epoch)
     run_seconds = time.perf_counter() - t0
-    params, state = jax.tree.map(
-        lambda *parts: np.concatenate([np.asarray(p) for p in parts])[: len(seeds)],
-        *[(st[0].params, st[0].state) for st in states],
-    )
+    params, state = jax.tree.map(lambda *parts: np.concatenate(parts)[: len(seeds)], *kept)
     return Fit(
         model,
         train,

@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..data.inputs import whole_size
 from ..errors import ConfigError, InteropError
 from . import cells
 from .spec import Model
@@ -105,6 +106,9 @@ def to_keras(
     Layers below the top always return sequences (the next layer reads every step).
     """
     model = check_params(params, model)
+    for name, value in (("batch_size", batch_size), ("time_steps", time_steps)):
+        if value is not None:
+            whole_size(value, name, InteropError)
     if stateful and batch_size is None:
         raise InteropError(
             "a stateful Keras model needs a fixed batch size; pass batch_size=..., or "

@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike
 
+from ..data.inputs import whole_size
 from ..data.layout import Batches
 from ..errors import DataError
-from . import cells, engine, heads
+from . import arguments, cells, engine, heads
 from .cells import Params, State
 from .runtime import program_cache
 from .spec import GATES, Model, Train
@@ -70,6 +71,7 @@ def model_of(params: Params, model: Model | None = None) -> Model:
             raise DataError(
                 f"the model says {name} {given} but the params have {getattr(resolved, name)}."
             )
+    arguments.params_fit(params, resolved)
     return resolved
 
 
@@ -78,7 +80,7 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(data, Batches):
         x, reset = np.asarray(data.x, np.float32), np.asarray(data.reset, bool)
     else:
-        x = np.asarray(data, np.float32)
+        x = arguments.floats(data, "the inputs")
         if x.ndim == 3:
             x = x[None]
         reset = np.zeros(x.shape[:3], bool)
@@ -152,6 +154,11 @@ def evaluate(
     gives the mode's resets, carry rule and loss (default: stateful, the head's loss)."""
     model = model_of(params, model)
     train = train or STATEFUL
+    if not isinstance(batches, Batches):
+        raise DataError(
+            f"evaluate needs Batches (inputs, targets and weights), got {type(batches).__name__}; "
+            "use from_series, from_samples or pack, or predict for inputs alone."
+        )
     x, _ = _as_x(batches, model)
     fn = _evaluate_fn(model, train, state is None)
     data = jax.tree.map(jnp.asarray, batches)
@@ -214,7 +221,10 @@ def rollout(
     windowed model).
     """
     model = model_of(params, model)
-    context = np.asarray(context, np.float32)
+    whole_size(steps, "steps", DataError)
+    if window is not None:
+        whole_size(window, "window", DataError)
+    context = arguments.floats(context, "the context")
     if context.ndim == 1:
         context = context[:, None]
     if model.outputs != model.features:
@@ -249,8 +259,8 @@ class Predictor:
     """
 
     def __init__(self, params: Params, model: Model | None = None):
+        self.model = model_of(params, model)
         self.params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
-        self.model = model_of(self.params, model)
         self.features, self.units, self.outputs = (
             self.model.features, self.model.units, self.model.outputs,
         )
@@ -278,8 +288,8 @@ class Predictor:
         The prediction y[i] is the model's output after stream i has read x[i] (for a model
         trained on next values, the forecast of stream i's next value).
         """
-        x = np.asarray(x, np.float32)
-        batch = state[0].h.shape[0]
+        batch = arguments.state_rows(state, self.model)
+        x = arguments.floats(x, "x")
         if x.ndim == 1 and self.features == 1:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != self.features:
@@ -299,7 +309,7 @@ class Predictor:
     def reset(self, state: State, rows: ArrayLike) -> State:
         """Zero the state of `rows` (a bool mask over the batch, or row indices): those
         streams start a new sequence at their next step; the others carry on."""
-        batch = state[0].h.shape[0]
+        batch = arguments.state_rows(state, self.model)
         rows = np.asarray(rows)
         if rows.dtype == bool:
             if rows.shape != (batch,):
@@ -329,11 +339,14 @@ class Predictor:
         (batch size 1) is given, e.g. one warmed up with `step`.
         """
         state = self.init_state(1) if state is None else state
-        if state[0].h.shape[0] != 1:
+        rows = arguments.state_rows(state, self.model)
+        if rows != 1:
             raise DataError(
-                f"stream() feeds one stream, but the state has {state[0].h.shape[0]} rows; use "
+                f"stream() feeds one stream, but the state has {rows} rows; use "
                 "step() for several streams at once."
             )
+        if isinstance(series, (str, bytes)):
+            raise DataError(f"stream() reads numbers, got the text {series!r:.40}.")
         for value in series:
-            state, y = self.step(state, jnp.reshape(jnp.asarray(value, jnp.float32), (1, -1)))
+            state, y = self.step(state, arguments.floats(value, "each value").reshape(1, -1))
             yield np.asarray(y[0])

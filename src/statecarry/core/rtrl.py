@@ -11,54 +11,37 @@ the parameters fixed along the history, as usual for online RTRL. The head's par
 not move the state, so they need no sensitivity.
 
 Cost per stream and step: O(state x params) work, and memory state x params floats per
-stream. That is why `seeds_that_fit` estimates it before anything runs.
+stream, and a params x params tangent per stream inside a step: `memory.py` estimates it
+before anything runs.
 """
 
 from __future__ import annotations
-
-import os
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..errors import TooLargeForRTRL
-from . import cells
+from . import cells, memory
 from .batch import batch_loss, enter_batch
 from .cells import Params, State
 from .spec import Model, Train
 
-WORKING_COPIES = 6  # sensitivities alive at once inside a step (old, new, tangents, grads)
-
 
 def bytes_per_seed(model: Model, batch_size: int) -> int:
-    """Memory for one seed: every row carries (state floats) x params of sensitivity, a step
-    holds a few copies, and the JVP directions are a params x params identity. Counts every
-    layer."""
-    p = model.recurrent_params()
-    return 4 * (batch_size * model.state_size() * p * WORKING_COPIES + p * p)
-
-
-def available_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """RTRL's own memory for one seed (`memory.estimate` adds the rest of the run)."""
+    return memory.MODE_PARTS["rtrl"](model, Train(mode="rtrl"), batch_size, 1)["RTRL sensitivities"]
 
 
 def seeds_that_fit(model: Model, batch_size: int, budget: int | None = None) -> int:
-    """How many seeds' sensitivities fit in half the available memory; refuse if not one."""
-    budget = budget if budget is not None else available_bytes() // 2
+    """How many seeds' sensitivities fit in the budget (`memory.budget`); refuse if not one."""
+    budget = budget if budget is not None else memory.budget()[0]
     need = bytes_per_seed(model, batch_size)
     if need > budget:
         raise TooLargeForRTRL(
-            f"rtrl needs about {need / 2**30:.1f} GiB per seed for {model.layers} layer(s) of "
+            f"rtrl needs about {memory.size(need)} per seed for {model.layers} layer(s) of "
             f"{model.units} units at batch-size {batch_size} ({model.recurrent_params()} "
-            f"recurrent parameters), more than the {budget / 2**30:.1f} GiB it may use; use mode "
+            f"recurrent parameters), more than the {memory.size(budget)} it may use; use mode "
             "stateful with a horizon K, fewer units, or a smaller batch size."
         )
     return max(1, budget // need)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..data.sizes import whole_size
 from ..errors import ConfigError
 
 CELLS = ("lstm", "gru")
@@ -27,6 +28,7 @@ HEAD_LOSSES = {"sigmoid": ("bce", "mse"), "linear": ("mse",), "softmax": ("cross
 DATA_FIELDS = ("learning_rate", "beta1", "beta2", "adam_eps")
 # Gates per cell: the kernels are (inputs, gates * units), in Keras' order.
 GATES = {"lstm": 4, "gru": 3}
+FLOAT32_MAX = 3.4028234663852886e38  # larger is infinite in the engine's float32
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,11 @@ class Train:
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
                 or not math.isfinite(value)
-                or value < 0
+                or not 0 <= value <= FLOAT32_MAX
             ):
                 raise ConfigError(
-                    f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}."
+                    f"{name.replace('_', '-')} must be a finite number from 0 to {FLOAT32_MAX:.4g} "
+                    f"(the engine computes in float32), got {value!r}."
                 )
         if not (self.beta1 < 1 and self.beta2 < 1):
             raise ConfigError(f"Adam betas must be below 1, got {self.beta1} and {self.beta2}.")
@@ -175,8 +178,4 @@ def _choice(value: object, name: str, options: tuple[str, ...]) -> None:
 
 def _positive(spec: object, *names: str) -> None:
     for name in names:
-        value = getattr(spec, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(
-                f"{name.replace('_', '-')} must be a positive whole number, got {value!r}."
-            )
+        whole_size(getattr(spec, name), name.replace("_", "-"), ConfigError)

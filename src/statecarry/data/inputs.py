@@ -9,12 +9,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError
+from .sizes import MAX_SIZE as MAX_SIZE
+from .sizes import whole_size as whole_size
 
 
 def check_sizes(batch_size: int, time_steps: int) -> None:
     for name, value in (("batch_size", batch_size), ("time_steps", time_steps)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise DataError(f"{name} must be a positive whole number, got {value!r}.")
+        whole_size(value, name)
 
 
 def check_tail(tail: str) -> None:

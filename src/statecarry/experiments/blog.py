@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..core import memory
 from ..core.fit import fit
 from ..core.runtime import enable_compile_cache, use_cpu_cores  # noqa: F401  (the CLI's setup)
 from ..data.layout import Batches, from_samples
@@ -58,6 +59,7 @@ class History:
             ],
             "compile_seconds": self.compile_seconds,
             "run_seconds": self.run_seconds,
+            "diverged": {str(seed): epoch for seed, epoch in self.diverged.items()},
         }
 
 
@@ -70,6 +72,24 @@ def seed_batches(config: Config, seed: int) -> tuple[Batches, Batches]:
 
 
 EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
+
+
+def memory_needed(config: Config) -> memory.Estimate:
+    """The estimate of `core.memory` for this config, from its sizes alone (no data made)."""
+    b = config.batch_size
+    return memory.estimate(config.model_spec(), config.train_spec(), b, config.time_steps,
+                           config.n_train // b, config.n_test // b, shared_data=config.data_seed is not None,
+                           making=True)  # fmt: skip
+
+
+def check_memory(config: Config, seeds: int) -> None:
+    """Refuse, before any data is made or a run stored, what cannot fit one seed at a time
+    (more seeds than fit at once stream through `fit` in waves)."""
+
+    def need(units: int) -> memory.Estimate:
+        return memory_needed(config.replace(units=units))
+
+    memory.plan(need(config.units), seeds, 1, lambda have: memory.units_that_fit(need, config.units, have))
 
 
 def run(
@@ -89,6 +109,8 @@ def run(
     the sample tasks with any `Batches` (equal shapes for every seed); with `keep_final`,
     `History.final_carry` holds each seed's trained parameters and last training state.
     """
+    if make_data is None:
+        check_memory(config, len(seeds))
     make_data = make_data or seed_batches
     if config.data_seed is not None:
         train, test = make_data(config, config.data_seed)

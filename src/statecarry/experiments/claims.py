@@ -179,13 +179,16 @@ CLAIMS: tuple[Claim, ...] = (
         for which, (id_, sentence, quote, setup) in enumerate((
             ("16", "One-step forecasting with a single-time-step stateful LSTM is plain wrong.",
              "Trying to solve this problem with a single-time-step LSTM model is plain wrong.",
-             "monthly Mauna Loa CO2 (shipped), differenced, held-out tail: stateful window 1 (horizon 1 and K) vs persistence; one-step RMSE ratio, paired by seed"),
+             "monthly Mauna Loa CO2 (shipped), LSTM with a linear head on the differenced series, every held-out value from the true history: stateful window 1 (horizon 1 and K) vs naive; one-step RMSE ratio, paired by seed"),
             ("17", "Use a multi-time-step (windowed) LSTM for one-step forecasting instead.",
              "To solve this problem we must use a multi-time-step LSTM network.",
              "same series: stateful window 1 vs stateless window 12; one-step RMSE ratio, paired by seed"),
             ("18", "Detrend the series first.",
              "the series must be detrended in the preprocessing stage",
              "same series: stateless window 12 on the raw vs the differenced series; one-step RMSE ratio, paired by seed"),
+            ("19", "A (stateful) LSTM is a good one-step forecaster for a series like this.",
+             "the practice the blog's forecasting section implies: forecast the series with a (stateful) LSTM",
+             "same series: the best stateful LSTM vs the best of naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA (0,1,1)(0,1,1)12; one-step MASE ratio over every held-out origin, paired per origin and seed; confirmed if its 95% CI is at or below 1.05"),
         ))
     ),
 )

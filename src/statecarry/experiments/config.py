@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..core.spec import Model, Train
+from ..data.sizes import MAX_SIZE, whole_size
 from ..errors import ConfigError
 
 
@@ -80,17 +81,18 @@ def field_names() -> list[str]:
 
 def _positive(config: Config, *names: str) -> None:
     for name in names:
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}.")
+        whole_size(getattr(config, name), name.replace("_", "-"), ConfigError)
 
 
 def _check(c: Config) -> None:
     from .tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
-    if c.data_seed is not None and (not isinstance(c.data_seed, int) or c.data_seed < 0):
-        raise ConfigError(f"data-seed must be a whole number ≥ 0, got {c.data_seed!r}.")
+    seed = c.data_seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SIZE):
+        raise ConfigError(
+            f"data-seed must be a whole number from 0 to {MAX_SIZE:,} (seeds are 32-bit), got {seed!r}."
+        )
     if c.loss not in ("mse", "bce"):  # the blog's sigmoid head
         raise ConfigError(f"unknown loss {c.loss!r}; choose one of mse, bce.")
     c.train_spec()  # mode, reset, carry, Adam, horizon with mode: the engine's own checks

@@ -7,19 +7,19 @@ must "use a multi-time-step LSTM network", and that "the series must be detrende
 
 `compare` tests both on a held-out tail, with the same seeds for every model:
 
-- persistence (tomorrow = today) and drift (today + the mean training step): closed forms;
+- the classical ladder of `baselines.py` (naive, seasonal naive, drift, seasonal naive with
+  drift, ETS, SARIMA): what a forecaster would try first;
 - stateless LSTM on sliding windows of `window` steps (the blog's recommendation);
 - stateful LSTM, window 1, horizon 1: the single-time-step model the blog calls wrong;
 - stateful LSTM, window 1, horizon K: the same model, with the gradient reaching K steps back;
 - stateful LSTM, window `window`, horizon 1: Keras' stateful model with multi-step windows;
 
-each trained on the raw series and on its first difference (the detrended series). Inputs
-are standardised with the training part's mean and deviation only. The model's output is
-Keras' sigmoid Dense, so a target is fed to it as 0.5 + TARGET_SCALE x (standardised value),
-inside the sigmoid's range, and mapped back. Errors are RMSE in the series' own units, for
-the one-step forecast (every held-out value predicted from the true history before it) and
-for the recursive forecast (`ahead` steps from the end of the training part, each
-prediction fed back as the next input).
+each with an LSTM and a GRU cell (`Setup.cells`), trained on the raw series and on its first
+difference (the detrended series), with a linear head on values standardised with the
+training part's mean and deviation only. Every model is fitted on the training part once and
+then forecasts from every held-out position (a rolling origin, reading the true history up
+to it) `ahead` steps, each prediction fed back as the next input; `rolling.py` scores the
+paths by horizon (RMSE in the series' units, MASE against seasonal naive).
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import stats
 from ..core.fit import fit
 from ..core.spec import Model as sc_Model
 from ..core.spec import Train
 from ..data.layout import Batches, from_samples, from_series
 from ..errors import ConfigError, DataError
+from . import baselines, forecast_paths
 from .recorder import Measured, Record, unrecorded
+from .scores import rmse, rmse_ci, show  # noqa: F401  (show: for forecast_verdicts)
 from .series import Series, difference, undifference
 
-TARGET_SCALE = 0.1  # standardised values within ±4 deviations stay inside the sigmoid's (0, 1)
+CELLS = ("lstm", "gru")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class Setup:
     learning_rate: float = 3e-3  # 1e-2 lets some batch-size-1 stateful seeds diverge
     batch_size: int = 8  # windows per batch for the stateless model; stateful models use 1
     test_fraction: float = 0.2  # the held-out tail
-    ahead: int = 24  # steps of the recursive forecast
+    ahead: int = 24  # the longest horizon forecast from every origin
+    period: int | None = None  # the season's length; None: detected (`baselines.detect_period`)
+    cells: tuple[str, ...] = CELLS
 
     def __post_init__(self) -> None:
         for name in ("window", "horizon", "units", "epochs", "batch_size", "ahead"):
@@ -70,6 +73,10 @@ class Setup:
             )
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(f"--lr must be a positive number, got {self.learning_rate}.")
+        if self.period is not None and (isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1):
+            raise ConfigError(f"--period must be a positive whole number, got {self.period!r}.")
+        if not self.cells or set(self.cells) - set(CELLS):
+            raise ConfigError(f"--cells must be some of {', '.join(CELLS)}, got {self.cells!r}.")
 
 
 @dataclass(frozen=True)
@@ -120,14 +127,11 @@ class Prepared:
 
     @property
     def z(self) -> np.ndarray:
-        return ((self.u - self.mean) / self.std).astype(np.float32)
-
-    def to_target(self, z: np.ndarray) -> np.ndarray:
-        return (0.5 + TARGET_SCALE * z).astype(np.float32)
+        return baselines.Scaling(self.mean, self.std).to_z(self.u).astype(np.float32)
 
     def from_output(self, p: np.ndarray) -> np.ndarray:
-        """Model outputs -> values of u."""
-        return self.mean + self.std * (np.asarray(p, np.float64) - 0.5) / TARGET_SCALE
+        """Model outputs (standardised values, the linear head's) -> values of u."""
+        return baselines.Scaling(self.mean, self.std).to_v(p)
 
     def levels_one_step(self, u_hat: np.ndarray) -> np.ndarray:
         """Predicted u for the held-out targets -> predicted levels v[start:]."""
@@ -135,63 +139,61 @@ class Prepared:
             return self.levels[self.start - 1 : -1] + u_hat
         return u_hat
 
-    def levels_recursive(self, u_hat: np.ndarray) -> np.ndarray:
-        """Recursive predictions of u from the origin -> levels v[start : start + ahead]."""
+    def levels_recursive(self, u_hat: np.ndarray, origin: int | None = None) -> np.ndarray:
+        """Recursive predictions of u from `origin` (default: the held-out start) -> levels
+        v[origin : origin + ahead]; u_hat may have leading axes."""
         if self.differenced:
-            return undifference(self.levels[self.start - 1], u_hat)
-        return u_hat
+            origin = self.start if origin is None else origin
+            return undifference(self.levels[origin - 1], u_hat) if np.ndim(u_hat) == 1 else (
+                self.levels[origin - 1] + np.cumsum(np.asarray(u_hat, np.float64), axis=-1))
+        return np.asarray(u_hat, np.float64)
+
+
+RELATIVE_SPREAD = 1e-9  # below this spread relative to the magnitude, values are one number
+
+
+def is_constant(values: np.ndarray) -> bool:
+    """Constant up to rounding, relative to the values' own magnitude (1e-30 or 1e200 alike)."""
+    values = np.asarray(values, np.float64)
+    big = float(np.max(np.abs(values))) if len(values) else 0.0
+    return big == 0 or float(np.ptp(values / big)) <= RELATIVE_SPREAD
 
 
 def model_series(levels: np.ndarray, start: int, differenced: bool) -> Prepared:
     u = difference(levels) if differenced else np.asarray(levels[1:], np.float64)
     train = u[: start - 1]
-    std = float(train.std())
-    if not std > 0:
+    if is_constant(train):
+        what = "the differences of its training part are" if differenced else "its training part is"
         raise DataError(
-            "the training part of the series is constant, so there is nothing to learn; give "
-            "a series that varies."
+            f"{what} constant, so there is nothing to learn; give a series that varies."
         )
-    return Prepared(np.asarray(levels, np.float64), u, differenced, float(train.mean()), std, start)
+    scaling = baselines.Scaling.fit(train)
+    return Prepared(np.asarray(levels, np.float64), u, differenced, scaling.mean, scaling.std, start)
 
 
-# -- baselines -------------------------------------------------------------------------------
-
-
-def persistence(levels: np.ndarray, start: int) -> np.ndarray:
-    """One-step persistence: v_hat[t] = v[t - 1] for the held-out t >= start."""
-    return np.asarray(levels, np.float64)[start - 1 : -1]
-
-
-def drift(levels: np.ndarray, start: int) -> np.ndarray:
-    """One-step drift: v_hat[t] = v[t - 1] + the mean step of the training part."""
-    v = np.asarray(levels, np.float64)
-    return v[start - 1 : -1] + (v[start - 1] - v[0]) / (start - 1)
-
-
-def rmse(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Root mean squared error over the last axis."""
-    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
-    return np.sqrt(np.mean((pred - truth) ** 2, axis=-1))
-
-
-# -- the LSTM models -------------------------------------------------------------------------
+# -- the recurrent models --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Model:
-    name: str
+    name: str  # the layout, e.g. "stateful, window 1, horizon 1"
     mode: str  # "stateless" (sliding windows) or "stateful" (one stream, batch size 1)
     window: int
     horizon: int = 1
+    cell: str = "lstm"
 
 
 def models(setup: Setup) -> list[Model]:
     w, k = setup.window, setup.horizon
     return [
-        Model(f"stateless, window {w}", "stateless", w),
-        Model("stateful, window 1, horizon 1", "stateful", 1),
-        Model(f"stateful, window 1, horizon {k}", "stateful", 1, k),
-        Model(f"stateful, window {w}, horizon 1", "stateful", w),
+        model
+        for cell in setup.cells
+        for model in (
+            Model(f"stateless, window {w}", "stateless", w, cell=cell),
+            Model("stateful, window 1, horizon 1", "stateful", 1, cell=cell),
+            Model(f"stateful, window 1, horizon {k}", "stateful", 1, k, cell=cell),
+            Model(f"stateful, window {w}, horizon 1", "stateful", w, cell=cell),
+        )
     ]
 
 
@@ -202,7 +204,8 @@ def sliding_windows(z: np.ndarray, window: int, first: int, stop: int) -> np.nda
 
 
 def training_batches(prep: Prepared, m: Model, setup: Setup) -> Batches:
-    """The training part of the model series in the model's layout."""
+    """The training part of the model series in the model's layout; targets are the next
+    standardised values (the linear head predicts them directly)."""
     z = prep.z
     n_train = prep.start - 1  # u[: n_train] is the training part
     if m.mode == "stateless":
@@ -210,14 +213,12 @@ def training_batches(prep: Prepared, m: Model, setup: Setup) -> Batches:
         count -= count % setup.batch_size  # whole batches; the oldest windows are dropped
         first = n_train - count
         x = sliding_windows(z, m.window, first, n_train)
-        y = prep.to_target(z[first:n_train])
-        return from_samples(x, y, setup.batch_size)
-    batches = from_series(z[:n_train], 1, m.window)
-    return batches._replace(y=prep.to_target(batches.y[..., 0])[..., None])
+        return from_samples(x, z[first:n_train], setup.batch_size)
+    return from_series(z[:n_train], 1, m.window)
 
 
 def model_spec(m: Model, setup: Setup) -> tuple[sc_Model, Train]:
-    """One LSTM with the sigmoid head the series is squeezed into (`TARGET_SCALE`)."""
+    """One recurrent layer with a linear head, trained on mean squared error."""
     train = Train(
         mode=m.mode,
         horizon=m.horizon,
@@ -226,50 +227,51 @@ def model_spec(m: Model, setup: Setup) -> tuple[sc_Model, Train]:
         learning_rate=setup.learning_rate,
         loss="mse",
     )
-    return sc_Model(cell="lstm", units=setup.units, head="sigmoid"), train
-
-
-def forecasts(params: dict, spec: sc_Model, m: Model, z: np.ndarray, ahead: int, origin: int):
-    """One seed's one-step predictions at every position of the model series (NaN where a
-    window does not fit yet), and the recursive forecast of `ahead` values from `origin`."""
-    from ..core.predict import predict, rollout  # JAX: only when forecasting
-    if m.mode == "stateless":
-        index = np.arange(m.window, len(z) + 1)[:, None] + np.arange(-m.window, 0)[None, :]
-        windows = z[index][None, :, :, None]  # one batch, a window per row
-        pred, _ = predict(params, windows, spec, train=Train(mode="stateless"))
-        one = np.concatenate([np.full(m.window - 1, np.nan), pred[0, :, -1, 0]])
-        window = m.window
-    else:
-        pred, _ = predict(params, z[None, None, :, None], spec)
-        one, window = pred[0, 0, :, 0], None
-    rec = rollout(params, z[:origin], ahead, spec, window=window, scale=TARGET_SCALE, shift=0.5)
-    return one, rec[:, 0]
+    return sc_Model(cell=m.cell, units=setup.units, head="linear"), train
 
 
 def model_record(series: Series, m: Model, differenced: bool, setup: Setup) -> dict:
     """What identifies a forecasting model's runs in the store (and lets `--resume` reuse them)."""
     variant = "differenced" if differenced else "raw"
-    return {"experiment": "forecast", "task": f"{m.name}, {variant}", "series": series.source,
-            "column": series.name,
-            "model": m.name, "differenced": differenced, **setup.__dict__}  # fmt: skip
+    return {"experiment": "forecast", "task": f"{m.cell.upper()} {m.name}, {variant}",
+            "series": series.source, "column": series.name, "model": m.name, "cell": m.cell,
+            "differenced": differenced, **setup.__dict__}  # fmt: skip
 
 
 @dataclass
 class ModelResult:
     name: str
     series: str  # "raw", "differenced", or "levels" for the baselines
-    one_step_rmse: np.ndarray  # (seeds,) or (1,) for a baseline
-    recursive_rmse: np.ndarray
-    one_step: np.ndarray  # predicted held-out levels, (seeds, n_test)
-    recursive: np.ndarray  # (seeds, ahead)
+    paths: np.ndarray  # (seeds, origins, ahead) forecast levels; (1, ...) for a baseline
+    truth: np.ndarray  # (origins, ahead) the levels forecast, NaN past the end
+    cell: str = ""  # "lstm" / "gru"; "" for a baseline
     seconds: float = 0.0
 
+    @property
+    def label(self) -> str:
+        return f"{self.cell.upper()} {self.name}" if self.cell else self.name
+
+    @property
+    def one_step_rmse(self) -> np.ndarray:
+        """(seeds,): every held-out value predicted from the true history before it."""
+        return rmse(self.paths[:, :, 0], self.truth[None, :, 0])
+
+    @property
+    def recursive_rmse(self) -> np.ndarray:
+        """(seeds,): the forecast from the end of the training part, all `ahead` steps."""
+        n = int(np.sum(np.isfinite(self.truth[0])))
+        return rmse(self.paths[:, 0, :n], self.truth[None, 0, :n])
+
     def to_json(self) -> dict:
+        def ci(x):
+            return rmse_ci(x)._asdict()
+
         return {
-            "model": self.name,
+            "model": self.label,
+            "cell": self.cell,
             "series": self.series,
-            "one_step_rmse": stats.mean_ci(self.one_step_rmse, bounds=stats.NON_NEGATIVE)._asdict(),
-            "recursive_rmse": stats.mean_ci(self.recursive_rmse, bounds=stats.NON_NEGATIVE)._asdict(),
+            "one_step_rmse": ci(self.one_step_rmse),
+            "recursive_rmse": ci(self.recursive_rmse),
             "one_step_rmse_per_seed": self.one_step_rmse.tolist(),
             "recursive_rmse_per_seed": self.recursive_rmse.tolist(),
             "seconds": self.seconds,
@@ -283,17 +285,20 @@ class Comparison:
     seeds: list[int]
     split: Split
     ahead: int
+    period: int = 1
+    scale: float = 1.0  # MASE's denominator (seasonal naive's in-sample MAE)
     results: list[ModelResult] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # model -> why it was left out
 
     @property
     def truth(self) -> np.ndarray:
         return self.series.values[self.split.start :]
 
-    def get(self, name: str, series: str) -> ModelResult:
+    def get(self, name: str, series: str, cell: str = "lstm") -> ModelResult:
         for r in self.results:
-            if r.name == name and r.series == series:
+            if r.name == name and r.series == series and r.cell in (cell, ""):
                 return r
-        raise KeyError((name, series))
+        raise KeyError((name, series, cell))
 
     def to_json(self) -> dict:
         return {
@@ -302,10 +307,40 @@ class Comparison:
             "length": len(self.series.values),
             "held_out": self.split.n_test,
             "recursive_steps": self.ahead,
+            "period": self.period,
+            "mase_scale": self.scale,
             "seeds": self.seeds,
-            "setup": self.setup.__dict__,
-            "models": [r.to_json() for r in self.results],
+            "setup": {k: v for k, v in self.setup.__dict__.items()} | {"cells": list(self.setup.cells)},
+            "models": [r.to_json() | {"mase_per_seed": self.mase_by_horizon(r)} for r in self.results],
+            "skipped": self.skipped,
         }
+
+
+    def mase_by_horizon(self, r: ModelResult) -> dict[str, list[float]]:
+        """Per-seed MASE at every horizon the held-out part can check (see `rolling.py`)."""
+        out = {}
+        for h in range(1, self.ahead + 1):
+            keep = np.isfinite(r.truth[:, h - 1])
+            errors = np.abs(r.paths[:, keep, h - 1] - r.truth[None, keep, h - 1]) / self.scale
+            out[str(h)] = errors.mean(axis=1).tolist()
+        return out
+
+
+def truth_paths(levels: np.ndarray, start: int, ahead: int) -> np.ndarray:
+    """(origins, ahead): v[o + h - 1] for every held-out origin o, NaN past the end."""
+    index = np.arange(start, len(levels))[:, None] + np.arange(ahead)[None, :]
+    return np.where(index < len(levels), np.asarray(levels, np.float64)[np.minimum(index, len(levels) - 1)], np.nan)
+
+
+def period_of(levels: np.ndarray, start: int, setup: Setup) -> int:
+    """The season: `setup.period`, or detected on the training part; refused if too long."""
+    m = setup.period or baselines.detect_period(levels[:start])
+    if 2 * m + 1 >= start:
+        raise DataError(
+            f"a period of {m} needs more than {2 * m + 1} values before the held-out tail, which "
+            f"has {start}; give a longer series or a shorter --period."
+        )
+    return m
 
 
 def compare(
@@ -315,30 +350,24 @@ def compare(
     on_progress: Callable[[str, int, int], None] | None = None,
     record: Record = unrecorded,
 ) -> Comparison:
-    """Every model on the raw and the differenced series, the same seeds, one held-out tail.
-    Each model's training is one run for `record` (see `recording.py`)."""
-
+    """The ladder and every recurrent model on the raw and the differenced series, the same
+    seeds, every held-out origin. Each model's training is one run for `record`."""
     levels = series.values
     sp = split(len(levels), setup)
-    ahead = min(setup.ahead, sp.n_test)
-    truth = levels[sp.start :]
-    out = Comparison(series, setup, [int(s) for s in seeds], sp, ahead)
-    v_origin = levels[sp.start - 1]
-    for name, pred, rec in (
-        ("persistence", persistence(levels, sp.start), np.full(ahead, v_origin)),
-        (
-            "drift",
-            drift(levels, sp.start),
-            v_origin + (v_origin - levels[0]) / (sp.start - 1) * np.arange(1, ahead + 1),
-        ),
-    ):
-        out.results.append(
-            ModelResult(
-                name, "levels", rmse(pred, truth)[None], rmse(rec, truth[:ahead])[None],
-                pred[None], rec[None],
-            )
-        )
-    todo = [(m, d) for m in models(setup) for d in (False, True)]
+    period = period_of(levels, sp.start, setup)
+    truth = truth_paths(levels, sp.start, setup.ahead)
+    out = Comparison(series, setup, [int(s) for s in seeds], sp, min(setup.ahead, sp.n_test),
+                     period, baselines.mase_scale(levels[: sp.start], period))  # fmt: skip
+    origins = np.arange(sp.start, len(levels))
+    ladder, out.skipped = baselines.ladder(levels, sp.start, origins, setup.ahead, period)
+    out.results += [ModelResult(b.name, "levels", b.paths[None], truth) for b in ladder]
+    variants = [False]
+    try:
+        model_series(levels, sp.start, True)
+        variants.append(True)
+    except DataError as e:
+        out.skipped["differenced models"] = f"skipped: {e}"
+    todo = [(m, d) for m in models(setup) for d in variants]
     for i, (m, differenced) in enumerate(todo):
         t0 = time.perf_counter()
         prep = model_series(levels, sp.start, differenced)
@@ -346,31 +375,22 @@ def compare(
         def compute(on_epoch, m=m, prep=prep) -> Measured:
             spec, train = model_spec(m, setup)
             fitted = fit(training_batches(prep, m, setup), spec, train, out.seeds, on_epoch=on_epoch)
-            ones, recs = [], []
-            for seed in out.seeds:
-                one, rec = forecasts(fitted.params_of(seed), fitted.model, m, prep.z, ahead, sp.start - 1)
-                # position p of the model series predicts u[p + 1], and v[t] = u[t - 1]: p = t - 2
-                ones.append(prep.levels_one_step(prep.from_output(one[sp.start - 2 : -1])))
-                recs.append(prep.levels_recursive(prep.from_output(rec)))
+            found = []
+            for seed in out.seeds:  # model position p predicts u[p], and v[t] = u[t - 1]
+                z_paths = forecast_paths.paths(fitted.params_of(seed), fitted.model, m, prep.z[:-1], sp.start - 1, setup.ahead)
+                u = prep.from_output(z_paths)
+                found.append(np.stack([prep.levels_recursive(u[j], o) for j, o in enumerate(origins)]))
             return Measured(
                 fitted.metrics,
-                result={"one_step": np.stack(ones).tolist(), "recursive": np.stack(recs).tolist()},
+                result={"paths": np.stack(found).tolist()},
                 timings={"compile_seconds": fitted.compile_seconds, "run_seconds": fitted.run_seconds},
             )
 
         measured = record("forecast", model_record(series, m, differenced, setup), out.seeds, compute)
-        one_levels = np.asarray(measured.result["one_step"], np.float64)
-        rec_levels = np.asarray(measured.result["recursive"], np.float64)
         out.results.append(
-            ModelResult(
-                m.name,
-                "differenced" if differenced else "raw",
-                rmse(one_levels, truth),
-                rmse(rec_levels, truth[:ahead]),
-                one_levels,
-                rec_levels,
-                time.perf_counter() - t0,
-            )
+            ModelResult(m.name, "differenced" if differenced else "raw",
+                        np.asarray(measured.result["paths"], np.float64), truth, m.cell,
+                        time.perf_counter() - t0)  # fmt: skip
         )
         if on_progress:
             on_progress("models", i + 1, len(todo))

@@ -35,6 +35,32 @@ def default_series() -> Series:
         return read_csv(f, "co2", f"{DEFAULT_SERIES} (Mauna Loa CO2, ppmv, monthly)")
 
 
+# Real series of other characters, shipped inside statsmodels (a dependency of `forecast`):
+# name -> (data set, what it is, how to read its values)
+SHIPPED = {
+    "sunspots": ("sunspots", "yearly sunspot numbers 1700-2008: an ~11-year cycle, no trend"),
+    "nile": ("nile", "yearly Nile flow at Aswan 1871-1970: a level shift, no trend or season"),
+    "elnino": ("elnino", "monthly Pacific sea surface temperature 1950-2010: a season, no trend"),
+}
+
+
+def shipped(name: str) -> Series:
+    """One of `SHIPPED` (or "co2", the default series)."""
+    if name == "co2":
+        return default_series()
+    if name not in SHIPPED:
+        raise DataError(f"no shipped series {name!r}; the shipped ones are: co2, {', '.join(SHIPPED)}.")
+    from statsmodels import datasets
+
+    key, what = SHIPPED[name]
+    data = getattr(datasets, key).load().data
+    if name == "elnino":  # a year per row, a month per column
+        values = data.iloc[:, 1:].to_numpy(np.float64).ravel()
+    else:
+        values = data.iloc[:, -1].to_numpy(np.float64)
+    return Series(values, name, f"{name} ({what}; statsmodels.datasets)")
+
+
 def load_csv(path: str | Path, column: str | None = None) -> Series:
     """A numeric column of a CSV file with a header row; lines starting with '#' before the
     header are comments. Without `column`, the only column, or the only all-numeric one."""

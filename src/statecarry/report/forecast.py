@@ -1,4 +1,9 @@
-"""The forecasting figure: forecasts against the truth (matplotlib, imported when drawing)."""
+"""The forecasting figure (matplotlib, imported when drawing): what a forecaster looks at first.
+
+Top: each model family's forecasts from the end of the training part against the truth.
+Bottom: MASE by horizon over every held-out origin, the recurrent models' mean with its 95%
+interval over seeds.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +12,67 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import stats
+
 if TYPE_CHECKING:
     from ..experiments.forecast import Comparison
 
+FAMILIES = {
+    "simple baselines": lambda r: not r.cell and r.name not in ("ETS", "SARIMA"),
+    "ETS and SARIMA": lambda r: r.name in ("ETS", "SARIMA"),
+    "LSTM": lambda r: r.cell == "lstm",
+    "GRU": lambda r: r.cell == "gru",
+}
+
 
 def plot(c: Comparison, path: str | Path) -> None:
-    """Forecasts against the truth: rows raw / differenced, columns one-step / recursive.
-    Each model's line is the mean over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..experiments import rolling
+
     start, levels = c.split.start, c.series.values
-    t_test = np.arange(start, len(levels))
-    context = np.arange(max(0, start - 3 * c.setup.window), len(levels))
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharey="row", constrained_layout=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for row, variant in enumerate(("raw", "differenced")):
-        for col, kind in enumerate(("one-step", "recursive")):
-            ax = axes[row, col]
-            ax.plot(context, levels[context], color="black", lw=1.5, label="truth")
-            ax.axvline(start - 0.5, color="gray", ls=":", lw=1)
-            base = c.get("persistence", "levels")
-            pred = base.one_step[0] if kind == "one-step" else base.recursive[0]
-            ax.plot(t_test[: len(pred)], pred, color="gray", ls="--", lw=1, label="persistence")
-            lstm = [r for r in c.results if r.series == variant]
-            for k, r in enumerate(lstm):
-                pred = (r.one_step if kind == "one-step" else r.recursive).mean(axis=0)
-                color = colors[k % len(colors)]
-                ax.plot(t_test[: len(pred)], pred, color=color, lw=1, label=r.name)
-            ax.set_title(f"{kind} forecast, LSTM on the {variant} series")
-            ax.set_xlabel(f"step (held-out tail starts at {start})")
-            if col == 0:
-                ax.set_ylabel(c.series.name)
-            if kind == "recursive":
-                ax.set_xlim(context[0], start + c.ahead + c.setup.window)
-    axes[0, 0].legend(fontsize=8, loc="upper left")
-    axes[1, 0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(
-        f"{c.series.source}: mean over {len(c.seeds)} seeds, held-out tail of {c.split.n_test}"
+    shown = [f for f, keep in FAMILIES.items() if any(keep(r) for r in c.results)]
+    fig, axes = plt.subplot_mosaic(
+        [shown, ["mase"] * len(shown)], figsize=(4 * len(shown), 8), constrained_layout=True
     )
-    fig.savefig(path, dpi=110)
+    context = np.arange(max(0, start - 3 * c.ahead), min(len(levels), start + c.ahead))
+    steps = np.arange(start, start + c.ahead)
+    for family in shown:
+        ax = axes[family]
+        ax.plot(context, levels[context], color="black", lw=1.5, label="truth")
+        ax.axvline(start - 0.5, color="gray", ls=":", lw=1)
+        for r in (r for r in c.results if FAMILIES[family](r)):
+            pred = r.paths[:, 0, : c.ahead].mean(axis=0)
+            ax.plot(steps, pred, lw=1, label=f"{r.name}" + (f" ({r.series})" if r.cell else ""))
+        ax.set_title(f"{family}, from the end of training", fontsize=10)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=6, loc="upper left")
+    axes[shown[0]].set_ylabel(c.series.name)
+    ax = axes["mase"]
+    horizons = np.arange(1, c.ahead + 1)
+    for r in c.results:
+        if r.cell and r is not rolling.best_model(c, 1, lambda x, cell=r.cell: x.cell == cell):
+            continue  # one line per cell: its best one-step model
+        summaries = [stats.mean_ci(rolling.mase(r, h, c.scale), bounds=stats.NON_NEGATIVE) for h in horizons]
+        mean = np.array([s.mean for s in summaries])
+        line = ax.plot(horizons, mean, lw=2 if r.cell else 1, ls="-" if r.cell else "--",
+                       label=r.label + (f" ({r.series})" if r.cell else ""))[0]  # fmt: skip
+        if r.cell and len(c.seeds) > 1:
+            low, high = [s.low for s in summaries], [s.high for s in summaries]
+            ax.fill_between(horizons, low, high, color=line.get_color(), alpha=0.25)
+    ax.set_xlabel("horizon (steps ahead)")
+    ax.set_ylabel("MASE (1 = seasonal naive's in-sample error)")
+    ax.set_title(f"MASE by horizon over {c.split.n_test} rolling origins; bands: 95% CI over seeds")
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(f"{c.series.source}: {len(c.seeds)} seed(s), season {c.period}")
+    import io
+
+    from .. import files
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=Path(path).suffix.lstrip(".").lower() or "png")
     plt.close(fig)
+    files.write_output(path, buffer.getvalue())  # exactly at `path`, whole or not at all
