@@ -386,3 +386,41 @@ def test_claims_table_shows_the_interval_each_verdict_was_decided_on():
         f"stateful solved [{without['low']:.0%}, {without['high']:.0%}]"
     )
     assert cells[2:] == ["—", "—"]
+
+
+# -- forecast, train and compare runs (no batch-layout picture: their metrics are RMSE/MAE) ---
+def test_report_renders_stored_forecast_train_and_compare_runs(tmp_path):
+    """Real runs of each kind, stored by their commands: the page has their recorded metrics at
+    the last epoch (checked against the store) and no batch-layout figure, never a crash."""
+    path = tmp_path / "wave.csv"
+    path.write_text("y\n" + "".join(f"{np.sin(t / 3):.4f}\n" for t in range(60)))
+    small = ["--seeds", "2", "--epochs", "1", "--units", "2"]
+    commands = {
+        "forecast": ["forecast", str(path), *small, "--window", "3", "--horizon", "2",
+                     "--batch-size", "4", "--ahead", "5", "--cells", "lstm", "--no-figure"],
+        "train": ["train", str(path), *small, "--time-steps", "4", "--batch-size", "2",
+                  "-o", str(tmp_path / "m.safetensors")],
+        "compare": ["compare", str(path), *small, "--time-steps", "4", "--batch-size", "2",
+                    "--no-report"],
+    }  # fmt: skip
+    for kind, args in commands.items():
+        result = CliRunner().invoke(cli, [*args, "-q"])
+        assert result.exit_code == 0, (kind, result.output)
+        runs = report.load_runs()  # the latest run and its children, as `report` reads them
+        assert runs[0]["kind"] == kind
+        out = tmp_path / f"{kind}.html"
+        result = CliRunner().invoke(cli, ["report", "-o", str(out)])
+        assert result.exit_code == 0, (kind, result.output)
+        page = out.read_text()
+        assert "Batch layout" not in page and "statecarry run " not in page
+        trained = [r for r in runs if r["epochs"]]
+        assert trained, kind
+        metric = "test_rmse" if kind != "forecast" else "train_rmse"
+        header = re.findall(r"<th>([^<]*)</th>", page.split('class="runs"')[1].split("</thead>")[0])
+        column = header.index(metric.replace("_", " "))
+        body = page.split('class="runs"')[1].split("</tbody>")[0]
+        for run, row in zip(trained, re.findall(r"<tr>(.*?)</tr>", body)[1:]):
+            cells = re.findall(r"<td>(.*?)</td>", row)
+            assert cells[0] == str(run["id"])
+            mean = np.mean(run["epochs"][-1][metric])
+            assert cells[column].startswith(f"{mean:.3f}"), (kind, cells[column], mean)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
+from ..experiments.tasks import TASKS
 
 
 def now() -> str:
@@ -37,11 +38,24 @@ def metric_values(run: dict, name: str) -> np.ndarray:
     return np.array([r + [math.nan] * (width - len(r)) for r in rows], dtype=np.float64)
 
 
+def is_blog(run: dict) -> bool:
+    """A run of one of the blog's tasks (accuracy, a batch layout), not forecast/train/compare."""
+    return (run.get("config") or {}).get("task") in TASKS
+
+
+def metric_names(runs: Sequence[dict]) -> list[str]:
+    """Every per-epoch metric the runs recorded, test ones first (test_rmse, …, train_loss)."""
+    names = {k for r in runs for e in r["epochs"] for k in e if k != "epoch"}
+    return sorted(names, key=lambda n: (not n.startswith("test"), n))
+
+
 def run_label(run: dict, with_id: bool = True) -> str:
     if run.get("label"):
         return str(run["label"])
     c = run["config"]
-    bits = [c.get("mode", "?")]
+    if "mode" not in c:  # a forecast model: its task names it ("LSTM stateless, window 12, raw")
+        return (f"#{run['id']} " if with_id and run.get("id") is not None else "") + str(c.get("task", "?"))
+    bits = [c["mode"]]
     if c.get("horizon", 1) != 1:
         bits.append(f"horizon {c['horizon']}")
     for key, text in (("marker", "marker"), ("shuffle", "shuffled")):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .canvas import figure, img
-from .cells import esc, metric_values, run_label
+from .cells import esc, metric_names, metric_values, run_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -25,10 +25,11 @@ MAX_CURVE_RUNS = 36  # a big sweep: draw the first ones, say how many were left 
 BAND = (25, 75)  # the band around the median: the inter-quartile range over seeds
 
 
-def _groups(runs: Sequence[dict]) -> list[tuple[str, list[dict]]]:
+def _groups(runs: Sequence[dict], blog: bool) -> list[tuple[str, list[dict]]]:
     by_task: dict[str, list[dict]] = {}
-    for run in runs[:MAX_CURVE_RUNS]:
-        by_task.setdefault(str(run["config"].get("task", "?")), []).append(run)
+    for run in runs[:MAX_CURVE_RUNS]:  # blog runs by task; forecast/train/compare runs by kind
+        key = run["config"].get("task", "?") if blog else run.get("kind") or "run"
+        by_task.setdefault(str(key), []).append(run)
     out = []
     for task, group in by_task.items():
         for i in range(0, len(group), RUNS_PER_FIGURE):
@@ -36,13 +37,15 @@ def _groups(runs: Sequence[dict]) -> list[tuple[str, list[dict]]]:
     return out
 
 
-def curves_figure(runs: Sequence[dict]) -> Figure:
-    """Train and test accuracy and loss per epoch: per run the median over seeds (line) and
-    the inter-quartile range (band)."""
+def curves_figure(runs: Sequence[dict], curves: Sequence[tuple[str, str]] = CURVES) -> Figure:
+    """Train and test accuracy and loss per epoch (or up to four other `curves`): per run the
+    median over seeds (line) and the inter-quartile range (band)."""
     fig = figure(9.0, 5.6)
     axes = fig.subplots(2, 2, sharex=True)
     colors = [f"C{i}" for i in range(10)]
-    for ax, (name, title) in zip(axes.ravel(), CURVES):
+    for ax in axes.ravel()[len(curves):]:
+        ax.set_visible(False)
+    for ax, (name, title) in zip(axes.ravel(), curves):
         for i, run in enumerate(runs):
             values = metric_values(run, name)
             epochs = np.array([e.get("epoch", k) for k, e in enumerate(run["epochs"])])
@@ -85,17 +88,20 @@ def curves_figure(runs: Sequence[dict]) -> Figure:
     return fig
 
 
-def curves_section(runs: Sequence[dict]) -> str:
+def curves_section(runs: Sequence[dict], blog: bool = True) -> str:
+    """Blog runs: accuracy and loss; other runs (`blog=False`): the metrics they recorded."""
     parts = ["<section><h2>Learning curves</h2>"]
-    for task, group in _groups(runs):
+    for task, group in _groups(runs, blog):
         seeds = sorted({len(r.get("seeds") or []) for r in group})
         n = "/".join(str(s) for s in seeds)
-        fig = curves_figure(group)
+        curves = CURVES if blog else [(m, m.replace("_", " ")) for m in metric_names(group)[:4]]
+        what = "train and test accuracy and loss" if blog else ", ".join(t for _, t in curves)
+        fig = curves_figure(group, curves)
         parts.append(
             f"<figure>{img(fig, f'learning curves for {task}')}<figcaption><b>{esc(task)}</b>: "
-            f"train and test accuracy and loss per epoch. Line: median over {n} seeds; band: "
-            f"the {BAND[0]}th–{BAND[1]}th percentile over seeds (half the seeds lie inside). "
-            "Dotted: chance accuracy 0.5.</figcaption></figure>"
+            f"{esc(what)} per epoch. Line: median over {n} seeds; band: "
+            f"the {BAND[0]}th–{BAND[1]}th percentile over seeds (half the seeds lie inside)."
+            f"{' Dotted: chance accuracy 0.5.' if blog else ''}</figcaption></figure>"
         )
     left = len(runs) - min(len(runs), MAX_CURVE_RUNS)
     if left:

@@ -6,12 +6,12 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cells import now
+from .cells import is_blog, now
 from .curves import curves_section
 from .layout import layout_section
 from .provenance import provenance_section
 from .style import PAGE, SCRIPT, STYLE
-from .tables import claims_section, summary_section
+from .tables import claims_section, metrics_section, summary_section
 
 
 def write_report(runs: Sequence[dict], path: str | Path) -> Path:
@@ -34,15 +34,24 @@ def render(runs: Sequence[dict]) -> str:
             "there are no runs to report; give run ids from 'statecarry runs list'."
         )
     trained = [r for r in runs if r.get("epochs") and r.get("config")]
+    # the blog's tasks are read as accuracy on a batch layout; forecast, train and compare
+    # runs as the metrics they recorded (RMSE, MAE, loss or accuracy per epoch)
+    blog = [r for r in trained if is_blog(r)]
+    other = [r for r in trained if not is_blog(r)]
     claims = [c for r in runs for c in ((r.get("result") or {}).get("claims") or [])]
     parts = [_header(runs)]
-    if trained:
-        parts.append(summary_section(trained))
+    if blog:
+        parts.append(summary_section(blog))
+    if other:
+        parts.append(metrics_section(other))
     if claims:
         parts.append(claims_section(claims))
-    if trained:
-        parts.append(curves_section(trained))
-        parts.append(layout_section(trained))
+    if blog:
+        parts.append(curves_section(blog))
+    if other:
+        parts.append(curves_section(other, blog=False))
+    if blog:
+        parts.append(layout_section(blog))
     parts.append(provenance_section(runs))
     return PAGE.format(
         title=html.escape(_title(runs)), style=STYLE, script=SCRIPT, body="\n".join(parts)

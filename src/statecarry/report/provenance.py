@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .cells import esc, status_badge, table
+from .cells import esc, is_blog, status_badge, table
 
 
 def _defaults() -> dict:
@@ -58,7 +58,7 @@ def provenance_section(runs: Sequence[dict]) -> str:
         )
     rows = []
     for run, config in zip(runs, configs):
-        if run.get("command") or config:
+        if run.get("command") or is_blog(run):  # `run` repeats only the blog's tasks
             command = run.get("command") or equivalent_command(run)
             command_html = _command_html(command) + (
                 "" if run.get("command") else " <span class=muted>(equivalent)</span>"

@@ -9,7 +9,27 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from .cells import ci_cell, esc, metric_values, run_label, status_badge, table
+from .cells import ci_cell, esc, metric_names, metric_values, run_label, status_badge, table
+
+
+def metrics_section(runs: Sequence[dict]) -> str:
+    """Forecast, train and compare runs: each recorded metric at the last epoch over seeds."""
+    names = metric_names(runs)
+    rows = [
+        [esc(run["id"] if run.get("id") is not None else "—"), esc(run.get("kind", "")),
+         esc(run_label(run, with_id=False)), esc(len(run.get("seeds") or [])), esc(len(run["epochs"])),
+         *(ci_cell(stats.mean_ci(metric_values(run, n)[-1], bounds=_bounds(n))) for n in names),
+         status_badge(run.get("status", ""))]
+        for run in runs
+    ]  # fmt: skip
+    return (
+        "<section><h2>Runs</h2>"
+        + table(["run", "kind", "setup", "seeds", "epochs", *(esc(n.replace("_", " ")) for n in names),
+                 "status"], rows, "runs")  # fmt: skip
+        + "<p class=note>Each metric at the last epoch: the mean over seeds with a Student-t 95% "
+        "interval. RMSE, MAE and loss are in the units the model was trained on (a standardised "
+        "target for forecast and train runs).</p></section>"
+    )
 
 
 def summary_section(runs: Sequence[dict]) -> str:
@@ -57,6 +77,11 @@ def summary_section(runs: Sequence[dict]) -> str:
         "construction; <em>determined acc</em> and <em>solved</em> count only the samples whose "
         "label the inputs determine.</p></section>"
     )
+
+
+def _bounds(metric: str) -> tuple[float, float]:
+    """An accuracy's interval stays in [0, 1]; an error's (RMSE, MAE, loss) stops at 0."""
+    return stats.ACCURACY if metric.endswith("acc") else stats.NON_NEGATIVE
 
 
 # -- claims ------------------------------------------------------------------------------------
