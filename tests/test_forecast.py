@@ -214,6 +214,9 @@ def test_missing_file_and_bad_options_exit_2(tmp_path):
         (["--test-fraction", "1"], "--test-fraction must lie between 0 and 1"),
         (["--window", "0"], "--window must be a positive whole number"),
         (["--column", "co2"], "--column needs a SERIES.csv"),
+        (["nile", "--seeds", "100000000000000000000"],  # `run`'s rule, not an OverflowError
+         "--seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got 1000"),
+        (["nile", "--seeds", "0"], "--seeds must be from 1 to 2,147,483,648"),
     ):
         result = CliRunner().invoke(cli, ["forecast", *args])
         assert result.exit_code == 2 and result.output.startswith("Error: "), result.output

@@ -166,6 +166,12 @@ def cli() -> None:
     "Train, test and explain stateful LSTMs: the state carried from batch to batch."
 
 
+def check_seeds(seeds: int) -> None:
+    """`--seeds N` runs seeds 0..N-1, and seeds are 32-bit: 0 to 2**31 - 1."""
+    if not 1 <= seeds <= 2**31:
+        raise UserError(f"--seeds must be from 1 to {2**31:,} (seeds are 32-bit integers), got {seeds}.")
+
+
 @cli.command()
 @click.argument("task")
 @config_options
@@ -180,8 +186,7 @@ def run(
     **options,
 ):
     """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
-    if not 1 <= seeds <= 2**31:  # seeds are 32-bit: 0 to 2**31 - 1
-        raise UserError(f"--seeds must be from 1 to {2**31:,} (seeds are 32-bit integers), got {seeds}.")
+    check_seeds(seeds)
     if not 0 <= first_seed <= 2**31 - seeds:
         raise UserError(f"--first-seed must be from 0 to {2**31 - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import UserError, _engine, _progress, cli, strict_json, table
+from . import UserError, _engine, _progress, check_seeds, cli, strict_json, table
 from ._record import stored_recorder
 from ._store import store_option
 
@@ -63,8 +63,7 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
     from ..experiments import forecast_verdicts as fv
     from ..experiments import series as series_
 
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
+    check_seeds(seeds)  # `run`'s rule: 1 to 2**31
     cell_list = tuple(c.strip().lower() for c in cells.split(",") if c.strip())
     setup = fc.Setup(**{k: v for k, v in options.items() if v is not None}, cells=cell_list)
     if global_:
