@@ -380,3 +380,52 @@ def test_values_near_1e200_and_1e_minus_30_give_the_same_mase(tmp_path):
     for key, mase in found[0].items():
         for h in mase:
             np.testing.assert_allclose(found[1][key][h], mase[h], rtol=2e-3, err_msg=str(key))  # MLE stops
+
+
+# -- what a new user reads: divergence, the missing cell, one seed, one number format --------
+TINY = ["--seeds", "1", "--epochs", "1", "--window", "3", "--horizon", "2", "--units", "2",
+         "--batch-size", "4", "--ahead", "6", "--no-figure", "--no-store"]  # fmt: skip
+
+
+def test_a_diverged_model_is_named_with_a_lower_lr_and_the_baselines_are_kept(tmp_path):
+    path = tmp_path / "wave.csv"
+    path.write_text("v\n" + "".join(f"{float(x)!r}\n" for x in wave(60)))
+    result = CliRunner().invoke(cli, ["forecast", str(path), *TINY, "--cells", "lstm", "--lr", "3e38"])
+    assert result.exit_code == 0, result.output
+    assert "fill or drop them" not in result.output  # not blamed on the data
+    left_out = [line for line in result.output.splitlines() if line.startswith("left out: LSTM")]
+    assert len(left_out) == 8, result.output
+    assert left_out[0] == ("left out: LSTM stateless, window 3, raw: training diverged (its loss or "
+                           "forecasts became NaN or infinite) for seed 0 of 1; try a lower --lr "
+                           "than 3e+38 (e.g. 3e+37).")  # fmt: skip
+    assert all(f"\n{name} " in result.output for name in ("naive", "ETS", "SARIMA", "AR"))
+    assert "none: every recurrent model was left out (above)." in result.output
+    assert ("inconclusive: not measured (no LSTM stateful, window 1, horizon 1, differenced: "
+            "training diverged") in result.output  # fmt: skip
+    assert "inconclusive: not measured (no LSTM stateful model: training diverged" in result.output
+
+
+def test_claims_say_no_lstm_was_trained_and_one_seed_gets_no_verdict(tmp_path):
+    path = tmp_path / "wave.csv"
+    path.write_text("v\n" + "".join(f"{float(x)!r}\n" for x in wave(60)))
+    result = CliRunner().invoke(cli, ["forecast", str(path), *TINY, "--cells", "gru"])
+    assert result.exit_code == 0, result.output
+    claims = [line.strip() for line in result.output.splitlines() if line.startswith("  inconclusive")]
+    assert claims == ["inconclusive: not measured (no LSTM was trained: --cells gru)"] * 4
+    versus = result.output.split("paired per origin and seed:\n")[1].split("\n\n")[0].splitlines()[2:]
+    assert len(versus) == 2 and all(row.rstrip().endswith("inconclusive (1 seed)") for row in versus)
+
+
+def test_one_seed_claim_19_is_inconclusive_and_rmse_has_one_format():
+    rng = np.random.default_rng(0)
+    levels = rng.standard_normal(40)
+    truth = fc.truth_paths(levels, 20, 1)
+    c = fc.Comparison(series.Series(levels, "v", "s.csv"), fc.Setup(), [0], fc.Split(20, 20), 1, 1, 1.0)
+    c.results = [fc.ModelResult("SARIMA", "levels", truth[None] - 1.0, truth),
+                 fc.ModelResult("stateful, window 1, horizon 1", "raw", truth[None] + 0.5, truth, "lstm")]
+    v = fv.good_forecaster(c)  # 20 origins give an interval, but one seed is no verdict
+    assert v.verdict == "inconclusive" and v.measured.endswith("(1 seed: no verdict on one seed)")
+    assert fv.versus_rows(c)[0][-1] == "inconclusive (1 seed)"
+    for error, shown in ((2.16594, "2.166"), (1.28, "1.280"), (0.842712, "0.843"), (123456.7, "1.235e+05")):
+        c.results[0] = fc.ModelResult("SARIMA", "levels", truth[None] - error, truth)
+        assert fv.table_rows(c)[0][3] == shown  # one-step RMSE, as the recurrent rows print it

@@ -113,7 +113,11 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
     for name, why in result.skipped.items():
         click.echo(f"left out: {name}: {why}")
     click.echo("\nbest recurrent model vs best baseline, MASE ratio paired per origin and seed:")
-    click.echo(table(["h", "model", "baseline", "ratio [95% CI]", "verdict"], fv.versus_rows(result)))
+    versus = fv.versus_rows(result)
+    if versus:
+        click.echo(table(["h", "model", "baseline", "ratio [95% CI]", "verdict"], versus))
+    else:
+        click.echo("  none: every recurrent model was left out (above).")
     for verdict in verdicts:
         click.echo(f"\n{verdict.claim}\n  {verdict.verdict}: {verdict.measured}")
 

@@ -343,6 +343,16 @@ def period_of(levels: np.ndarray, start: int, setup: Setup) -> int:
     return m
 
 
+def diverged(seeds: Sequence[int], n_seeds: int, setup: Setup) -> str:
+    """Why a model whose training diverged (or whose forecasts overflowed) is left out."""
+    shown = ", ".join(map(str, seeds[:8])) + (" …" if len(seeds) > 8 else "")
+    return (
+        f"training diverged (its loss or forecasts became NaN or infinite) for seed"
+        f"{'s' if len(seeds) > 1 else ''} {shown} of {n_seeds}; try a lower --lr than "
+        f"{setup.learning_rate:g} (e.g. {setup.learning_rate / 10:.1g})."
+    )
+
+
 def compare(
     series: Series,
     seeds: Sequence[int],
@@ -377,6 +387,9 @@ def compare(
             fitted = fit(training_batches(prep, m, setup), spec, train, out.seeds, on_epoch=on_epoch)
             found = []
             for seed in out.seeds:  # model position p predicts u[p], and v[t] = u[t - 1]
+                if seed in fitted.diverged:  # NaN parameters forecast nothing: no paths
+                    found.append(np.full((len(origins), setup.ahead), np.nan))
+                    continue
                 z_paths = forecast_paths.paths(fitted.params_of(seed), fitted.model, m, prep.z[:-1], sp.start - 1, setup.ahead)
                 u = prep.from_output(z_paths)
                 found.append(np.stack([prep.levels_recursive(u[j], o) for j, o in enumerate(origins)]))
@@ -387,11 +400,14 @@ def compare(
             )
 
         measured = record("forecast", model_record(series, m, differenced, setup), out.seeds, compute)
-        out.results.append(
-            ModelResult(m.name, "differenced" if differenced else "raw",
-                        np.asarray(measured.result["paths"], np.float64), truth, m.cell,
-                        time.perf_counter() - t0)  # fmt: skip
-        )
+        result = ModelResult(m.name, "differenced" if differenced else "raw",
+                             np.asarray(measured.result["paths"], np.float64), truth, m.cell,
+                             time.perf_counter() - t0)  # fmt: skip
+        gone = [seed for seed, p in zip(out.seeds, result.paths) if not np.isfinite(p).all()]
+        if gone:  # its seeds are paired with every other model's: all of them, or none
+            out.skipped[f"{result.label}, {result.series}"] = diverged(gone, len(out.seeds), setup)
+        else:
+            out.results.append(result)
         if on_progress:
             on_progress("models", i + 1, len(todo))
     return out

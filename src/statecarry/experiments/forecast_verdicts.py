@@ -10,6 +10,7 @@ import numpy as np
 from .. import stats
 from . import rolling
 from .forecast import Comparison, rmse_ci, show
+from .scores import number
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,24 @@ def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
     - detrend: the windowed model on the raw against the differenced series.
     """
     try:
-        return _blog(c, margin) + [good_forecaster(c, margin)]
-    except KeyError as missing:  # the differenced or LSTM models were skipped
-        why = "; ".join(f"{k}: {v}" for k, v in c.skipped.items()) or f"no model {missing}"
-        return [Verdict(claim, "inconclusive", f"not measured ({why})")
-                for claim in (SINGLE_STEP, USE_WINDOWS, DETREND, GOOD_FORECASTER)]
+        blog = _blog(c, margin)
+    except KeyError as e:  # an LSTM the claims need was not trained, skipped or diverged
+        blog = [Verdict(claim, "inconclusive", f"not measured ({_missing(c, *e.args[0])})")
+                for claim in (SINGLE_STEP, USE_WINDOWS, DETREND)]  # fmt: skip
+    try:
+        return blog + [good_forecaster(c, margin)]
+    except KeyError as e:
+        return blog + [Verdict(GOOD_FORECASTER, "inconclusive", f"not measured ({_missing(c, *e.args[0])})")]
+
+
+def _missing(c: Comparison, name: str, series: str, cell: str) -> str:
+    """Why the model a claim needs is not there, in words (`Comparison.get`'s KeyError)."""
+    if cell not in c.setup.cells:
+        return f"no {cell.upper()} was trained: --cells {','.join(c.setup.cells)}"
+    label = f"{cell.upper()} {name}" + (f", {series}" if series in ("raw", "differenced") else " model")
+    why = c.skipped.get(label) or (c.skipped.get("differenced models") if series == "differenced" else None)
+    why = why or next((v for k, v in c.skipped.items() if k.startswith(f"{cell.upper()} {name}")), None)
+    return f"no {label}" + (f": {why.removeprefix('skipped: ').rstrip('.')}" if why else "")
 
 
 def good_forecaster(c: Comparison, margin: float = 0.05) -> Verdict:
@@ -86,9 +100,11 @@ def good_forecaster(c: Comparison, margin: float = 0.05) -> Verdict:
     baseline at horizon 1, paired per origin and seed (`rolling.paired`): confirmed when the
     95% interval of the MASE ratio lies at or below 1 + margin, refuted when above."""
     base = rolling.best_baseline(c, 1)
+    if not any(r.cell == "lstm" and "stateful" in r.name for r in c.results):
+        raise KeyError(("stateful", "", "lstm"))
     lstm = rolling.best_model(c, 1, lambda r: r.cell == "lstm" and "stateful" in r.name)
     r = rolling.paired(lstm, base, 1, c.scale)
-    word = rolling.ratio_word(r, margin)
+    word = rolling.ratio_word(r, margin, len(c.seeds))
     verdict = {"as good or better": "confirmed", "worse": "refuted"}.get(word, "inconclusive")
     m = stats.mean_ci(rolling.mase(lstm, 1, c.scale), bounds=stats.NON_NEGATIVE)
     return Verdict(
@@ -96,7 +112,8 @@ def good_forecaster(c: Comparison, margin: float = 0.05) -> Verdict:
         verdict,
         f"one-step MASE over {c.split.n_test} held-out origins: best stateful LSTM "
         f"({lstm.name}, {lstm.series}) {m}, best baseline ({base.name}) "
-        f"{float(rolling.mase(base, 1, c.scale)[0]):.3f}; LSTM / baseline {_ratio(r)}",
+        f"{float(rolling.mase(base, 1, c.scale)[0]):.3f}; LSTM / baseline {_ratio(r)}"
+        + (" (1 seed: no verdict on one seed)" if len(c.seeds) < 2 else ""),
     )
 
 
@@ -119,7 +136,7 @@ def _blog(c: Comparison, margin: float) -> list[Verdict]:
         Verdict(
             SINGLE_STEP,
             plain_wrong,
-            f"one-step RMSE, LSTM on the differenced series: naive {persist[0]:.4g}, window 1 "
+            f"one-step RMSE, LSTM on the differenced series: naive {number(persist[0])}, window 1 "
             f"horizon 1 {m(single)} (naive / model {_ratio(r1)}); with horizon {k} {m(longer)} "
             f"(horizon 1 / horizon {k} {_ratio(r4)})",
         ),
@@ -144,12 +161,12 @@ def _blog(c: Comparison, margin: float) -> list[Verdict]:
 def table_rows(c: Comparison) -> list[list[str]]:
     """One row per model: MASE at each horizon (mean ± 95% CI over seeds), one-step RMSE."""
     def fmt(s: stats.Summary, r) -> str:  # a baseline is one deterministic number
-        return f"{s.mean:.3f}" if not r.cell else show(s)  # one seed: "mean ± — (1 seed)"
+        return number(s.mean) if not r.cell else show(s)  # one seed: "mean ± — (1 seed)"
 
     return [
         [r.label, r.series,
          *(fmt(stats.mean_ci(rolling.mase(r, h, c.scale), bounds=stats.NON_NEGATIVE), r) for h in rolling.horizons(c)),
-         f"{r.one_step_rmse[0]:.4g}" if not r.cell else show(rmse_ci(r.one_step_rmse)), f"{r.seconds:.1f}"]
+         number(r.one_step_rmse[0]) if not r.cell else show(rmse_ci(r.one_step_rmse)), f"{r.seconds:.1f}"]
         for r in c.results
     ]  # fmt: skip
 
@@ -160,8 +177,10 @@ def versus_rows(c: Comparison, margin: float = 0.05) -> list[list[str]]:
     for h in rolling.horizons(c):
         base = rolling.best_baseline(c, h)
         for cell in c.setup.cells:
+            if not any(r.cell == cell for r in c.results):  # every one diverged: see "left out"
+                continue
             model = rolling.best_model(c, h, lambda r, cell=cell: r.cell == cell)
             r = rolling.paired(model, base, h, c.scale)
             rows.append([str(h), model.label + f" ({model.series})", base.name,
-                         _ratio(r).removeprefix("ratio "), rolling.ratio_word(r, margin)])  # fmt: skip
+                         _ratio(r).removeprefix("ratio "), rolling.ratio_word(r, margin, len(c.seeds))])  # fmt: skip
     return rows

@@ -81,13 +81,22 @@ def paired(model: ModelResult, base: ModelResult, h: int, scale: float) -> stats
         var += widen**2 * float(np.var(by_seed, ddof=1)) / len(by_seed)
     half = 1.96 * math.sqrt(var)
     mean = float(d.mean())
+    if base_mase == 0:  # an exact baseline (drift on a straight line): no ratio but 1 or inf
+        ratio = 1.0 if mean <= 0 else math.inf
+        return stats.Summary(ratio, ratio, ratio, d.size)
     return stats.Summary(1 + mean / base_mase, 1 + (mean - half) / base_mase,
                          1 + (mean + half) / base_mase, d.size)  # fmt: skip
 
 
-def ratio_word(r: stats.Summary, margin: float = 0.05) -> str:
+def ratio_word(r: stats.Summary, margin: float = 0.05, seeds: int = 2) -> str:
     """The verdict rule for model vs baseline: 'as good' if the whole interval of the MASE
-    ratio lies at or below 1 + margin, 'worse' if it lies above, else 'unclear'."""
+    ratio lies at or below 1 + margin, 'worse' if it lies above, else 'unclear'. One seed
+    gets no verdict (its interval covers the origins, not how seeds differ), and neither does
+    one error difference (one origin, one seed)."""
+    if seeds < 2:
+        return "inconclusive (1 seed)"
+    if r.n < 2:
+        return "unclear"
     if r.high <= 1 + margin:
         return "as good or better"
     if r.low > 1 + margin:

@@ -27,6 +27,12 @@ def rmse_ci(values: np.ndarray) -> stats.Summary:
     return stats.Summary(s.mean * big, s.low * big, s.high * big, s.n)
 
 
+def number(x: float) -> str:
+    """One value as `show` prints a mean: 3 decimals for everyday magnitudes, else 4
+    significant digits (so a forecast table never mixes 2.166, 1.28 and 0.8427)."""
+    return f"{x:.3f}" if 0.01 <= abs(x) < 1e5 else f"{x:.4g}"
+
+
 def show(s: stats.Summary) -> str:
     """A summary as `stats.Summary` prints it (3 decimals) for everyday magnitudes, else in 4
     significant digits (a series may be in units of 1e-30 or 1e200)."""
