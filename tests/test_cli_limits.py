@@ -94,6 +94,7 @@ def test_a_sweep_under_the_threshold_says_its_size_and_estimate_and_runs():
 @pytest.mark.parametrize("bad, says", [
     ("fig.png", "its name says PNG but this writes HTML; name it with .html or .htm"),
     ("a-directory", "is a directory"),
+    ("no-such-folder/page.html", "the folder {tmp}/no-such-folder does not exist; create it first"),
 ])  # fmt: skip
 def test_a_bad_report_path_is_refused_before_any_work_and_nothing_is_stored(command, bad, says, tmp_path):
     (tmp_path / "a-directory").mkdir()
@@ -102,9 +103,9 @@ def test_a_bad_report_path_is_refused_before_any_work_and_nothing_is_stored(comm
             s.finish(s.start_run("run", {"task": "first-step"}, [0]))
     before = [r.id for r in stored_runs()]
     result = invoke(*command, str(tmp_path / bad))
-    assert says in error_line(result)
+    assert says.format(tmp=tmp_path) in error_line(result)
     assert [r.id for r in stored_runs()] == before  # reproduce stored no run: it never started
-    assert not (tmp_path / "fig.png").exists()
+    assert not (tmp_path / "fig.png").exists() and not (tmp_path / "no-such-folder").exists()
 
 
 def test_a_report_is_written_exactly_where_the_user_said(tmp_path):
@@ -113,6 +114,7 @@ def test_a_report_is_written_exactly_where_the_user_said(tmp_path):
         s.record_epoch(run_id, 0, {"test_acc": [0.5]})
         s.finish(run_id)
     target = tmp_path / "deeper" / "report"  # no suffix: none is added
+    (tmp_path / "deeper").mkdir()
     result = invoke("report", str(run_id), "-o", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_text().startswith("<!doctype html>") or "<html" in target.read_text()[:200]
