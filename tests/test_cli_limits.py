@@ -167,3 +167,12 @@ def test_forecast_and_verdict_lines_of_one_seed_say_why_there_is_no_interval():
     evidence = {"a": {"test_acc": np.array([[0.9]])}, "b": {"test_acc": np.array([[0.5]])}}
     judged = verdicts.Differs("a", "b", expect="greater").judge(evidence)
     assert "+0.400 — (1 seed)" in judged.measured and "nan" not in judged.measured
+
+
+@pytest.mark.parametrize("command", [["run", "first-step"], ["sweep", "first-step", "--grid", "units=3,4"],
+                                     ["reproduce", "--claims", "3"], ["varlen"]])  # fmt: skip
+@pytest.mark.parametrize("seeds", ["100000000000000000000", "0", str(2**31 + 1)])
+def test_every_seeds_flag_states_the_real_range_before_any_work(command, seeds):
+    result = invoke(*command, "--seeds", seeds)
+    assert error_line(result) == f"Error: --seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got {seeds}."
+    assert stored_runs() == []

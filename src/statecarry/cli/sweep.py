@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from . import UserError, _engine, _progress, cli, config_options, make_config, strict_json, table
+from . import (
+    UserError,
+    _engine,
+    _progress,
+    cli,
+    config_options,
+    make_config,
+    seed_count,
+    strict_json,
+    table,
+)
 from ._record import executor_options, prefetched_runner
 from ._store import store_option, stored_runner
 
@@ -14,7 +24,7 @@ from ._store import store_option, stored_runner
 @click.argument("task")
 @click.option("--grid", required=True, help='Values to try, e.g. "horizon=1,2,4 units=3,8 lr=1e-3,1e-2".')
 @config_options
-@click.option("--seeds", default=32, show_default=True, help="Seeds per grid point (the same at every point).")
+@click.option("--seeds", default=32, show_default=True, callback=seed_count, help="Seeds per grid point (the same at every point).")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.option("--resume", is_flag=True, help="Reuse finished runs of the same config and seeds from the run store.")
@@ -23,8 +33,6 @@ from ._store import store_option, stored_runner
 @store_option
 def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_gpus, no_store, **options):
     """Run TASK over a grid of settings; mean ± 95% CI and solved fraction per point."""
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
     from .. import store
     from ..experiments import sweep as sweeps
 
