@@ -176,3 +176,12 @@ def test_every_seeds_flag_states_the_real_range_before_any_work(command, seeds):
     result = invoke(*command, "--seeds", seeds)
     assert error_line(result) == f"Error: --seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got {seeds}."
     assert stored_runs() == []
+
+
+def test_a_sweep_of_diverged_points_and_flags_reads_as_the_readme_says():
+    result = invoke("sweep", "first-step", "--grid", "lr=3e38,1e-3 marker=0,1", "--seeds", "1", *SMALL, "-q")
+    assert result.exit_code == 0, result.output
+    rows = {tuple(line.split()[:2]): line for line in result.stdout.splitlines()[3:]}
+    assert set(rows) == {("3e+38", "no"), ("3e+38", "yes"), ("0.001", "no"), ("0.001", "yes")}
+    assert rows[("3e+38", "yes")].count("— (no finite seed)") == 3  # test acc, determined, solved
+    assert "nan" not in result.stdout and ", 1 seed, final epoch" in result.stdout

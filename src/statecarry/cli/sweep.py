@@ -84,19 +84,27 @@ def _point_done(p) -> None:
     click.echo(f"{values}: {status}", err=True)
 
 
+def _shown(value) -> str:
+    """A grid value as the README writes it: flags as yes/no, the rest as given."""
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def format_points(result, seeds: int, base) -> str:
     keys = list(result[0].values)
     header = keys + ["test acc", "determined acc", "solved", "seconds"]
     rows = []
     for p in result:
-        cells = [str(p.values[k]) for k in keys]
+        cells = [_shown(p.values[k]) for k in keys]
         if p.skipped:
             rows.append(cells + ["skipped", "", "", ""])
             continue
-        cells += [str(p.test_acc), str(p.known_acc), f"{p.solved.mean:.0%} {p.solved.bracket('.0%')}", f"{p.seconds:.1f}"]
+        solved = p.solved.bracket(".0%")
+        if p.solved.mean == p.solved.mean:  # no share of seeds when no seed is finite
+            solved = f"{p.solved.mean:.0%} {solved}"
+        cells += [str(p.test_acc), str(p.known_acc), solved, f"{p.seconds:.1f}"]
         rows.append(cells)
     title = (
-        f"{base.task}, {seeds} seeds, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "
+        f"{base.task}, {seeds} seed{'s' if seeds != 1 else ''}, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "
         "with accuracy ≥ 0.99 on the samples whose label the inputs determine"
     )
     skipped = [f"  skipped {' '.join(f'{k}={v}' for k, v in p.values.items())}: {p.skipped}" for p in result if p.skipped]
