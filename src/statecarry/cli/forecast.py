@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import UserError, _engine, _progress, check_seeds, cli, strict_json, table
+from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
 from ._record import stored_recorder
 from ._store import store_option
 
@@ -38,7 +38,8 @@ def setup_options(fn):
 @cli.command()
 @click.argument("series", required=False)
 @click.option("--column", help="The CSV column to forecast (default: the only numeric one).")
-@click.option("--seeds", default=16, show_default=True, help="Independent runs (seeds 0..N-1).")
+@click.option("--seeds", default=16, show_default=True, callback=seed_count,  # `run`'s rule
+              help="Independent runs (seeds 0..N-1).")
 @click.option("--cells", default="lstm,gru", show_default=True, help="Recurrent cells to train.")
 @setup_options
 @click.option("-o", "--output", default="forecast.png", show_default=True,
@@ -63,7 +64,6 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
     from ..experiments import forecast_verdicts as fv
     from ..experiments import series as series_
 
-    check_seeds(seeds)  # `run`'s rule: 1 to 2**31
     cell_list = tuple(c.strip().lower() for c in cells.split(",") if c.strip())
     setup = fc.Setup(**{k: v for k, v in options.items() if v is not None}, cells=cell_list)
     if global_:
