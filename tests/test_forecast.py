@@ -210,7 +210,8 @@ def test_csv_errors_are_one_sentence_and_exit_code_2(tmp_path, text, args, messa
 
 def test_missing_file_and_bad_options_exit_2(tmp_path):
     for args, message in (
-        ([str(tmp_path / "nope.csv")], "cannot read"),
+        ([str(tmp_path / "nope.csv")], f"there is no file at {tmp_path / 'nope.csv'}; check the path."),
+        (["sunspot"], "no shipped series 'sunspot' (did you mean 'sunspots'?); the shipped ones are"),
         (["--test-fraction", "1"], "--test-fraction must lie between 0 and 1"),
         (["--window", "0"], "--window must be a positive whole number"),
         (["--column", "co2"], "--column needs a SERIES.csv"),
@@ -429,3 +430,24 @@ def test_one_seed_claim_19_is_inconclusive_and_rmse_has_one_format():
     for error, shown in ((2.16594, "2.166"), (1.28, "1.280"), (0.842712, "0.843"), (123456.7, "1.235e+05")):
         c.results[0] = fc.ModelResult("SARIMA", "levels", truth[None] - error, truth)
         assert fv.table_rows(c)[0][3] == shown  # one-step RMSE, as the recurrent rows print it
+
+
+def test_parquet_and_tsv_are_read_as_train_reads_them(tmp_path):
+    import pandas as pd
+
+    values = wave(40)
+    pd.DataFrame({"day": np.arange(40), "level": values}).to_parquet(tmp_path / "s.parquet")
+    pd.DataFrame({"level": values}).to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    for name in ("s.parquet", "s.tsv"):
+        s = series.load_csv(tmp_path / name, "level")
+        assert s.name == "level" and s.source == name
+        np.testing.assert_array_equal(s.values, values)  # pandas wrote them: the same floats
+
+
+def test_a_bad_table_path_gets_the_sentence_train_gives(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    for name in ("nope.csv", "folder.csv", "data.xlsx"):
+        path = str(tmp_path / name)
+        said = [CliRunner().invoke(cli, [command, path]) for command in ("forecast", "train")]
+        assert [r.exit_code for r in said] == [2, 2]
+        assert said[0].output == said[1].output and said[0].output.startswith("Error: "), said[0].output

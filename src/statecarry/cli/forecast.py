@@ -123,11 +123,11 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
 
 
 def _load(name: str, column: str | None = None):
-    """A shipped series by name, else a CSV file."""
+    """A shipped series by name, else a table file (CSV, TSV or Parquet, as `train` reads)."""
     from ..experiments import series as series_
 
-    if name in ("co2", *series_.SHIPPED) and not Path(name).exists():
-        return series_.shipped(name)
+    if not Path(name).exists() and (name in ("co2", *series_.SHIPPED) or not Path(name).suffix):
+        return series_.shipped(name)  # a bare unknown name: the closest shipped one is named
     return series_.load_csv(name, column)
 
 

@@ -65,9 +65,9 @@ def check_fits(path: Path) -> None:
         )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The whole table, every cell as read (nothing converted yet); one sentence if unreadable."""
-    path = Path(path).expanduser()
+def table_kind(path: Path) -> str:
+    """"csv", "tsv" or "parquet" for a table file that is there and fits in memory, or the
+    sentence every command that reads a table says (train, compare, predict, forecast)."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(
@@ -76,6 +76,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"there is no file at {path}; check the path.")
     check_fits(path)
+    return kind
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The whole table, every cell as read (nothing converted yet); one sentence if unreadable."""
+    path = Path(path).expanduser()
+    kind = table_kind(path)
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path, engine="pyarrow")

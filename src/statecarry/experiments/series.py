@@ -49,7 +49,12 @@ def shipped(name: str) -> Series:
     if name == "co2":
         return default_series()
     if name not in SHIPPED:
-        raise DataError(f"no shipped series {name!r}; the shipped ones are: co2, {', '.join(SHIPPED)}.")
+        import difflib
+
+        close = difflib.get_close_matches(name, ["co2", *SHIPPED], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(f"no shipped series {name!r}{hint}; the shipped ones are: co2, "
+                        f"{', '.join(SHIPPED)}; or give a .csv, .tsv or .parquet file.")  # fmt: skip
     from statsmodels import datasets
 
     key, what = SHIPPED[name]
@@ -62,18 +67,22 @@ def shipped(name: str) -> Series:
 
 
 def load_csv(path: str | Path, column: str | None = None) -> Series:
-    """A numeric column of a CSV file with a header row; lines starting with '#' before the
-    header are comments. Without `column`, the only column, or the only all-numeric one."""
+    """A numeric column of a table file, read as `train` reads it (`data.tables`: CSV, TSV or
+    Parquet, the same sentence for a missing file, a folder or another suffix). In a CSV,
+    lines starting with '#' before the header are comments. Without `column`, the only
+    column, or the only all-numeric one."""
     from ..data import tables
 
-    path = Path(path)
+    path = Path(path).expanduser()
+    if tables.table_kind(path) != "csv":  # TSV and Parquet: train's reader, and its rules
+        frame = tables.read_table(path)
+        frame.attrs["lines"] = np.arange(len(frame)) + frame.attrs["line_offset"]
+        return _series(frame, column, path.name)
     try:
-        if path.is_file():
-            tables.check_fits(path)
         with path.open(newline="", encoding="utf-8-sig") as f:
             return read_csv(f, column, path.name)
-    except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not a UTF-8 text file; give a CSV file.") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path.name} is not a readable csv table ({e}).") from None
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror}.") from None
 
@@ -82,7 +91,12 @@ def read_csv(lines, column: str | None, source: str) -> Series:
     """One numeric column of CSV text, read by pandas (`data.tables.read_csv_lines`)."""
     from ..data import tables  # pandas: only when a CSV is read, so `--help` stays instant
 
-    frame = tables.read_csv_lines(lines, source)
+    return _series(tables.read_csv_lines(lines, source), column, source)
+
+
+def _series(frame, column: str | None, source: str) -> Series:
+    from ..data import tables
+
     lines_of = frame.attrs["lines"]
     blank = tables.blank_rows(frame)
     filled = np.flatnonzero(~blank)
