@@ -187,3 +187,36 @@ def test_list_and_compare_clip_intervals_to_what_the_metric_can_take():
     rows = json.loads(CliRunner().invoke(cli, ["runs", "compare", *ids, "--json"]).stdout)["runs"]
     assert rows[0]["test_acc"]["high"] == 1.0 and rows[0]["test_loss"]["low"] == 0.0
     assert all(0 <= r["test_acc"]["low"] <= r["test_acc"]["high"] <= 1 for r in rows)
+
+
+def test_regression_and_forecast_runs_show_their_own_metric_and_a_readable_compare(tmp_path):
+    """A linear-head run shows its test RMSE (not 'test acc —'); `compare` names its scaling
+    arrays by count, prints the task once; a forecast parent run names its series."""
+    from statecarry import stats
+
+    rmse = {"stateful": [0.5, 0.7], "stateless": [0.9, 1.1]}
+    ids = []
+    for i, (mode, values) in enumerate(rmse.items()):  # 8 scaling numbers, different per run
+        scaling = {"x_mean": [0.1, 0.2, i], "x_std": [1.0, 2.0, 3.0], "y_mean": [0.5], "y_std": [2.5]}
+        config = {"task": "my.csv", "mode": mode, "head": "linear", "scaling": scaling}
+        with store.recording("train", config, [0, 1]) as rec:
+            rec.epoch(0, {"test_rmse": values, "test_loss": [v * v for v in values]})
+        ids.append(str(rec.run_id))
+    with store.recording("forecast", {"task": "forecast", "series": "nile (yearly Nile flow; "
+                                      "statsmodels.datasets)", "column": "nile"}, [0]) as rec:  # fmt: skip
+        rec.finish(result={"models": []})
+    listed = CliRunner().invoke(cli, ["runs", "list"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    for run_id, values in zip(ids, rmse.values()):
+        (row,) = [line for line in lines if line.split()[0] == run_id]
+        assert f"test rmse {stats.mean_ci(values, bounds=stats.NON_NEGATIVE)}" in row
+    assert any(line.split()[1:4] == ["forecast", "forecast", "nile"] for line in lines)
+
+    compared = CliRunner().invoke(cli, ["runs", "compare", *ids])
+    assert compared.exit_code == 0, compared.output
+    rows = {line.split("  ")[0]: line for line in compared.stdout.splitlines()}
+    assert [line.split()[0] for line in compared.stdout.splitlines()].count("task") == 1
+    assert rows["scaling"].split()[1:] == ["8", "values", "8", "values"]
+    assert "test rmse" in rows and "test acc" not in rows and "solved" not in rows
+    assert max(len(line) for line in compared.stdout.splitlines()) < 120

@@ -37,12 +37,12 @@ def list_(kind: str | None, json_: bool):
         if not found:
             click.echo(f"no runs yet in {store.path}; 'statecarry run TASK' records one.")
             return
-    header = ["id", "kind", "task", "mode", "status", "seeds", "epochs", "test acc", "started",
-              "seconds", "parent"]  # fmt: skip
+    header = ["id", "kind", "task", "mode", "status", "seeds", "epochs", "final (mean ± 95% CI)",
+              "started", "seconds", "parent"]  # fmt: skip
     rows = [
         [
-            str(r.id), r.kind, r.task or "—", str(r.config.get("mode", "—")), r.shown_status,
-            str(len(r.seeds)), str(r.epochs) if r.epochs else "—", _summary(r.final.get("test_acc"), "test_acc"),
+            str(r.id), r.kind, r.title, str(r.config.get("mode", "—")), r.shown_status,
+            str(len(r.seeds)), str(r.epochs) if r.epochs else "—", _main(r),
             _local(r.started), _seconds(r.seconds), str(r.parent or "—"),
         ]
         for r in found
@@ -238,15 +238,41 @@ def comparison_table(comparison: dict) -> tuple[list[str], list[list[str]]]:
     rows = [[name, *(str(r.get(key, "—")) for r in found)]
             for name, key in (("kind", "kind"), ("task", "task"), ("status", "status"),
                               ("seeds", "seeds"), ("epochs", "epochs"))]  # fmt: skip
-    for name, key in (("test acc", "test_acc"), ("test loss", "test_loss")):
-        rows.append([name, *(_ci(r.get(key)) for r in found)])
-    rows.append(["solved", *(_fraction(r.get("solved")) for r in found)])
-    differences = comparison["config_differences"]
-    for key, values in differences.items():
-        rows.append([key, *("—" if v is None else str(v) for v in values)])
+    for key in ("test_acc", "test_loss", "test_rmse", "test_mae", "train_rmse"):
+        if any(r.get(key) for r in found):  # a metric no run recorded is no row of dashes
+            rows.append([key.replace("_", " "), *(_ci(r.get(key)) for r in found)])
+    if any(r.get("solved") for r in found):
+        rows.append(["solved", *(_fraction(r.get("solved")) for r in found)])
+    differences = {k: v for k, v in comparison["config_differences"].items() if k != "task"}
+    for key, values in differences.items():  # the task has its row above
+        rows.append([key, *("—" if v is None else _brief(v) for v in values)])
     if not differences:
         rows.append(["config", *("same" for _ in found)])
     return header, rows
+
+
+def _main(run: store_.Run) -> str:
+    """The run's main metric at the last epoch: "test acc 0.812 ± 0.020", "test rmse …"."""
+    metric = run.main_metric
+    return "—" if metric is None else f"{metric.replace('_', ' ')} {_summary(run.final[metric], metric)}"
+
+
+def _brief(value: object, width: int = 40) -> str:
+    """A config value in a table cell: numbers in lists (scaling's means and deviations) as
+    their count, anything else cut to `width` characters."""
+    def numbers(v) -> int | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float, list, tuple, dict)):
+            return None
+        if isinstance(v, (int, float)):
+            return 1
+        counts = [numbers(x) for x in (v.values() if isinstance(v, dict) else v)]
+        return None if None in counts else sum(counts)
+
+    text = str(value)
+    if len(text) <= width:
+        return text
+    n = numbers(value)
+    return f"{n} values" if n is not None else text[: width - 1] + "…"
 
 
 def _spread(n: int, most: int) -> list[int]:

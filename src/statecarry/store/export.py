@@ -33,10 +33,10 @@ def compare_runs(runs: Sequence[Run]) -> dict:
     rows = []
     for run in runs:
         row: dict[str, Any] = {
-            "id": run.id, "kind": run.kind, "task": run.task, "status": run.shown_status,
-            "seeds": len(run.seeds), "epochs": run.epochs,
+            "id": run.id, "kind": run.kind, "task": run.title, "status": run.shown_status,
+            "seeds": len(run.seeds), "epochs": run.epochs, "main_metric": run.main_metric,
         }  # fmt: skip
-        for metric in ("test_acc", "test_loss"):
+        for metric in ("test_acc", "test_loss", "test_rmse", "test_mae", "train_rmse"):
             if metric in run.final:
                 bounds = metric_bounds(metric)
                 row[metric] = stats.mean_ci(run.final[metric], bounds=bounds)._asdict()

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+MAIN_METRICS = ("test_acc", "test_rmse", "train_rmse", "train_acc")
+
 
 @dataclasses.dataclass
 class Run:
@@ -49,6 +51,19 @@ class Run:
         if self.status == "running" and not writer_may_live(self.pid, self.host):
             return "stale"
         return self.status
+
+    @property
+    def main_metric(self) -> str | None:
+        """What the run is judged by: test accuracy, else test RMSE (a linear head), else the
+        training RMSE or accuracy (a forecast model's run scores its forecasts in its parent)."""
+        return next((m for m in MAIN_METRICS if self.final.get(m)), None)
+
+    @property
+    def title(self) -> str:
+        """The task, and for a `forecast` run the series it forecast (`forecast nile`)."""
+        if self.kind == "forecast" and self.task == "forecast" and self.config.get("series"):
+            return f"forecast {str(self.config['series']).split(' (')[0]}"
+        return self.task or "—"
 
     @property
     def seconds(self) -> float | None:
