@@ -196,7 +196,7 @@ BAD_TABLES = [
     ("t.csv", "a,b\n1,2\n3,4\n", [], "say which column to predict with --target"),
     ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b", "--split", "id"], "--split id needs at least 2 ids"),
     ("t.csv", "a,b\n" + "".join(f"{i},{i / 3}\n" for i in range(30)), ["--target", "b", "--time-steps", "40"],
-     "no test part is longer than time_steps=40"),
+     "no test part is longer than --time-steps 40"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
@@ -212,6 +212,97 @@ def test_every_bad_table_is_one_error_line_and_exit_2(tmp_path, command, name, t
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: ") and message in result.output
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+BIG = str(10**20)
+BAD_FLAGS = [
+    (["--seeds", BIG], f"--seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got {BIG}."),
+    (["--seeds", "0"], "--seeds must be from 1 to 2,147,483,648"),
+    (["--batch-size", BIG], "--batch-size must be a positive whole number up to 2,147,483,647"),
+    (["--epochs", "0"], "--epochs must be a positive whole number"),
+    (["--layers", "0"], "--layers must be a positive whole number"),
+    (["--lr", "1e39"], "--lr must be a finite number from 0 to 3.403e+38"),
+]
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_a_bad_flag_is_one_error_line_naming_the_flag(data, tmp_path, command, args, message):
+    result = invoke(command, data / "macro.csv", *MACRO, *args, "--no-store", "-o" if command == "train" else "--report",
+                    tmp_path / ("m.safetensors" if command == "train" else "c.html"))  # fmt: skip
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and message in result.output, result.output
+    assert result.output.count("\n") == 1
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "c.html").exists()
+
+
+CONTRADICTIONS = [
+    (["train", "--layout", "windows", "--mode", "stateful", "--horizon", "3"],
+     "--layout windows trains stateless (a window carries no state), so it cannot take --mode stateful --horizon 3"),
+    (["train", "--layout", "windows", "--mode", "rtrl"], "so it cannot take --mode rtrl; drop it, or use --layout streams."),
+    (["train", "-o", "mymodel.keras"], "-o mymodel.keras: a statecarry model is a safetensors file; name it with .safetensors"),
+    (["compare", "--report", "fig.png"], "--report fig.png: its name says PNG but this writes HTML"),
+    (["compare", "--report", "."], "--report . is a directory"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args, message", CONTRADICTIONS)
+def test_contradictory_flags_and_wrong_output_names_are_refused_before_training(data, tmp_path, monkeypatch, args,
+                                                                                 message):  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = invoke(args[0], data / "macro.csv", *MACRO, *args[1:], *SMALL)
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and message in result.output, result.output
+    assert result.output.count("\n") == 1 and not list(work.iterdir())
+    assert json.loads(ok("runs", "list", "--json").output) == []
+
+
+def test_a_windows_model_accepts_mode_stateless(data, tmp_path):
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "--layout", "windows", "--mode", "stateless", "-o",
+       tmp_path / "w.safetensors", "--no-store")  # fmt: skip
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_compare_leaves_rtrl_out_with_a_note_when_it_does_not_fit(data, tmp_path, monkeypatch):
+    """The engine's own estimate: 140 MiB holds XLA's 128 MiB and stateful 16 units, not RTRL's sensitivities."""
+    monkeypatch.setenv("STATECARRY_MEMORY_LIMIT", "140M")
+    out = ok("compare", data / "macro.csv", *MACRO, *SMALL, "--units", "16", "--no-report", "--no-store").output
+    assert "note: rtrl left out: one seed needs about " in out and "RTRL sensitivities" in out, out
+    assert "stateful, horizon 1" in out and "\nrtrl " not in out
+
+
+def test_every_seed_diverged_saves_nothing_and_exits_2(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    result = invoke("train", data / "macro.csv", *MACRO, *SMALL, "--epochs", "3", "--lr", "3e38", "-o", model, "-q")
+    assert result.exit_code == 2 and result.output.startswith("Error: training diverged"), result.output
+    assert f"no seed is left; try a learning rate of 3e+37 or lower; no model saved to {model}." in result.output
+    assert not model.exists()
+    runs = json.loads(ok("runs", "list", "--json").output)
+    assert [r["status"] for r in runs] == ["failed"]
+
+
+def test_a_model_with_non_finite_parameters_is_refused_by_predict_and_export(data, tmp_path):
+    from statecarry.core.checkpoint import read_extra
+
+    good = tmp_path / "m.safetensors"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", good, "--no-store")
+    spec, params = sc.load(good)
+    params["lstm"]["kernel"][0, 0] = np.nan
+    bad = tmp_path / "nan.safetensors"
+    sc.save(bad, spec, params, extra=read_extra(good))
+    result = invoke("predict", bad, data / "macro.csv", "-o", tmp_path / "p.csv")
+    assert result.exit_code == 2 and "has non-finite parameters (its training diverged)" in result.output
+    result = invoke("export", bad, "--keras", tmp_path / "m.keras")
+    assert result.exit_code == 2 and "gives non-finite outputs (its training diverged)" in result.output
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.keras").exists()
 
 
 def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):

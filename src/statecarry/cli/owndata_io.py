@@ -27,8 +27,12 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     from ..core.checkpoint import load, read_extra
     from ..data import tables
     from ..experiments import owndata_io
+    from ..experiments.owndata_run import all_finite
 
     model, params = load(model_path)
+    if not all_finite(params):
+        raise UserError(f"{model_path} has non-finite parameters (its training diverged), so its predictions "
+                        "would be empty; retrain it with a smaller --lr.")  # fmt: skip
     meta = read_extra(model_path)
     if meta is None or "columns" not in meta:
         raise UserError(f"{model_path} has no table columns or scaling; predict reads models saved by "
@@ -61,6 +65,9 @@ def export_(model_path, keras_path):
 @click.option("--like", default=None, help="A model from `statecarry train` whose columns and scaling to keep.")
 def import_(keras_path, output, like):
     """Read a Keras model (LSTM/GRU layers then Dense) into a statecarry model file."""
+    from .owndata import model_file
+
+    model_file(output)
     _engine()
     from ..core.keras_files import import_keras
 

@@ -146,8 +146,8 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         prep.test_parts = parts
     elif setup.test_fraction > 0:
         raise DataError(
-            f"no test part is longer than time_steps={setup.time_steps}"
-            f"{' + ahead' if ahead else ''}, so nothing can be scored; use a larger --test-fraction, "
+            f"no test part is longer than --time-steps {setup.time_steps}"
+            f"{f' + --ahead {ahead}' if ahead else ''}, so nothing can be scored; use a larger --test-fraction, "
             "a smaller --time-steps, or --test-fraction 0 to train on everything."
         )
     return prep
