@@ -129,6 +129,36 @@ def test_state_out_then_state_in_continues_every_stream(data, tmp_path):
     whole = pd.read_csv(tmp_path / "all.csv")
     np.testing.assert_allclose(pd.read_csv(tmp_path / "l.csv")["Weight_prediction"],
                                whole[whole.Time > 6]["Weight_prediction"], rtol=1e-5)  # fmt: skip
+    # states whose ids match none of the table's: one warning, and the ids start from zeros
+    late.assign(Pig=late.Pig + 10**6).to_csv(tmp_path / "other.csv", index=False)
+    result = CliRunner().invoke(cli, [str(a) for a in ("predict", model, tmp_path / "other.csv", "-o", tmp_path / "o.csv",
+                                                       "--state-in", tmp_path / "s.npz", "-q")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    pigs_n = late.Pig.nunique()
+    assert result.output == (f"Warning: {pigs_n} of {pigs_n} id(s) in other.csv have no state in {tmp_path / 's.npz'}, "
+                             "so they start from zeros.\n")  # fmt: skip
+    ok("predict", model, tmp_path / "late.csv", "-o", tmp_path / "z.csv")  # the same rows from zeros
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "o.csv")["Weight_prediction"],
+                               pd.read_csv(tmp_path / "z.csv")["Weight_prediction"], rtol=1e-5)  # fmt: skip
+
+
+def test_predict_export_import_are_quiet_with_q_and_state_paths_are_checked_first(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", model, "--no-store", "-q")
+    assert ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.csv", "-q").output == ""
+    assert ok("export", model, "--keras", tmp_path / "m.keras", "-q").output == ""
+    assert ok("import", tmp_path / "m.keras", "-o", tmp_path / "b.safetensors", "--like", model, "-q").output == ""
+    for args, message in [
+        (["--state-out", tmp_path / "s.txt"], f"--state-out {tmp_path / 's.txt'}: states are written as NumPy .npz; name it with .npz"),
+        (["--state-in", tmp_path / "nosuch.npz"], f"--state-in {tmp_path / 'nosuch.npz'}: there is no such file"),
+        (["--batch-size", BIG], "--batch-size must be a positive whole number up to 2,147,483,647"),
+    ]:  # fmt: skip
+        result = invoke("predict", model, data / "macro.csv", "-o", tmp_path / "q.csv", *args)
+        assert result.exit_code == 2 and result.output == f"Error: {message}" + result.output.split(message)[1]
+        assert result.output.count("\n") == 1 and not (tmp_path / "q.csv").exists()
+    assert not list(tmp_path.glob("s.txt*"))
+    result = invoke("import", tmp_path / "m.keras", "-o", tmp_path / "x.keras")
+    assert result.exit_code == 2 and "-o " in result.output and "name it with .safetensors" in result.output
 
 
 @pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax")])

@@ -10,7 +10,7 @@ import numpy as np
 from ..core.spec import Model
 from ..data import tables
 from ..errors import DataError
-from .owndata_run import predict_table
+from .owndata_run import predict_table, state_key
 
 
 def columns_for(frame, meta: dict) -> tables.Columns:
@@ -49,6 +49,11 @@ def predict_to_file(model: Model, params: dict, meta: dict, seqs, columns: table
         table[f"{meta['columns']['targets'][0]}_prediction"] = labels[np.argmax(values, axis=1)]
     tables.write_table(table, output)
     return len(values), after
+
+
+def ids_without_state(ids, states: dict | None) -> int:
+    """How many of the table's ids `states` (from --state-in) has no state for."""
+    return 0 if states is None else sum(state_key(i) not in states for i in ids)
 
 
 def write_states(path: str | Path, states: dict) -> None:

@@ -114,9 +114,9 @@ def predict_table(
     if states or keep_states:  # each sequence alone, so its own state goes in and comes out
         out, after = [], {}
         for key, x in zip(seqs.ids, xs):
-            pred, state = predict(params, x[None, None], model, (states or {}).get(_key(key)))
+            pred, state = predict(params, x[None, None], model, (states or {}).get(state_key(key)))
             out.append(pred[0, 0])
-            after[_key(key)] = state
+            after[state_key(key)] = state
         return [decode(o, meta) for o in out], after
     ones = [np.ones(len(x), np.float32) for x in xs]
     batches, placed = pack_steps(xs, [x[:, :0] for x in xs], ones, min(batch_size, len(xs)), meta["time_steps"])
@@ -124,7 +124,7 @@ def predict_table(
     return [decode(o, meta) for o in unpack_steps(pred, placed)], {}
 
 
-def _key(id_) -> str:
+def state_key(id_) -> str:
     return "" if id_ is None else str(id_)
 
 
