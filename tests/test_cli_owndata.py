@@ -230,6 +230,11 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
+    ("t.csv", "a,b\n" + "0.5,1\n" * 30, ["--target", "b"], "the target has one label only (1)"),
+    ("t.csv", "a,b\n" + "".join(f"{i},{['lo', 'mid', 'hi'][i % 3]}\n" for i in range(30)), ["--target", "b"],
+     "column 'b' of t.csv holds text, not numbers ('lo' on line 2); statecarry reads numbers only"),
+    ("t.csv", "a,z,b\n" + "".join(f"{i},{i * 2 if i != 7 else 'oops'},{i % 2}\n" for i in range(30)),
+     ["--target", "b"], "column 'z' of t.csv has a value that is not a number on line 9: 'oops'"),
 ]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from ..errors import DataError
 NIXTLA = {"id": "unique_id", "time": "ds", "target": "y"}  # recognised without flags
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # a cell that says "no value"
+MOSTLY = 0.5  # a column whose filled cells are more often numbers than not is numeric, with typos
 REGULAR = 0.9  # a time column whose steps are this often the same is a regular grid: gaps count
 
 
@@ -201,8 +202,9 @@ def choose_columns(
             raise DataError(f"column {name!r} is the id or time of {source}; it cannot also be a "
                             "target or a feature.")  # fmt: skip
     if not features:
+        # a column of mostly numbers is a feature, and its bad cells are refused with their line
         features = tuple(n for n in names if n not in roles and n not in targets
-                         and _numeric_share(frame[n]) == 1.0)  # fmt: skip
+                         and _numeric_share(frame[n]) > MOSTLY)  # fmt: skip
         if not features:  # only the target is numeric: forecast it from its own past
             features = tuple(targets)
     return Columns(tuple(features), tuple(targets), id, time)
@@ -263,18 +265,23 @@ def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.
     values = pd.to_numeric(column if text is None else text.replace("", None), errors="coerce")
     values = values.to_numpy(np.float64, na_value=np.nan)
     missing = np.isnan(values)
-    if missing.all():
-        raise DataError(f"column {name!r} of {source} has no values (every cell is missing); "
-                        "drop it, or name the columns to use with --features.")  # fmt: skip
+    bad = np.array([], int)
     if text is not None:
         bad = np.flatnonzero(missing & text.fillna("").ne("").to_numpy()
                              & ~text.fillna("").str.lower().isin(MISSING).to_numpy())  # fmt: skip
-        if len(bad):
-            raise DataError(
-                f"column {name!r} of {source} has a value that is not a number on line "
-                f"{lines.iloc[bad[0]]}: {text.iloc[bad[0]]!r}; give numbers only (or leave "
-                "that column out)."
-            )
+    if missing.all() and len(bad):
+        raise DataError(f"column {name!r} of {source} holds text, not numbers ({text.iloc[bad[0]]!r} on line "
+                        f"{lines.iloc[bad[0]]}); statecarry reads numbers only: code labels as whole numbers "
+                        "0, 1, 2, … (a few of them get a softmax head), or leave the column out.")  # fmt: skip
+    if missing.all():
+        raise DataError(f"column {name!r} of {source} has no values (every cell is missing); "
+                        "drop it, or name the columns to use with --features.")  # fmt: skip
+    if text is not None and len(bad):
+        raise DataError(
+            f"column {name!r} of {source} has a value that is not a number on line "
+            f"{lines.iloc[bad[0]]}: {text.iloc[bad[0]]!r}; give numbers only (or leave "
+            "that column out)."
+        )
     if missing.any():
         first = np.flatnonzero(missing)[0]
         raise DataError(

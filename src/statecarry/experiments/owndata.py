@@ -83,6 +83,8 @@ def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
     """The head a target asks for, and the labels of a softmax (None otherwise)."""
     values = np.unique(y)
     whole = np.all(values == np.round(values))
+    if whole and len(values) < 2 and head != "linear":  # labels, all the same: 0/1 or a softmax's
+        raise DataError(f"the target has one label only ({values[0]:g}); there is nothing to classify.")
     if head is None:
         if whole and set(values.tolist()) <= {0.0, 1.0}:
             head = "sigmoid"
@@ -93,7 +95,7 @@ def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
     if head == "softmax":
         if y.shape[1] != 1:
             raise ConfigError("a softmax head reads one target column of labels; give one --target.")
-        if len(values) < 2:
+        if len(values) < 2:  # one value that is not a whole number, with --head softmax
             raise DataError(f"the target has one label only ({values[0]:g}); there is nothing to classify.")
         return head, values.tolist()
     if head == "sigmoid" and not set(values.tolist()) <= {0.0, 1.0}:
