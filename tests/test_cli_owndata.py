@@ -194,6 +194,15 @@ def test_compare_pairs_every_mode_against_stateless_windows(data, tmp_path, tabl
         assert v["difference"][1] < gain.mean() < v["difference"][2]
     assert out["verdict"] in ("carrying state helps", "carrying state does not help", "cannot tell on this data")
     assert "<img" in page.read_text()
+    # one stored run per variant, named by it, holding its own seconds and epochs
+    from statecarry.store import open_store
+
+    with open_store() as store:
+        children = store.children(out["run_id"])
+    assert [c.task for c in children] == [f"{table}: {n}" for n in names]
+    assert all(c.seconds > 0 and c.timings["run_seconds"] > 0 and c.epochs == 2 for c in children)
+    for c, v in zip(children, out["variants"]):
+        np.testing.assert_allclose(c.final["test_rmse"], v["final"], rtol=1e-6)
 
 
 def test_export_to_keras_and_back_gives_the_same_outputs(data, tmp_path, keras_broadcasts):

@@ -170,6 +170,7 @@ def epoch_table(metrics: dict, stats, title: str) -> str:
 @click.option("--no-report", is_flag=True, help="Do not write the page.")
 def compare(horizon, report_path, no_report, **o):
     """Does carrying state help on TABLE? Stateless windows vs stateful (horizon 1, K) vs RTRL."""
+    from contextlib import contextmanager
     from pathlib import Path
 
     from ..files import check_output
@@ -186,11 +187,13 @@ def compare(horizon, report_path, no_report, **o):
               "model": model.to_dict()}  # fmt: skip
     with store.recording("compare", config, seeds, enabled=not o["no_store"]) as rec:
 
-        def record(name, cfg, metrics):
-            if rec.store is not None:
-                with rec.child("train", config | cfg | {"variant": name}, seeds) as child:
-                    for e in range(len(next(iter(metrics.values())))):
-                        child.epoch(e, {k: v[e].tolist() for k, v in metrics.items()})
+        @contextmanager
+        def record(name, cfg):  # each variant its own run, named by it, open while it trains
+            if rec.store is None:
+                yield None
+                return
+            with rec.child("train", config | cfg | {"variant": name, "task": f"{config['task']}: {name}"}, seeds) as child:
+                yield child
 
         results, notes, verdict = run.compare(seqs, columns, setup, model, train_, seeds, horizon, record=record,
                                               on_progress=_progress(o["quiet"] or o["json_"]))  # fmt: skip

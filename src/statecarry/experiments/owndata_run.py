@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,7 +215,8 @@ def compare(
     seqs: Sequences, columns, setup: Setup, model: Model, train: Train, seeds: Sequence[int],
     horizon: int | None = None, record: Callable | None = None, on_progress=None,
 ) -> tuple[list[Compared], list[str], str]:  # fmt: skip
-    """Every variant on the same data and seeds; (results, notes, verdict)."""
+    """Every variant on the same data and seeds; (results, notes, verdict). `record(name,
+    config)` gives a context for each variant's stored run (with epoch/finish), or None."""
     prep = prepare(seqs, columns, setup)
     if prep.test is None:
         from ..errors import ConfigError
@@ -225,17 +227,24 @@ def compare(
     results: list[Compared] = []
     for v in found:
         p = prep if v.setup == setup else prepare(seqs, columns, v.setup)
-        f = train_table(p, model, v.train, seeds, on_progress=on_progress)
+        # the variant's own run (open while it trains, so it holds its seconds), or none
+        with record(v.name, v.train.to_dict() | {"layout": v.setup.layout}) if record else nullcontext() as run:
+            on_epoch = None if run is None else _epochs_into(run, p)
+            f = train_table(p, model, v.train, seeds, on_progress=on_progress, on_epoch=on_epoch)
+            if run is not None:
+                run.finish(timings={"compile_seconds": f.compile_seconds, "run_seconds": f.run_seconds})
         metrics = in_units(f.metrics, p)
-        final = metrics[name][-1]
-        if record is not None:
-            record(v.name, v.train.to_dict() | {"layout": v.setup.layout}, metrics)
-        results.append(Compared(v.name, metrics, final, None))
+        results.append(Compared(v.name, metrics, metrics[name][-1], None))
     base = results[0].final
     for r in results[1:]:
         gain = (r.final - base) if higher else (base - r.final)
         r.difference = stats.mean_ci(gain)
     return results, notes, verdict(results)
+
+
+def _epochs_into(run, prep: Prepared) -> Callable:
+    """fit's on_epoch, writing each epoch (in the target's units) into `run`."""
+    return lambda e, m: run.epoch(e, {k: v.tolist() for k, v in in_units(m, prep).items()})
 
 
 def verdict(results: list[Compared]) -> str:
