@@ -75,7 +75,7 @@ def test_series_train_reports_what_predict_and_numpy_compute(data, tmp_path):
     # the saved seed's test RMSE is what its predictions on the test part give
     test.to_csv(tmp_path / "test.csv", index=False)
     ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv")
-    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_in_1"].to_numpy()
     best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
     assert scored_rmse(pred, truth, 3, 1) == pytest.approx(best, rel=1e-4)
 
@@ -86,8 +86,8 @@ def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alo
     ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "a.parquet", "--batch-size", 1)
     ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "b.csv", "--batch-size", 7)
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
-    assert list(a.columns) == ["Pig", "Time", "Weight_prediction"]
-    np.testing.assert_allclose(a["Weight_prediction"], b["Weight_prediction"], rtol=1e-5)
+    assert list(a.columns) == ["Pig", "Time", "Weight_in_1"]
+    np.testing.assert_allclose(a["Weight_in_1"], b["Weight_in_1"], rtol=1e-5)
     # the Python API, one pig at a time, scaling undone by hand
     spec, params = sc.load(model)
     meta = sc.core.checkpoint.read_extra(model)
@@ -97,7 +97,7 @@ def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alo
         x = ((rows[["Weight"]].to_numpy() - s["x_mean"]) / s["x_std"]).astype(np.float32)
         alone, _ = sc.predict(params, x[None, None], spec)
         want = alone[0, 0, :, 0] * s["y_std"][0] + s["y_mean"][0]
-        np.testing.assert_allclose(a[a.Pig == pig]["Weight_prediction"], want, rtol=1e-5)
+        np.testing.assert_allclose(a[a.Pig == pig]["Weight_in_1"], want, rtol=1e-5)
 
 
 def test_train_then_predict_reproduces_fit_on_the_same_table(data, tmp_path):
@@ -112,7 +112,7 @@ def test_train_then_predict_reproduces_fit_on_the_same_table(data, tmp_path):
     fit = owndata_run.train_table(prep, sc.Model(units=4), sc.Train(epochs=2, learning_rate=0.01), [out["best_seed"]])
     meta = prep.meta() | {"mode": "stateful"}
     preds, _ = owndata_run.predict_table(fit.model, fit.params_of(out["best_seed"]), meta, seqs, 16)
-    cli_pred = pd.read_csv(tmp_path / "p.csv")["Weight_prediction"].to_numpy()
+    cli_pred = pd.read_csv(tmp_path / "p.csv")["Weight_in_1"].to_numpy()
     np.testing.assert_allclose(np.concatenate(preds)[:, 0], cli_pred, rtol=1e-4)
 
 
@@ -127,8 +127,8 @@ def test_state_out_then_state_in_continues_every_stream(data, tmp_path):
     ok("predict", model, tmp_path / "early.csv", "-o", tmp_path / "e.csv", "--state-out", tmp_path / "s.npz")
     ok("predict", model, tmp_path / "late.csv", "-o", tmp_path / "l.csv", "--state-in", tmp_path / "s.npz")
     whole = pd.read_csv(tmp_path / "all.csv")
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "l.csv")["Weight_prediction"],
-                               whole[whole.Time > 6]["Weight_prediction"], rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "l.csv")["Weight_in_1"],
+                               whole[whole.Time > 6]["Weight_in_1"], rtol=1e-5)  # fmt: skip
     # states whose ids match none of the table's: one warning, and the ids start from zeros
     late.assign(Pig=late.Pig + 10**6).to_csv(tmp_path / "other.csv", index=False)
     result = CliRunner().invoke(cli, [str(a) for a in ("predict", model, tmp_path / "other.csv", "-o", tmp_path / "o.csv",
@@ -138,8 +138,8 @@ def test_state_out_then_state_in_continues_every_stream(data, tmp_path):
     assert result.output == (f"Warning: {pigs_n} of {pigs_n} id(s) in other.csv have no state in {tmp_path / 's.npz'}, "
                              "so they start from zeros.\n")  # fmt: skip
     ok("predict", model, tmp_path / "late.csv", "-o", tmp_path / "z.csv")  # the same rows from zeros
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "o.csv")["Weight_prediction"],
-                               pd.read_csv(tmp_path / "z.csv")["Weight_prediction"], rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "o.csv")["Weight_in_1"],
+                               pd.read_csv(tmp_path / "z.csv")["Weight_in_1"], rtol=1e-5)  # fmt: skip
 
 
 def test_predict_export_import_are_quiet_with_q_and_state_paths_are_checked_first(data, tmp_path):
@@ -386,12 +386,12 @@ def test_a_windows_model_predicts_what_train_scored(data, tmp_path):
     test = macro.iloc[len(macro) - round(len(macro) * 0.2) :]
     test.to_csv(tmp_path / "test.csv", index=False)
     ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv", "--batch-size", 3)
-    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_in_1"].to_numpy()
     best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
     assert scored_rmse(pred, test["infl"].to_numpy(), 3, 1) == pytest.approx(best, rel=1e-4)
     # a window's prediction does not depend on anything before it
     ok("predict", model, data / "macro.csv", "-o", tmp_path / "all.csv")
-    whole = pd.read_csv(tmp_path / "all.csv")["infl_prediction"].to_numpy()
+    whole = pd.read_csv(tmp_path / "all.csv")["infl_in_1"].to_numpy()
     np.testing.assert_allclose(whole[len(macro) - len(test) + 3 :], pred[3:], rtol=1e-5)
 
 
@@ -408,7 +408,8 @@ def test_several_targets_get_one_prediction_column_each_and_no_baselines(data, t
     assert out["baselines"] is None and sc.load(model)[0].outputs == 2
     ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.parquet")
     pred = pd.read_parquet(tmp_path / "p.parquet")
-    assert list(pred.columns) == ["infl_prediction", "realint_prediction"] and len(pred) == 203
+    assert list(pred.columns) == ["row", "infl_prediction", "realint_prediction"] and len(pred) == 203
+    assert pred["row"].tolist() == list(range(203))  # one series without id or time: the row is the key
 
 
 @pytest.mark.parametrize("command", [["train", "--target", "b"], ["forecast", "--column", "b", "--no-store"]])
