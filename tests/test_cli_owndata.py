@@ -54,6 +54,7 @@ def data(tmp_path_factory):
     nominal = pd.read_csv(RESULTS / "genmod/tests/results/gee_nominal_1.csv", header=None,
                           names=["group", "label", "x1", "x2"])  # fmt: skip
     nominal.to_csv(root / "nominal.csv", index=False)
+    nominal.assign(label=nominal.label.map({0: "lo", 1: "mid", 2: "hi"})).to_csv(root / "text.csv", index=False)
     return root
 
 
@@ -161,7 +162,8 @@ def test_predict_export_import_are_quiet_with_q_and_state_paths_are_checked_firs
     assert result.exit_code == 2 and "-o " in result.output and "name it with .safetensors" in result.output
 
 
-@pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax")])
+@pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax"),
+                                                 ("text.csv", "label", "softmax")])  # fmt: skip
 def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, table, target, head):
     model = tmp_path / "m.safetensors"
     args = ["--id", "group", "--target", target, "--split", "id", "--time-steps", "2"]
@@ -178,6 +180,11 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
         correct.append((guess > 0.5) == truth if head == "sigmoid" else guess == truth)
     acc = out["metrics"]["test_acc"][-1][out["best_seed"]]
     assert np.mean(np.concatenate(correct)) == pytest.approx(acc, abs=1e-6)
+    if table == "text.csv":  # text labels: a softmax over the sorted labels, predictions written as the text
+        assert [c for c in pred.columns if c.startswith("label_p_")] == ["label_p_hi", "label_p_lo", "label_p_mid"]
+        assert set(pred["label_prediction"]) <= {"lo", "mid", "hi"}
+        probs = pred[["label_p_hi", "label_p_lo", "label_p_mid"]].to_numpy()
+        assert (np.array(["hi", "lo", "mid"])[probs.argmax(1)] == pred["label_prediction"]).all()
 
 
 @pytest.mark.parametrize("table, args", [("macro.csv", MACRO), ("pigs.parquet", PIGS)])
@@ -240,8 +247,9 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
     ("t.csv", "a,b\n" + "0.5,1\n" * 30, ["--target", "b"], "the target has one label only (1)"),
-    ("t.csv", "a,b\n" + "".join(f"{i},{['lo', 'mid', 'hi'][i % 3]}\n" for i in range(30)), ["--target", "b"],
+    ("t.csv", "a,b\n" + "".join(f"{i},{['lo', 'mid', 'hi'][i % 3]}\n" for i in range(30)), ["--target", "a", "--features", "b"],
      "column 'b' of t.csv holds text, not numbers ('lo' on line 2); statecarry reads numbers only"),
+    ("t.csv", "a,b\n" + "".join(f"{i},lo\n" for i in range(30)), ["--target", "b"], "the target has one label only ('lo')"),
     ("t.csv", "a,z,b\n" + "".join(f"{i},{i * 2 if i != 7 else 'oops'},{i % 2}\n" for i in range(30)),
      ["--target", "b"], "column 'z' of t.csv has a value that is not a number on line 9: 'oops'"),
 ]  # fmt: skip

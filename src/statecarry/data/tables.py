@@ -48,6 +48,7 @@ class Sequences(NamedTuple):
     times: list[np.ndarray]  # each sequence's time values (row numbers without a time column)
     x: list[np.ndarray]  # (length, features) float64
     y: list[np.ndarray]  # (length, targets) float64; (length, 0) when no targets are read
+    labels: list[str] | None = None  # a target of text labels: the labels sorted, y their index
 
 
 READ_COPIES = 10  # resident bytes per file byte while a table is read: 4.7-7.6 measured (cells as
@@ -228,7 +229,12 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
     offset = frame.attrs.get("line_offset", 1)
     frame = frame.reset_index(drop=True)
     frame["__line"] = np.arange(len(frame)) + offset
-    numbers = {n: _numbers(frame[n], n, source, frame["__line"])
+    text = [n for n in columns.targets if n not in columns.features and _numeric_share(frame[n]) == 0.0]
+    if text and len(columns.targets) > 1:
+        raise DataError(f"the target {text[0]!r} of {source} holds text labels; a target of labels is read "
+                        "alone, so give it as the only --target.")  # fmt: skip
+    labels, codes = _text_labels(frame[text[0]], text[0], source, frame["__line"]) if text else (None, None)
+    numbers = {n: codes if n in text else _numbers(frame[n], n, source, frame["__line"])
                for n in dict.fromkeys(columns.features + columns.targets)}  # fmt: skip
     if columns.id:  # numbers sort as numbers (a CSV is read as text): 9 before 10
         frame[columns.id] = _ids(frame[columns.id])
@@ -253,7 +259,19 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
         times=[times[s:e] for s, e in zip(starts, ends)],
         x=[x[s:e] for s, e in zip(starts, ends)],
         y=[y[s:e] for s, e in zip(starts, ends)],
+        labels=labels,
     )  # fmt: skip
+
+
+def _text_labels(column: pd.Series, name: str, source: str, lines: pd.Series) -> tuple[list[str], np.ndarray]:
+    """A column of text labels: (the labels sorted, each row's index among them)."""
+    text = column.astype("string").str.strip().fillna("")
+    gone = np.flatnonzero(text.str.lower().isin(MISSING).to_numpy())
+    if len(gone):
+        raise DataError(f"column {name!r} of {source} has {len(gone)} missing label(s), the first on line "
+                        f"{lines.iloc[gone[0]]}; give every row its label or drop those rows.")  # fmt: skip
+    labels = sorted(text.unique().tolist())
+    return labels, np.searchsorted(np.asarray(labels, dtype=object), text.to_numpy(dtype=object)).astype(np.float64)
 
 
 def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.ndarray:

@@ -36,7 +36,7 @@ def output_names(meta: dict) -> list[str]:
     targets = meta["columns"]["targets"]
     if meta["head"] == "softmax":
         stem = predicted(targets[0], meta).removesuffix("_prediction")
-        return [f"{stem}_p_{label:g}" for label in meta["labels"]]
+        return [f"{stem}_p_{label if isinstance(label, str) else format(label, 'g')}" for label in meta["labels"]]
     return [predicted(t, meta) for t in targets]
 
 
