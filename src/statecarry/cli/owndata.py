@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.spec import CELLS, HEADS, LOSSES, MODES
-from . import UserError, _engine, _progress, cli, strict_json, table
+from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
 from ._store import store_option
 
 
@@ -36,7 +36,7 @@ def table_options(fn):
         click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs."),
         click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
         click.option("--reset", type=click.Choice(["epoch", "never"]), default="epoch", show_default=True, help="When the training state is zeroed."),
-        click.option("--seeds", type=int, default=4, show_default=True, help="Independent runs (seeds 0..N-1)."),
+        click.option("--seeds", type=int, default=4, show_default=True, callback=seed_count, help="Independent runs (seeds 0..N-1)."),
         click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text."),
         click.option("-q", "--quiet", is_flag=True, help="No progress on stderr."),
         store_option,
@@ -54,8 +54,6 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
     from ..errors import ConfigError
     from ..experiments.owndata import Setup
 
-    if not 1 <= o["seeds"] <= 2**31:  # the same rule as `run`: seeds are 32-bit, 0 to 2**31 - 1
-        raise UserError(f"--seeds must be from 1 to {2**31:,} (seeds are 32-bit integers), got {o['seeds']}.")
     for flag in ("batch_size", "time_steps", "units", "layers", "epochs"):
         whole_size(o[flag], "--" + flag.replace("_", "-"), UserError)
     try:
@@ -128,7 +126,8 @@ def train(layout, mode, horizon, output, all_seeds, **o):
         rec.finish(result={"best_seed": best, "saved": saved, "baselines": baselines})
     if o["json_"]:
         click.echo(strict_json({"metrics": {k: v.tolist() for k, v in metrics.items()}, "best_seed": best,
-                                "saved": saved, "baselines": baselines, "run_id": rec.run_id}))  # fmt: skip
+                                "saved": saved, "baselines": baselines, "run_id": rec.run_id,
+                                "diverged": {str(k): v for k, v in fit_.diverged.items()}}))  # fmt: skip
         return
     click.echo(_about(columns, seqs, prep))
     click.echo(epoch_table(metrics, stats, f"{fit_.train.mode}"
