@@ -54,6 +54,7 @@ def data(tmp_path_factory):
     nominal = pd.read_csv(RESULTS / "genmod/tests/results/gee_nominal_1.csv", header=None,
                           names=["group", "label", "x1", "x2"])  # fmt: skip
     nominal.to_csv(root / "nominal.csv", index=False)
+    nominal.assign(label=nominal.label.map({0: "lo", 1: "mid", 2: "hi"})).to_csv(root / "text.csv", index=False)
     return root
 
 
@@ -75,7 +76,7 @@ def test_series_train_reports_what_predict_and_numpy_compute(data, tmp_path):
     # the saved seed's test RMSE is what its predictions on the test part give
     test.to_csv(tmp_path / "test.csv", index=False)
     ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv")
-    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_in_1"].to_numpy()
     best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
     assert scored_rmse(pred, truth, 3, 1) == pytest.approx(best, rel=1e-4)
 
@@ -86,8 +87,8 @@ def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alo
     ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "a.parquet", "--batch-size", 1)
     ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "b.csv", "--batch-size", 7)
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
-    assert list(a.columns) == ["Pig", "Time", "Weight_prediction"]
-    np.testing.assert_allclose(a["Weight_prediction"], b["Weight_prediction"], rtol=1e-5)
+    assert list(a.columns) == ["Pig", "Time", "Weight_in_1"]
+    np.testing.assert_allclose(a["Weight_in_1"], b["Weight_in_1"], rtol=1e-5)
     # the Python API, one pig at a time, scaling undone by hand
     spec, params = sc.load(model)
     meta = sc.core.checkpoint.read_extra(model)
@@ -97,7 +98,7 @@ def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alo
         x = ((rows[["Weight"]].to_numpy() - s["x_mean"]) / s["x_std"]).astype(np.float32)
         alone, _ = sc.predict(params, x[None, None], spec)
         want = alone[0, 0, :, 0] * s["y_std"][0] + s["y_mean"][0]
-        np.testing.assert_allclose(a[a.Pig == pig]["Weight_prediction"], want, rtol=1e-5)
+        np.testing.assert_allclose(a[a.Pig == pig]["Weight_in_1"], want, rtol=1e-5)
 
 
 def test_train_then_predict_reproduces_fit_on_the_same_table(data, tmp_path):
@@ -112,7 +113,7 @@ def test_train_then_predict_reproduces_fit_on_the_same_table(data, tmp_path):
     fit = owndata_run.train_table(prep, sc.Model(units=4), sc.Train(epochs=2, learning_rate=0.01), [out["best_seed"]])
     meta = prep.meta() | {"mode": "stateful"}
     preds, _ = owndata_run.predict_table(fit.model, fit.params_of(out["best_seed"]), meta, seqs, 16)
-    cli_pred = pd.read_csv(tmp_path / "p.csv")["Weight_prediction"].to_numpy()
+    cli_pred = pd.read_csv(tmp_path / "p.csv")["Weight_in_1"].to_numpy()
     np.testing.assert_allclose(np.concatenate(preds)[:, 0], cli_pred, rtol=1e-4)
 
 
@@ -127,11 +128,42 @@ def test_state_out_then_state_in_continues_every_stream(data, tmp_path):
     ok("predict", model, tmp_path / "early.csv", "-o", tmp_path / "e.csv", "--state-out", tmp_path / "s.npz")
     ok("predict", model, tmp_path / "late.csv", "-o", tmp_path / "l.csv", "--state-in", tmp_path / "s.npz")
     whole = pd.read_csv(tmp_path / "all.csv")
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "l.csv")["Weight_prediction"],
-                               whole[whole.Time > 6]["Weight_prediction"], rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "l.csv")["Weight_in_1"],
+                               whole[whole.Time > 6]["Weight_in_1"], rtol=1e-5)  # fmt: skip
+    # states whose ids match none of the table's: one warning, and the ids start from zeros
+    late.assign(Pig=late.Pig + 10**6).to_csv(tmp_path / "other.csv", index=False)
+    result = CliRunner().invoke(cli, [str(a) for a in ("predict", model, tmp_path / "other.csv", "-o", tmp_path / "o.csv",
+                                                       "--state-in", tmp_path / "s.npz", "-q")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    pigs_n = late.Pig.nunique()
+    assert result.output == (f"Warning: {pigs_n} of {pigs_n} id(s) in other.csv have no state in {tmp_path / 's.npz'}, "
+                             "so they start from zeros.\n")  # fmt: skip
+    ok("predict", model, tmp_path / "late.csv", "-o", tmp_path / "z.csv")  # the same rows from zeros
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "o.csv")["Weight_in_1"],
+                               pd.read_csv(tmp_path / "z.csv")["Weight_in_1"], rtol=1e-5)  # fmt: skip
 
 
-@pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax")])
+def test_predict_export_import_are_quiet_with_q_and_state_paths_are_checked_first(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", model, "--no-store", "-q")
+    assert ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.csv", "-q").output == ""
+    assert ok("export", model, "--keras", tmp_path / "m.keras", "-q").output == ""
+    assert ok("import", tmp_path / "m.keras", "-o", tmp_path / "b.safetensors", "--like", model, "-q").output == ""
+    for args, message in [
+        (["--state-out", tmp_path / "s.txt"], f"--state-out {tmp_path / 's.txt'}: states are written as NumPy .npz; name it with .npz"),
+        (["--state-in", tmp_path / "nosuch.npz"], f"--state-in {tmp_path / 'nosuch.npz'}: there is no such file"),
+        (["--batch-size", BIG], "--batch-size must be a positive whole number up to 2,147,483,647"),
+    ]:  # fmt: skip
+        result = invoke("predict", model, data / "macro.csv", "-o", tmp_path / "q.csv", *args)
+        assert result.exit_code == 2 and result.output == f"Error: {message}" + result.output.split(message)[1]
+        assert result.output.count("\n") == 1 and not (tmp_path / "q.csv").exists()
+    assert not list(tmp_path.glob("s.txt*"))
+    result = invoke("import", tmp_path / "m.keras", "-o", tmp_path / "x.keras")
+    assert result.exit_code == 2 and "-o " in result.output and "name it with .safetensors" in result.output
+
+
+@pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax"),
+                                                 ("text.csv", "label", "softmax")])  # fmt: skip
 def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, table, target, head):
     model = tmp_path / "m.safetensors"
     args = ["--id", "group", "--target", target, "--split", "id", "--time-steps", "2"]
@@ -148,6 +180,11 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
         correct.append((guess > 0.5) == truth if head == "sigmoid" else guess == truth)
     acc = out["metrics"]["test_acc"][-1][out["best_seed"]]
     assert np.mean(np.concatenate(correct)) == pytest.approx(acc, abs=1e-6)
+    if table == "text.csv":  # text labels: a softmax over the sorted labels, predictions written as the text
+        assert [c for c in pred.columns if c.startswith("label_p_")] == ["label_p_hi", "label_p_lo", "label_p_mid"]
+        assert set(pred["label_prediction"]) <= {"lo", "mid", "hi"}
+        probs = pred[["label_p_hi", "label_p_lo", "label_p_mid"]].to_numpy()
+        assert (np.array(["hi", "lo", "mid"])[probs.argmax(1)] == pred["label_prediction"]).all()
 
 
 @pytest.mark.parametrize("table, args", [("macro.csv", MACRO), ("pigs.parquet", PIGS)])
@@ -164,6 +201,15 @@ def test_compare_pairs_every_mode_against_stateless_windows(data, tmp_path, tabl
         assert v["difference"][1] < gain.mean() < v["difference"][2]
     assert out["verdict"] in ("carrying state helps", "carrying state does not help", "cannot tell on this data")
     assert "<img" in page.read_text()
+    # one stored run per variant, named by it, holding its own seconds and epochs
+    from statecarry.store import open_store
+
+    with open_store() as store:
+        children = store.children(out["run_id"])
+    assert [c.task for c in children] == [f"{table}: {n}" for n in names]
+    assert all(c.seconds > 0 and c.timings["run_seconds"] > 0 and c.epochs == 2 for c in children)
+    for c, v in zip(children, out["variants"]):
+        np.testing.assert_allclose(c.final["test_rmse"], v["final"], rtol=1e-6)
 
 
 def test_export_to_keras_and_back_gives_the_same_outputs(data, tmp_path, keras_broadcasts):
@@ -196,10 +242,16 @@ BAD_TABLES = [
     ("t.csv", "a,b\n1,2\n3,4\n", [], "say which column to predict with --target"),
     ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b", "--split", "id"], "--split id needs at least 2 ids"),
     ("t.csv", "a,b\n" + "".join(f"{i},{i / 3}\n" for i in range(30)), ["--target", "b", "--time-steps", "40"],
-     "no test part is longer than time_steps=40"),
+     "no test part is longer than --time-steps 40"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
+    ("t.csv", "a,b\n" + "0.5,1\n" * 30, ["--target", "b"], "the target has one label only (1)"),
+    ("t.csv", "a,b\n" + "".join(f"{i},{['lo', 'mid', 'hi'][i % 3]}\n" for i in range(30)), ["--target", "a", "--features", "b"],
+     "column 'b' of t.csv holds text, not numbers ('lo' on line 2); statecarry reads numbers only"),
+    ("t.csv", "a,b\n" + "".join(f"{i},lo\n" for i in range(30)), ["--target", "b"], "the target has one label only ('lo')"),
+    ("t.csv", "a,z,b\n" + "".join(f"{i},{i * 2 if i != 7 else 'oops'},{i % 2}\n" for i in range(30)),
+     ["--target", "b"], "column 'z' of t.csv has a value that is not a number on line 9: 'oops'"),
 ]  # fmt: skip
 
 
@@ -212,6 +264,97 @@ def test_every_bad_table_is_one_error_line_and_exit_2(tmp_path, command, name, t
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: ") and message in result.output
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+BIG = str(10**20)
+BAD_FLAGS = [
+    (["--seeds", BIG], f"--seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got {BIG}."),
+    (["--seeds", "0"], "--seeds must be from 1 to 2,147,483,648"),
+    (["--batch-size", BIG], "--batch-size must be a positive whole number up to 2,147,483,647"),
+    (["--epochs", "0"], "--epochs must be a positive whole number"),
+    (["--layers", "0"], "--layers must be a positive whole number"),
+    (["--lr", "1e39"], "--lr must be a finite number from 0 to 3.403e+38"),
+]
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_a_bad_flag_is_one_error_line_naming_the_flag(data, tmp_path, command, args, message):
+    result = invoke(command, data / "macro.csv", *MACRO, *args, "--no-store", "-o" if command == "train" else "--report",
+                    tmp_path / ("m.safetensors" if command == "train" else "c.html"))  # fmt: skip
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and message in result.output, result.output
+    assert result.output.count("\n") == 1
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "c.html").exists()
+
+
+CONTRADICTIONS = [
+    (["train", "--layout", "windows", "--mode", "stateful", "--horizon", "3"],
+     "--layout windows trains stateless (a window carries no state), so it cannot take --mode stateful --horizon 3"),
+    (["train", "--layout", "windows", "--mode", "rtrl"], "so it cannot take --mode rtrl; drop it, or use --layout streams."),
+    (["train", "-o", "mymodel.keras"], "-o mymodel.keras: a statecarry model is a safetensors file; name it with .safetensors"),
+    (["compare", "--report", "fig.png"], "--report fig.png: its name says PNG but this writes HTML"),
+    (["compare", "--report", "."], "--report . is a directory"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args, message", CONTRADICTIONS)
+def test_contradictory_flags_and_wrong_output_names_are_refused_before_training(data, tmp_path, monkeypatch, args,
+                                                                                 message):  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = invoke(args[0], data / "macro.csv", *MACRO, *args[1:], *SMALL)
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and message in result.output, result.output
+    assert result.output.count("\n") == 1 and not list(work.iterdir())
+    assert json.loads(ok("runs", "list", "--json").output) == []
+
+
+def test_a_windows_model_accepts_mode_stateless(data, tmp_path):
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "--layout", "windows", "--mode", "stateless", "-o",
+       tmp_path / "w.safetensors", "--no-store")  # fmt: skip
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_compare_leaves_rtrl_out_with_a_note_when_it_does_not_fit(data, tmp_path, monkeypatch):
+    """The engine's own estimate: 140 MiB holds XLA's 128 MiB and stateful 16 units, not RTRL's sensitivities."""
+    monkeypatch.setenv("STATECARRY_MEMORY_LIMIT", "140M")
+    out = ok("compare", data / "macro.csv", *MACRO, *SMALL, "--units", "16", "--no-report", "--no-store").output
+    assert "note: rtrl left out: one seed needs about " in out and "RTRL sensitivities" in out, out
+    assert "stateful, horizon 1" in out and "\nrtrl " not in out
+
+
+def test_every_seed_diverged_saves_nothing_and_exits_2(data, tmp_path):
+    model = tmp_path / "m.safetensors"
+    result = invoke("train", data / "macro.csv", *MACRO, *SMALL, "--epochs", "3", "--lr", "3e38", "-o", model, "-q")
+    assert result.exit_code == 2 and result.output.startswith("Error: training diverged"), result.output
+    assert f"no seed is left; try a learning rate of 3e+37 or lower; no model saved to {model}." in result.output
+    assert not model.exists()
+    runs = json.loads(ok("runs", "list", "--json").output)
+    assert [r["status"] for r in runs] == ["failed"]
+
+
+def test_a_model_with_non_finite_parameters_is_refused_by_predict_and_export(data, tmp_path):
+    from statecarry.core.checkpoint import read_extra
+
+    good = tmp_path / "m.safetensors"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", good, "--no-store")
+    spec, params = sc.load(good)
+    params["lstm"]["kernel"][0, 0] = np.nan
+    bad = tmp_path / "nan.safetensors"
+    sc.save(bad, spec, params, extra=read_extra(good))
+    result = invoke("predict", bad, data / "macro.csv", "-o", tmp_path / "p.csv")
+    assert result.exit_code == 2 and "has non-finite parameters (its training diverged)" in result.output
+    result = invoke("export", bad, "--keras", tmp_path / "m.keras")
+    assert result.exit_code == 2 and "gives non-finite outputs (its training diverged)" in result.output
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.keras").exists()
 
 
 def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
@@ -251,12 +394,12 @@ def test_a_windows_model_predicts_what_train_scored(data, tmp_path):
     test = macro.iloc[len(macro) - round(len(macro) * 0.2) :]
     test.to_csv(tmp_path / "test.csv", index=False)
     ok("predict", model, tmp_path / "test.csv", "-o", tmp_path / "p.csv", "--batch-size", 3)
-    pred = pd.read_csv(tmp_path / "p.csv")["infl_prediction"].to_numpy()
+    pred = pd.read_csv(tmp_path / "p.csv")["infl_in_1"].to_numpy()
     best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
     assert scored_rmse(pred, test["infl"].to_numpy(), 3, 1) == pytest.approx(best, rel=1e-4)
     # a window's prediction does not depend on anything before it
     ok("predict", model, data / "macro.csv", "-o", tmp_path / "all.csv")
-    whole = pd.read_csv(tmp_path / "all.csv")["infl_prediction"].to_numpy()
+    whole = pd.read_csv(tmp_path / "all.csv")["infl_in_1"].to_numpy()
     np.testing.assert_allclose(whole[len(macro) - len(test) + 3 :], pred[3:], rtol=1e-5)
 
 
@@ -273,7 +416,8 @@ def test_several_targets_get_one_prediction_column_each_and_no_baselines(data, t
     assert out["baselines"] is None and sc.load(model)[0].outputs == 2
     ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.parquet")
     pred = pd.read_parquet(tmp_path / "p.parquet")
-    assert list(pred.columns) == ["infl_prediction", "realint_prediction"] and len(pred) == 203
+    assert list(pred.columns) == ["row", "infl_prediction", "realint_prediction"] and len(pred) == 203
+    assert pred["row"].tolist() == list(range(203))  # one series without id or time: the row is the key
 
 
 @pytest.mark.parametrize("command", [["train", "--target", "b"], ["forecast", "--column", "b", "--no-store"]])

@@ -124,3 +124,30 @@ def test_the_verdict_reads_the_paired_intervals():
     assert verdict(results(unclear, better)) == "carrying state helps"
     assert verdict(results(worse, worse)) == "carrying state does not help"
     assert verdict(results(worse, unclear)) == "cannot tell on this data"
+
+
+def test_a_diverged_seed_is_never_the_one_saved(tmp_path):
+    """Seed 1's parameters made NaN after training (as a divergence leaves them): the best
+    finite seed is saved even when the diverged one had the better score, and --all-seeds
+    leaves it out."""
+    import dataclasses
+
+    from statecarry.experiments import owndata_run
+
+    x = np.sin(np.arange(120) / 5)
+    path = write(tmp_path, "a,y\n" + "".join(f"{a},{b}\n" for a, b in zip(x, np.roll(x, -1))))
+    columns, seqs = tables.load_table(path, ("y",), ("a",))
+    prep = owndata.prepare(seqs, columns, owndata.Setup(batch_size=2, time_steps=4))
+    model, train = sc.Model(units=3), sc.Train(epochs=1, learning_rate=0.01)
+    fit_ = owndata_run.train_table(prep, model, train, [0, 1])
+    metrics = dict(fit_.metrics)
+    metrics["test_rmse"] = np.array([[0.5, 0.1]])  # seed 1 looks best
+    params = {k: {n: np.array(a) for n, a in v.items()} for k, v in fit_.params.items()}
+    params["lstm"]["kernel"][1] = np.nan
+    broken = dataclasses.replace(fit_, metrics=metrics, params=params, diverged={1: 0})
+    assert owndata_run.best_seed(broken, prep) == 0
+    best, saved = owndata_run.save_models(broken, prep, tmp_path / "m.safetensors", all_seeds=True)
+    assert (best, saved) == (0, [str(tmp_path / "m.safetensors"), str(tmp_path / "m-seed0.safetensors")])
+    gone = dataclasses.replace(broken, diverged={0: 0, 1: 0})
+    assert owndata_run.save_models(gone, prep, tmp_path / "n.safetensors") == (None, [])
+    assert not (tmp_path / "n.safetensors").exists()

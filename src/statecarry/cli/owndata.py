@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.spec import CELLS, HEADS, LOSSES, MODES
-from . import UserError, _engine, _progress, cli, strict_json, table
+from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
 from ._store import store_option
 
 
@@ -36,7 +36,7 @@ def table_options(fn):
         click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs."),
         click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
         click.option("--reset", type=click.Choice(["epoch", "never"]), default="epoch", show_default=True, help="When the training state is zeroed."),
-        click.option("--seeds", type=int, default=4, show_default=True, help="Independent runs (seeds 0..N-1)."),
+        click.option("--seeds", type=int, default=4, show_default=True, callback=seed_count, help="Independent runs (seeds 0..N-1)."),
         click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text."),
         click.option("-q", "--quiet", is_flag=True, help="No progress on stderr."),
         store_option,
@@ -49,16 +49,21 @@ def table_options(fn):
 def _prepare_inputs(o: dict, layout: str = "streams"):
     """(columns, sequences, setup, model, train) from the shared options."""
     from ..core.spec import Model, Train
+    from ..data.sizes import whole_size
     from ..data.tables import load_table
+    from ..errors import ConfigError
     from ..experiments.owndata import Setup
 
-    if o["seeds"] < 1:
-        raise UserError(f"--seeds must be at least 1, got {o['seeds']}.")
+    for flag in ("batch_size", "time_steps", "units", "layers", "epochs"):
+        whole_size(o[flag], "--" + flag.replace("_", "-"), UserError)
+    try:
+        model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
+        train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
+    except ConfigError as e:
+        raise UserError(str(e).replace("learning-rate must", "--lr must")) from None
     columns, seqs = load_table(o["path"], _names(o["targets"]), _names(o["features"]), o["id_"], o["time_"], o["allow_gaps"])
     setup = Setup(layout=layout, split=o["split"], test_fraction=o["test_fraction"], batch_size=o["batch_size"],
                   time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"])  # fmt: skip
-    model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
-    train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
     return columns, seqs, setup, model, train
 
 
@@ -79,14 +84,21 @@ def _about(columns, seqs, prep) -> str:
 @table_options
 @click.option("--layout", type=click.Choice(["streams", "windows"]), default="streams", show_default=True,
               help="streams: state carried (one series cut into pieces, sequences packed); windows: stateless windows.")  # fmt: skip
-@click.option("--mode", type=click.Choice(MODES), default="stateful", show_default=True, help="Where the state is reset.")
-@click.option("--horizon", type=int, default=1, show_default=True, help="Batches one gradient reaches back through.")
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Where the state is reset (default: stateful; windows are stateless).")
+@click.option("--horizon", type=int, default=None, help="Batches one gradient reaches back through (default: 1).")
 @click.option("-o", "--output", default="model.safetensors", show_default=True, help="Where the best seed's model goes.")
 @click.option("--all-seeds", is_flag=True, help="Also save every seed's model (MODEL-seedN.safetensors).")
 def train(layout, mode, horizon, output, all_seeds, **o):
     """Train a recurrent model on TABLE (CSV or Parquet) over many seeds; save the best."""
     from pathlib import Path
 
+    model_file(output)
+    if layout == "windows" and (mode not in (None, "stateless") or horizon not in (None, 1)):
+        given = " ".join(f for f in (mode and f"--mode {mode}", horizon and f"--horizon {horizon}") if f)
+        raise UserError(f"--layout windows trains stateless (a window carries no state), so it cannot take "
+                        f"{given}; drop it, or use --layout streams.")  # fmt: skip
+    mode = mode or ("stateless" if layout == "windows" else "stateful")
+    horizon = 1 if horizon is None else horizon
     columns, seqs, setup, model, train_ = _prepare_inputs(o, layout)
     train_ = train_.replace(mode=mode, horizon=horizon)
     _engine()
@@ -107,11 +119,15 @@ def train(layout, mode, horizon, output, all_seeds, **o):
                                on_epoch=lambda e, m: rec.epoch(e, {k: v.tolist() for k, v in run.in_units(m, prep).items()}))  # fmt: skip
         metrics = run.in_units(fit_.metrics, prep)
         best, saved = run.save_models(fit_, prep, output, all_seeds)
+        if best is None:
+            why = (fit_.divergence_message() or "every seed ended with non-finite parameters").rstrip(".")
+            raise UserError(f"{why}; no model saved to {output}.")
         baselines = owndata.persistence_rmse(prep)
         rec.finish(result={"best_seed": best, "saved": saved, "baselines": baselines})
     if o["json_"]:
         click.echo(strict_json({"metrics": {k: v.tolist() for k, v in metrics.items()}, "best_seed": best,
-                                "saved": saved, "baselines": baselines, "run_id": rec.run_id}))  # fmt: skip
+                                "saved": saved, "baselines": baselines, "run_id": rec.run_id,
+                                "diverged": {str(k): v for k, v in fit_.diverged.items()}}))  # fmt: skip
         return
     click.echo(_about(columns, seqs, prep))
     click.echo(epoch_table(metrics, stats, f"{fit_.train.mode}"
@@ -122,9 +138,18 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     score = f" ({name.replace('_', ' ')} {metrics[name][-1][seeds.index(best)]:.4g})" if name in metrics else ""
     click.echo(f"saved seed {best}{score} to {output}" + (f" and {len(saved) - 1} more" if all_seeds else ""))
     if fit_.diverged:
-        click.echo(f"Warning: {fit_.divergence_message()}", err=True)
+        click.echo(f"Warning: {fit_.divergence_message()} Diverged seeds are not saved.", err=True)
     if rec.run_id is not None and not o["quiet"]:
         click.echo(f"stored as run {rec.run_id}", err=True)
+
+
+def model_file(path: str, flag: str = "-o") -> None:
+    """A model is a safetensors file: refuse any other suffix before the work starts."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() != ".safetensors":
+        raise UserError(f"{flag} {path}: a statecarry model is a safetensors file; name it with .safetensors, "
+                        f"e.g. {Path(path).with_suffix('.safetensors').name}.")  # fmt: skip
 
 
 def epoch_table(metrics: dict, stats, title: str) -> str:
@@ -144,8 +169,13 @@ def epoch_table(metrics: dict, stats, title: str) -> str:
 @click.option("--no-report", is_flag=True, help="Do not write the page.")
 def compare(horizon, report_path, no_report, **o):
     """Does carrying state help on TABLE? Stateless windows vs stateful (horizon 1, K) vs RTRL."""
+    from contextlib import contextmanager
     from pathlib import Path
 
+    from ..files import check_output
+
+    if not no_report:
+        check_output(report_path, [".html", ".htm"], "--report")
     columns, seqs, setup, model, train_ = _prepare_inputs(o)
     _engine()
     from .. import stats, store
@@ -156,11 +186,13 @@ def compare(horizon, report_path, no_report, **o):
               "model": model.to_dict()}  # fmt: skip
     with store.recording("compare", config, seeds, enabled=not o["no_store"]) as rec:
 
-        def record(name, cfg, metrics):
-            if rec.store is not None:
-                with rec.child("train", config | cfg | {"variant": name}, seeds) as child:
-                    for e in range(len(next(iter(metrics.values())))):
-                        child.epoch(e, {k: v[e].tolist() for k, v in metrics.items()})
+        @contextmanager
+        def record(name, cfg):  # each variant its own run, named by it, open while it trains
+            if rec.store is None:
+                yield None
+                return
+            with rec.child("train", config | cfg | {"variant": name, "task": f"{config['task']}: {name}"}, seeds) as child:
+                yield child
 
         results, notes, verdict = run.compare(seqs, columns, setup, model, train_, seeds, horizon, record=record,
                                               on_progress=_progress(o["quiet"] or o["json_"]))  # fmt: skip

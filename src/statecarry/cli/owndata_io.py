@@ -15,20 +15,31 @@ from . import UserError, _engine, cli
 @click.option("--state-in", default=None, help="States (.npz) from an earlier --state-out: each id continues from its own.")
 @click.option("--state-out", default=None, help="Write each id's state after its last row (.npz).")
 @click.option("--allow-gaps", is_flag=True, help="Take rows with missing time steps between them as consecutive.")
-def predict(model_path, path, output, batch_size, state_in, state_out, allow_gaps):
+@click.option("-q", "--quiet", is_flag=True, help="No summary line (errors and warnings only).")
+def predict(model_path, path, output, batch_size, state_in, state_out, allow_gaps, quiet):
     """Feed TABLE through MODEL (from `statecarry train`): state carried per id, reset at each new id."""
     from pathlib import Path
 
-    if batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {batch_size}.")
+    from ..data.sizes import whole_size
+
+    whole_size(batch_size, "--batch-size", UserError)
     if Path(output).suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"-o {output}: give a file ending in .csv or .parquet.")
+    if state_out and Path(state_out).suffix.lower() != ".npz":
+        raise UserError(f"--state-out {state_out}: states are written as NumPy .npz; name it with .npz, "
+                        f"e.g. {Path(state_out).with_suffix('.npz').name}.")  # fmt: skip
+    if state_in and not Path(state_in).expanduser().is_file():
+        raise UserError(f"--state-in {state_in}: there is no such file; give the .npz an earlier --state-out wrote.")
     _engine()
     from ..core.checkpoint import load, read_extra
     from ..data import tables
     from ..experiments import owndata_io
+    from ..experiments.owndata_run import all_finite
 
     model, params = load(model_path)
+    if not all_finite(params):
+        raise UserError(f"{model_path} has non-finite parameters (its training diverged), so its predictions "
+                        "would be empty; retrain it with a smaller --lr.")  # fmt: skip
     meta = read_extra(model_path)
     if meta is None or "columns" not in meta:
         raise UserError(f"{model_path} has no table columns or scaling; predict reads models saved by "
@@ -37,32 +48,44 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     columns = owndata_io.columns_for(frame, meta)
     seqs = tables.to_sequences(frame, columns, allow_gaps)
     states = owndata_io.read_states(state_in, model) if state_in else None
+    unknown = owndata_io.ids_without_state(seqs.ids, states)
+    if unknown:
+        click.echo(f"Warning: {unknown} of {len(seqs.ids)} id(s) in {Path(path).name} have no state in {state_in}, "
+                   "so they start from zeros.", err=True)  # fmt: skip
     written, after = owndata_io.predict_to_file(model, params, meta, seqs, columns, batch_size, states, state_out is not None, output)
     if state_out:
         owndata_io.write_states(state_out, after)
-    click.echo(f"wrote {written} rows of predictions to {output}" + (f"; states to {state_out}" if state_out else ""))
+    if not quiet:
+        click.echo(f"wrote {written} rows of predictions to {output}" + (f"; states to {state_out}" if state_out else ""))
 
 
 @cli.command("export")
 @click.argument("model_path", metavar="MODEL")
 @click.option("--keras", "keras_path", required=True, help="The Keras file to write (.keras).")
-def export_(model_path, keras_path):
+@click.option("-q", "--quiet", is_flag=True, help="No summary line (errors only).")
+def export_(model_path, keras_path, quiet):
     """Write MODEL as a Keras model, checked to give the same outputs (to 1e-5)."""
     _engine()
     from ..core.keras_files import export_keras
 
     difference = export_keras(model_path, keras_path)
-    click.echo(f"wrote {keras_path}; its outputs agree with {model_path} to {difference:.1g} on a random batch")
+    if not quiet:
+        click.echo(f"wrote {keras_path}; its outputs agree with {model_path} to {difference:.1g} on a random batch")
 
 
 @cli.command("import")
 @click.argument("keras_path", metavar="KERAS_MODEL")
 @click.option("-o", "--output", required=True, help="The statecarry model to write (.safetensors).")
 @click.option("--like", default=None, help="A model from `statecarry train` whose columns and scaling to keep.")
-def import_(keras_path, output, like):
+@click.option("-q", "--quiet", is_flag=True, help="No summary line (errors only).")
+def import_(keras_path, output, like, quiet):
     """Read a Keras model (LSTM/GRU layers then Dense) into a statecarry model file."""
+    from .owndata import model_file
+
+    model_file(output)
     _engine()
     from ..core.keras_files import import_keras
 
     difference = import_keras(keras_path, output, like)
-    click.echo(f"wrote {output}; its outputs agree with {keras_path} to {difference:.1g} on a random batch")
+    if not quiet:
+        click.echo(f"wrote {output}; its outputs agree with {keras_path} to {difference:.1g} on a random batch")

@@ -115,6 +115,7 @@ def save(path: str | os.PathLike, model: Model, params: Any, extra: dict | None 
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         safetensors.numpy.save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, 0o666 & ~_umask())  # safetensors creates 0600; a model is as readable as any output
         with open(temporary, "rb") as f:
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the file
         os.replace(temporary, path)
@@ -125,6 +126,12 @@ def save(path: str | os.PathLike, model: Model, params: Any, extra: dict | None 
         ) from None
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | os.PathLike) -> tuple[Model, dict[str, dict[str, np.ndarray]]]:

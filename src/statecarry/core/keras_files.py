@@ -40,6 +40,9 @@ def export_keras(model_path: str | os.PathLike, out: str | os.PathLike) -> float
     with keras_ranks():
         keras_model = to_keras(params, model, stateful=False, return_sequences=True)
     difference = largest_difference(keras_model, params, model)
+    if not np.isfinite(difference):
+        raise InteropError(f"{Path(model_path).name} gives non-finite outputs (its training diverged), so there is "
+                           "nothing to compare; retrain it with a smaller --lr. Nothing written.")  # fmt: skip
     if difference > TOLERANCE:
         raise InteropError(f"the Keras model differs from the saved one by {difference:.2g}; nothing written.")
     keras_model.save(out)
@@ -63,7 +66,7 @@ def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: st
     if extra is not None:
         model = model.replace(head=load(like)[0].head)
     difference = largest_difference(keras_model, params, model)
-    if difference > TOLERANCE:
+    if not difference <= TOLERANCE:  # NaN too: a non-finite model is never written
         raise InteropError(f"the imported model differs from the Keras one by {difference:.2g}; nothing written.")
     save(out, model, params, extra=extra)
     return difference

@@ -88,7 +88,7 @@ def windows_of(
     chosen = [(n, t) for n in range(len(x)) for t in np.flatnonzero(weight[n] > 0) if t >= time_steps - 1]
     if not chosen:
         raise DataError(
-            f"no sequence is longer than time_steps={time_steps}, so there is no window to "
+            f"no sequence is longer than --time-steps {time_steps}, so there is no window to "
             "train on; use a smaller --time-steps."
         )
     count = -(-len(chosen) // batch_size) * batch_size

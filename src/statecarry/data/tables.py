@@ -23,6 +23,7 @@ from ..errors import DataError
 NIXTLA = {"id": "unique_id", "time": "ds", "target": "y"}  # recognised without flags
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # a cell that says "no value"
+MOSTLY = 0.5  # a column whose filled cells are more often numbers than not is numeric, with typos
 REGULAR = 0.9  # a time column whose steps are this often the same is a regular grid: gaps count
 
 
@@ -47,6 +48,7 @@ class Sequences(NamedTuple):
     times: list[np.ndarray]  # each sequence's time values (row numbers without a time column)
     x: list[np.ndarray]  # (length, features) float64
     y: list[np.ndarray]  # (length, targets) float64; (length, 0) when no targets are read
+    labels: list[str] | None = None  # a target of text labels: the labels sorted, y their index
 
 
 READ_COPIES = 10  # resident bytes per file byte while a table is read: 4.7-7.6 measured (cells as
@@ -208,8 +210,9 @@ def choose_columns(
             raise DataError(f"column {name!r} is the id or time of {source}; it cannot also be a "
                             "target or a feature.")  # fmt: skip
     if not features:
+        # a column of mostly numbers is a feature, and its bad cells are refused with their line
         features = tuple(n for n in names if n not in roles and n not in targets
-                         and _numeric_share(frame[n]) == 1.0)  # fmt: skip
+                         and _numeric_share(frame[n]) > MOSTLY)  # fmt: skip
         if not features:  # only the target is numeric: forecast it from its own past
             features = tuple(targets)
     return Columns(tuple(features), tuple(targets), id, time)
@@ -233,7 +236,12 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
     offset = frame.attrs.get("line_offset", 1)
     frame = frame.reset_index(drop=True)
     frame["__line"] = np.arange(len(frame)) + offset
-    numbers = {n: _numbers(frame[n], n, source, frame["__line"])
+    text = [n for n in columns.targets if n not in columns.features and _numeric_share(frame[n]) == 0.0]
+    if text and len(columns.targets) > 1:
+        raise DataError(f"the target {text[0]!r} of {source} holds text labels; a target of labels is read "
+                        "alone, so give it as the only --target.")  # fmt: skip
+    labels, codes = _text_labels(frame[text[0]], text[0], source, frame["__line"]) if text else (None, None)
+    numbers = {n: codes if n in text else _numbers(frame[n], n, source, frame["__line"])
                for n in dict.fromkeys(columns.features + columns.targets)}  # fmt: skip
     if columns.id:  # numbers sort as numbers (a CSV is read as text): 9 before 10
         frame[columns.id] = _ids(frame[columns.id])
@@ -258,7 +266,19 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
         times=[times[s:e] for s, e in zip(starts, ends)],
         x=[x[s:e] for s, e in zip(starts, ends)],
         y=[y[s:e] for s, e in zip(starts, ends)],
+        labels=labels,
     )  # fmt: skip
+
+
+def _text_labels(column: pd.Series, name: str, source: str, lines: pd.Series) -> tuple[list[str], np.ndarray]:
+    """A column of text labels: (the labels sorted, each row's index among them)."""
+    text = column.astype("string").str.strip().fillna("")
+    gone = np.flatnonzero(text.str.lower().isin(MISSING).to_numpy())
+    if len(gone):
+        raise DataError(f"column {name!r} of {source} has {len(gone)} missing label(s), the first on line "
+                        f"{lines.iloc[gone[0]]}; give every row its label or drop those rows.")  # fmt: skip
+    labels = sorted(text.unique().tolist())
+    return labels, np.searchsorted(np.asarray(labels, dtype=object), text.to_numpy(dtype=object)).astype(np.float64)
 
 
 def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.ndarray:
@@ -270,18 +290,23 @@ def _numbers(column: pd.Series, name: str, source: str, lines: pd.Series) -> np.
     values = pd.to_numeric(column if text is None else text.replace("", None), errors="coerce")
     values = values.to_numpy(np.float64, na_value=np.nan)
     missing = np.isnan(values)
-    if missing.all():
-        raise DataError(f"column {name!r} of {source} has no values (every cell is missing); "
-                        "drop it, or name the columns to use with --features.")  # fmt: skip
+    bad = np.array([], int)
     if text is not None:
         bad = np.flatnonzero(missing & text.fillna("").ne("").to_numpy()
                              & ~text.fillna("").str.lower().isin(MISSING).to_numpy())  # fmt: skip
-        if len(bad):
-            raise DataError(
-                f"column {name!r} of {source} has a value that is not a number on line "
-                f"{lines.iloc[bad[0]]}: {text.iloc[bad[0]]!r}; give numbers only (or leave "
-                "that column out)."
-            )
+    if missing.all() and len(bad):
+        raise DataError(f"column {name!r} of {source} holds text, not numbers ({text.iloc[bad[0]]!r} on line "
+                        f"{lines.iloc[bad[0]]}); statecarry reads numbers only: code labels as whole numbers "
+                        "0, 1, 2, … (a few of them get a softmax head), or leave the column out.")  # fmt: skip
+    if missing.all():
+        raise DataError(f"column {name!r} of {source} has no values (every cell is missing); "
+                        "drop it, or name the columns to use with --features.")  # fmt: skip
+    if text is not None and len(bad):
+        raise DataError(
+            f"column {name!r} of {source} has a value that is not a number on line "
+            f"{lines.iloc[bad[0]]}: {text.iloc[bad[0]]!r}; give numbers only (or leave "
+            "that column out)."
+        )
     if missing.any():
         first = np.flatnonzero(missing)[0]
         raise DataError(

@@ -71,11 +71,12 @@ class Prepared:
     train: Batches
     test: Batches | None
     test_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    label_names: list[str] | None = None  # text labels, in class-index order (predict writes them)
 
     def meta(self) -> dict:
         """What a saved model carries so that `predict` needs only the model and a table."""
         return {"columns": self.columns.to_json(), "head": self.head, "ahead": self.ahead,
-                "labels": self.labels, "scaling": self.scaling, "layout": self.setup.layout,
+                "labels": self.label_names or self.labels, "scaling": self.scaling, "layout": self.setup.layout,
                 "time_steps": self.setup.time_steps}  # fmt: skip
 
 
@@ -83,6 +84,8 @@ def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
     """The head a target asks for, and the labels of a softmax (None otherwise)."""
     values = np.unique(y)
     whole = np.all(values == np.round(values))
+    if whole and len(values) < 2 and head != "linear":  # labels, all the same: 0/1 or a softmax's
+        raise DataError(f"the target has one label only ({values[0]:g}); there is nothing to classify.")
     if head is None:
         if whole and set(values.tolist()) <= {0.0, 1.0}:
             head = "sigmoid"
@@ -93,7 +96,7 @@ def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
     if head == "softmax":
         if y.shape[1] != 1:
             raise ConfigError("a softmax head reads one target column of labels; give one --target.")
-        if len(values) < 2:
+        if len(values) < 2:  # one value that is not a whole number, with --head softmax
             raise DataError(f"the target has one label only ({values[0]:g}); there is nothing to classify.")
         return head, values.tolist()
     if head == "sigmoid" and not set(values.tolist()) <= {0.0, 1.0}:
@@ -126,7 +129,12 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     train_y = [seqs.y[k][: cuts.get(k, len(seqs.y[k]))] for k, _ in train_at]
     if sum(len(x) for x in train_x) < 2:
         raise DataError("the training part has fewer than 2 rows; give more rows or a smaller --test-fraction.")
-    head, labels = choose_head(np.concatenate(train_y), setup.head)
+    if seqs.labels is not None:  # text labels: a softmax over them, whatever their number
+        if setup.head not in (None, "softmax"):
+            raise ConfigError(f"the target holds text labels, which get a softmax head, not --head {setup.head}.")
+        if len(seqs.labels) < 2:
+            raise DataError(f"the target has one label only ({seqs.labels[0]!r}); there is nothing to classify.")
+    head, labels = choose_head(np.concatenate(train_y), "softmax" if seqs.labels is not None else setup.head)
     ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
     x_all = np.concatenate(train_x)
     scaling = {"x_mean": x_all.mean(0).tolist(), "x_std": _std(x_all).tolist()}
@@ -134,6 +142,8 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         y_all = np.concatenate(train_y)
         scaling |= {"y_mean": y_all.mean(0).tolist(), "y_std": _std(y_all).tolist()}
     prep = Prepared(columns, setup, head, ahead, labels, scaling, None, None)  # type: ignore[arg-type]
+    if seqs.labels is not None:
+        prep.label_names = [seqs.labels[int(c)] for c in labels]
     xs, ys, ws = zip(*(encode(x, y, prep) for x, y in zip(train_x, train_y)))
     prep.train = lay_out(list(xs), list(ys), list(ws), setup, train=True)
     parts = [(seqs.x[k][c:], seqs.y[k][c:], seqs.times[k][c:]) for k, c in test_at]
@@ -146,8 +156,8 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         prep.test_parts = parts
     elif setup.test_fraction > 0:
         raise DataError(
-            f"no test part is longer than time_steps={setup.time_steps}"
-            f"{' + ahead' if ahead else ''}, so nothing can be scored; use a larger --test-fraction, "
+            f"no test part is longer than --time-steps {setup.time_steps}"
+            f"{f' + --ahead {ahead}' if ahead else ''}, so nothing can be scored; use a larger --test-fraction, "
             "a smaller --time-steps, or --test-fraction 0 to train on everything."
         )
     return prep

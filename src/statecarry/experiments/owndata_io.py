@@ -10,7 +10,7 @@ import numpy as np
 from ..core.spec import Model
 from ..data import tables
 from ..errors import DataError
-from .owndata_run import predict_table
+from .owndata_run import predict_table, state_key
 
 
 def columns_for(frame, meta: dict) -> tables.Columns:
@@ -25,11 +25,19 @@ def columns_for(frame, meta: dict) -> tables.Columns:
     return tables.Columns(tuple(stored["features"]), (), stored["id"], stored["time"])
 
 
+def predicted(target: str, meta: dict) -> str:
+    """The prediction's column: `y_prediction` for the row's own target, `y_in_K` for the
+    target K steps on (a row's forecast of the row K later)."""
+    ahead = meta.get("ahead", 0)
+    return f"{target}_in_{ahead}" if ahead else f"{target}_prediction"
+
+
 def output_names(meta: dict) -> list[str]:
     targets = meta["columns"]["targets"]
     if meta["head"] == "softmax":
-        return [f"{targets[0]}_p_{label:g}" for label in meta["labels"]]
-    return [f"{t}_prediction" for t in targets]
+        stem = predicted(targets[0], meta).removesuffix("_prediction")
+        return [f"{stem}_p_{label if isinstance(label, str) else format(label, 'g')}" for label in meta["labels"]]
+    return [predicted(t, meta) for t in targets]
 
 
 def predict_to_file(model: Model, params: dict, meta: dict, seqs, columns: tables.Columns, batch_size: int,
@@ -41,14 +49,21 @@ def predict_to_file(model: Model, params: dict, meta: dict, seqs, columns: table
         table[columns.id] = np.concatenate([[i] * len(x) for i, x in zip(seqs.ids, seqs.x)])
     if columns.time:
         table[columns.time] = np.concatenate(seqs.times)
+    if not columns.id and not columns.time:  # one series in file order: the row (from 0) is its key
+        table["row"] = np.concatenate(seqs.times)
     values = np.concatenate(preds)
     for k, name in enumerate(output_names(meta)):
         table[name] = values[:, k]
     if meta["head"] == "softmax":
         labels = np.asarray(meta["labels"])
-        table[f"{meta['columns']['targets'][0]}_prediction"] = labels[np.argmax(values, axis=1)]
+        table[predicted(meta["columns"]["targets"][0], meta)] = labels[np.argmax(values, axis=1)]
     tables.write_table(table, output)
     return len(values), after
+
+
+def ids_without_state(ids, states: dict | None) -> int:
+    """How many of the table's ids `states` (from --state-in) has no state for."""
+    return 0 if states is None else sum(state_key(i) not in states for i in ids)
 
 
 def write_states(path: str | Path, states: dict) -> None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import stats
+from ..core import memory
 from ..core.fit import Fit, fit
 from ..core.spec import Model, Train
 from ..data.steps import pack_steps, unpack_steps, windows_of
 from ..data.tables import Sequences
+from ..errors import TooLargeForMemory
 from .owndata import Prepared, Setup, decode, prepare
 
 VERDICTS = ("carrying state helps", "carrying state does not help", "cannot tell on this data")
@@ -44,26 +47,47 @@ def in_units(metrics: dict[str, np.ndarray], prep: Prepared) -> dict[str, np.nda
     return {k: v * std if k.endswith(("_rmse", "_mae")) else v for k, v in metrics.items()}
 
 
-def best_seed(fit_: Fit, prep: Prepared) -> int:
-    """The seed with the best final test metric (train loss without a test part)."""
+def finite_seeds(fit_: Fit) -> list[int]:
+    """The seeds that did not diverge: finite loss every epoch and finite parameters."""
+    return [s for s in fit_.seeds if s not in fit_.diverged and all_finite(fit_.params_of(s))]
+
+
+def all_finite(tree) -> bool:
+    """Every number in a (nested dict / list of) arrays is finite."""
+    if isinstance(tree, dict):
+        return all(all_finite(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return all(all_finite(v) for v in tree)
+    return bool(np.isfinite(np.asarray(tree)).all())
+
+
+def best_seed(fit_: Fit, prep: Prepared) -> int | None:
+    """The finite seed with the best final test metric (train loss without a test part);
+    None when every seed diverged."""
     name, higher = test_metric(prep.head)
     values = fit_.metrics.get(name, -fit_.metrics["train_loss"] if higher else fit_.metrics["train_loss"])[-1]
-    values = np.where(np.isfinite(values), values, -np.inf if higher else np.inf)
-    return fit_.seeds[int(np.argmax(values) if higher else np.argmin(values))]
+    finite = set(finite_seeds(fit_))
+    values = np.array([v if s in finite and np.isfinite(v) else np.nan for s, v in zip(fit_.seeds, values)])
+    if np.isnan(values).all():
+        return None
+    return fit_.seeds[int(np.nanargmax(values) if higher else np.nanargmin(values))]
 
 
-def save_models(fit_: Fit, prep: Prepared, output: str, all_seeds: bool = False) -> tuple[int, list[str]]:
-    """Save the best seed at `output` (and, with `all_seeds`, every seed beside it as
-    `NAME-seedN.safetensors`), each with what `predict` needs; (best seed, paths written)."""
+def save_models(fit_: Fit, prep: Prepared, output: str, all_seeds: bool = False) -> tuple[int | None, list[str]]:
+    """Save the best finite seed at `output` (and, with `all_seeds`, every finite seed beside
+    it as `NAME-seedN.safetensors`), each with what `predict` needs; (best seed, paths
+    written). A diverged seed is never saved; when all diverged, nothing is: (None, [])."""
     from pathlib import Path
 
     from ..core.checkpoint import save
 
     best = best_seed(fit_, prep)
+    if best is None:
+        return None, []
     meta = prep.meta() | {"mode": fit_.train.mode, "seed": best}
     save(output, fit_.model, fit_.params_of(best), extra=meta)
     saved = [str(output)]
-    for seed in fit_.seeds if all_seeds else []:
+    for seed in finite_seeds(fit_) if all_seeds else []:
         path = Path(output).with_name(f"{Path(output).stem}-seed{seed}{Path(output).suffix}")
         save(path, fit_.model, fit_.params_of(seed), extra=meta | {"seed": seed})
         saved.append(str(path))
@@ -91,9 +115,9 @@ def predict_table(
     if states or keep_states:  # each sequence alone, so its own state goes in and comes out
         out, after = [], {}
         for key, x in zip(seqs.ids, xs):
-            pred, state = predict(params, x[None, None], model, (states or {}).get(_key(key)))
+            pred, state = predict(params, x[None, None], model, (states or {}).get(state_key(key)))
             out.append(pred[0, 0])
-            after[_key(key)] = state
+            after[state_key(key)] = state
         return [decode(o, meta) for o in out], after
     ones = [np.ones(len(x), np.float32) for x in xs]
     batches, placed = pack_steps(xs, [x[:, :0] for x in xs], ones, min(batch_size, len(xs)), meta["time_steps"])
@@ -101,7 +125,7 @@ def predict_table(
     return [decode(o, meta) for o in unpack_steps(pred, placed)], {}
 
 
-def _key(id_) -> str:
+def state_key(id_) -> str:
     return "" if id_ is None else str(id_)
 
 
@@ -165,11 +189,13 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
         out.append(Variant(f"stateful, horizon {k}", base, train.replace(mode="stateful", horizon=k)))
     else:
         notes.append("horizon K left out: an epoch is one batch long, so K = 1.")
-    fits = rtrl_seeds_that_fit(prep, model)
-    if fits >= seeds:
-        out.append(Variant("rtrl", base, train.replace(mode="rtrl", horizon=1)))
-    else:
-        notes.append(f"rtrl left out: {seeds} seeds of this model do not fit in memory (at most {fits}).")
+    rtrl = train.replace(mode="rtrl", horizon=1)
+    try:  # the engine's own estimate; seeds past what fits at once run in waves
+        resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=_outputs(prep))
+        memory.plan_for(resolved, rtrl, seeds, 1, prep.train, prep.test, shared=True)
+        out.append(Variant("rtrl", base, rtrl))
+    except TooLargeForMemory as e:  # say why, and compare the rest
+        notes.append(f"rtrl left out: {str(e)[0].lower()}{str(e)[1:].split('; ')[0]}.")
     return out, notes
 
 
@@ -177,16 +203,20 @@ def rtrl_seeds_that_fit(prep: Prepared, model: Model) -> int:
     """How many seeds of `model` on this data RTRL can hold in memory at once."""
     from ..core import rtrl
 
-    outputs = len(prep.labels) if prep.labels is not None else prep.train.y.shape[-1]
-    resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=outputs)
+    resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=_outputs(prep))
     return rtrl.seeds_that_fit(resolved, prep.train.batch_size)
+
+
+def _outputs(prep: Prepared) -> int:
+    return len(prep.labels) if prep.labels is not None else prep.train.y.shape[-1]
 
 
 def compare(
     seqs: Sequences, columns, setup: Setup, model: Model, train: Train, seeds: Sequence[int],
     horizon: int | None = None, record: Callable | None = None, on_progress=None,
 ) -> tuple[list[Compared], list[str], str]:  # fmt: skip
-    """Every variant on the same data and seeds; (results, notes, verdict)."""
+    """Every variant on the same data and seeds; (results, notes, verdict). `record(name,
+    config)` gives a context for each variant's stored run (with epoch/finish), or None."""
     prep = prepare(seqs, columns, setup)
     if prep.test is None:
         from ..errors import ConfigError
@@ -197,17 +227,24 @@ def compare(
     results: list[Compared] = []
     for v in found:
         p = prep if v.setup == setup else prepare(seqs, columns, v.setup)
-        f = train_table(p, model, v.train, seeds, on_progress=on_progress)
+        # the variant's own run (open while it trains, so it holds its seconds), or none
+        with record(v.name, v.train.to_dict() | {"layout": v.setup.layout}) if record else nullcontext() as run:
+            on_epoch = None if run is None else _epochs_into(run, p)
+            f = train_table(p, model, v.train, seeds, on_progress=on_progress, on_epoch=on_epoch)
+            if run is not None:
+                run.finish(timings={"compile_seconds": f.compile_seconds, "run_seconds": f.run_seconds})
         metrics = in_units(f.metrics, p)
-        final = metrics[name][-1]
-        if record is not None:
-            record(v.name, v.train.to_dict() | {"layout": v.setup.layout}, metrics)
-        results.append(Compared(v.name, metrics, final, None))
+        results.append(Compared(v.name, metrics, metrics[name][-1], None))
     base = results[0].final
     for r in results[1:]:
         gain = (r.final - base) if higher else (base - r.final)
         r.difference = stats.mean_ci(gain)
     return results, notes, verdict(results)
+
+
+def _epochs_into(run, prep: Prepared) -> Callable:
+    """fit's on_epoch, writing each epoch (in the target's units) into `run`."""
+    return lambda e, m: run.epoch(e, {k: v.tolist() for k, v in in_units(m, prep).items()})
 
 
 def verdict(results: list[Compared]) -> str:
