@@ -6,8 +6,8 @@ pattern of the collocated sample `distance` batches back (`experiments/tasks.py:
 sigmoid + BCE output per bit. For each mode, the same seeds: final determined-bit accuracy on
 the test set (mean, 95% t interval) and the solved fraction (bit accuracy ≥ 0.99, Wilson 95%).
 
-    PYTHONPATH=src python benchmarks/copy_task.py [--seeds 8] [--epochs 30] [--units 8]
-        [--pattern 2] [--distance 2] [--lr 1e-2]
+    PYTHONPATH=src python benchmarks/copy_task.py [--seeds 16] [--epochs 50] [--units 8]
+        [--pattern 2] [--distance 2] [--n-train 1024] [--lr 1e-2]
 
 prints a markdown table (and the machine, load and seconds per mode).
 """
@@ -40,13 +40,13 @@ def modes(distance: int) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--units", type=int, default=8)
     ap.add_argument("--pattern", type=int, default=2)
     ap.add_argument("--distance", type=int, default=2)
     ap.add_argument("--time-steps", type=int, default=5)
-    ap.add_argument("--n-train", type=int, default=512)
+    ap.add_argument("--n-train", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--modes", default=None, help="comma-separated subset of the modes")
     a = ap.parse_args()
