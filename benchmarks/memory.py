@@ -1,7 +1,7 @@
 """The memory estimate (`core/memory.py`) against measured peak RSS, shape by shape.
 
 Each shape runs `blog.run` in a fresh process and measures what the run added to the peak
-resident set (`ru_maxrss` after the run minus the resident set just before it, after JAX is
+resident set (VmHWM after the run minus VmHWM just before it, after JAX is
 imported and its CPU client made). The estimate is `memory.estimate` for the seeds the run
 holds at once, plus every seed's kept results. Ratio = estimate / measured: above 1 means the
 estimate errs on the safe side.
@@ -36,10 +36,17 @@ SHAPES = [  # (Config fields, seeds): each moves a different part of the estimat
 SEED_SWEEP = [1024, 16_384, 65_536]
 
 
+def high_water() -> int:
+    """This process's peak resident set in bytes (VmHWM). Not `ru_maxrss`: Linux carries that
+    over from the parent across fork and exec, so a child of a big process (pytest after some
+    fits) starts with the parent's peak and a small run seems to add nothing."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 def child(fields: dict, seeds: int) -> dict:
     """Runs in the measuring process: one `blog.run`, and what it added to the peak RSS."""
-    import resource
-
     from statecarry.core import memory, runtime
 
     runtime.use_cpu_cores()
@@ -50,13 +57,11 @@ def child(fields: dict, seeds: int) -> dict:
 
     config = Config(**fields)
     jax.numpy.zeros(1).block_until_ready()
-    with open("/proc/self/statm") as f:
-        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    before = max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    before = high_water()
     t0 = time.perf_counter()
     blog.run(config, range(seeds))
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = high_water()
     need = blog.memory_needed(config)
     chunk = runtime.SEEDS_PER_DEVICE * len(runtime.seed_devices(config.model_spec()))
     chunk, wave = memory.plan(need, seeds, chunk)

@@ -274,3 +274,18 @@ def test_several_targets_get_one_prediction_column_each_and_no_baselines(data, t
     ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.parquet")
     pred = pd.read_parquet(tmp_path / "p.parquet")
     assert list(pred.columns) == ["infl_prediction", "realint_prediction"] and len(pred) == 203
+
+
+@pytest.mark.parametrize("command", [["train", "--target", "b"], ["forecast", "--column", "b", "--no-store"]])
+def test_a_table_too_big_for_memory_is_refused_with_its_size_before_it_is_read(tmp_path, monkeypatch, command):
+    """The limit injected through STATECARRY_MEMORY_LIMIT: a 30 KiB table against 200 KiB."""
+    table = tmp_path / "big.csv"
+    table.write_text("a,b\n" + "".join(f"{i},{i / 7:.6f}\n" for i in range(2000)))
+    monkeypatch.setenv("STATECARRY_MEMORY_LIMIT", "200K")
+    name, *args = command
+    result = invoke(name, table, *args)
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    kib = table.stat().st_size / 1024
+    assert result.output.startswith(f"Error: big.csv is {kib:,.1f} KiB; reading it needs about "), result.output
+    assert "more than the 200.0 KiB that STATECARRY_MEMORY_LIMIT allows" in result.output
+    assert json.loads(ok("runs", "list", "--json").output) == []

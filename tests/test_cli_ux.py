@@ -98,6 +98,48 @@ def test_python_m_statecarry_works():
     assert bad.returncode == 2 and "Did you mean 'reproduce'?" in bad.stderr
 
 
+def test_statecarry_help_imports_no_numpy_nor_any_command_module():
+    """`statecarry --help` lists every command from names alone (issue 10: <= 4x a bare
+    interpreter start); NumPy, the run store and the experiments load only for a command."""
+    code = """
+import contextlib, io, json, sys
+from statecarry.cli import cli
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        cli.main(["--help"], prog_name="statecarry")
+    except SystemExit:
+        pass
+from statecarry.cli import _commands
+lazy = tuple(f"statecarry.cli.{module}" for module, _ in _commands.LAZY.values())
+loaded = [m for m in sys.modules if m in ("numpy", "statecarry.store") or m in lazy]
+print(json.dumps({"help": out.getvalue(), "loaded": loaded}))
+"""
+    result = json.loads(run_python(code))
+    assert result["loaded"] == []
+    for name in ("doctor", "forecast", "report", "reproduce", "run", "runs", "sweep", "varlen",
+                 "train", "compare", "predict", "export", "import"):
+        assert f"\n  {name} " in result["help"]
+
+
+@pytest.mark.parametrize("width", [45, 60, 1000])
+def test_lazy_command_helps_match_the_commands_own(width):
+    """The one-line helps `--help` shows before loading a command are the command's own."""
+    import click
+
+    from statecarry.cli import _commands
+
+    for name, (_, line) in _commands.LAZY.items():
+        real = cli.get_command(None, name)
+        assert click.Command(name, help=line).get_short_help_str(width) == real.get_short_help_str(width)
+
+
+def test_import_statecarry_loads_no_numpy_until_a_name_needs_it():
+    code = ("import statecarry as sc, sys; before = 'numpy' in sys.modules; sc.Batches; "
+            "print(before, 'numpy' in sys.modules, sc.__version__ != '')")
+    assert run_python(code).split() == ["False", "True", "True"]
+
+
 def test_an_unavailable_jax_platform_is_named_in_one_sentence_and_nothing_is_stored(tmp_path):
     import os
 

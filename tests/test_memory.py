@@ -42,7 +42,7 @@ def test_the_estimate_is_within_2x_of_the_measured_peak(fields, seeds):
     """Shapes whose own memory is a good part of the peak: XLA's fixed part alone (the blog's
     default shape) measured 57 to 105 MiB from run to run, as the compiler's code pages are
     resident or not (benchmarks/memory.py records it)."""
-    r = benchmark().measure(fields, seeds)  # a fresh process: ru_maxrss minus the RSS before
+    r = benchmark().measure(fields, seeds)  # a fresh process: its peak RSS (VmHWM) minus that before
     assert 0.5 <= r["estimate"] / r["measured"] <= 2, r
 
 

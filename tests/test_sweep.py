@@ -109,3 +109,15 @@ def test_solved_falls_back_to_test_accuracy_when_no_label_is_determined():
     base = Config(task="random-labels", **SMALL)
     (row,) = sweep.sweep(base, sweep.parse_grid("units=3"), seeds=[0, 1])
     assert row.solved.n == 2 and np.isfinite(row.solved.mean)
+
+
+def test_a_point_too_big_for_memory_in_any_mode_is_skipped_with_the_estimate(monkeypatch):
+    """The engine's one estimate (core/memory.py) answers for every mode, not only RTRL's."""
+    from statecarry.core import memory
+
+    monkeypatch.setenv(memory.LIMIT_SETTING, "1G")
+    grid = sweep.parse_grid("units=3,2800 n_train=64,2000000")  # big model or big data: fits
+    points = sweep.points(Config(task="prev-batch", **SMALL), grid)
+    skipped = {tuple(p.values.values()): p.skipped for p in points if p.skipped}
+    assert list(skipped) == [(2800, 2000000)]  # both at once: not one seed fits in 1 GiB
+    assert skipped[(2800, 2000000)].startswith("one seed needs about 1.3 GiB (parameters and Adam")

@@ -6,28 +6,38 @@
     fit = sc.fit(train_batches, model, train, seeds=range(8), test=test_batches)
     pred, state = sc.predict(fit.params_of(seed=3), batches, fit.model)
 
-Names that need JAX (`predict`, `Predictor`, `rollout`, `save`, `load`, `to_keras`,
-`from_keras`, `clear_cache`) are imported on first use, so `import statecarry` stays quick.
+Everything but the specs and errors (`fit`, `Batches`, `predict`, ...) is imported on first
+use, so `import statecarry` (and `statecarry --help`) does not load NumPy or JAX.
 """
 
 import importlib
-import importlib.metadata
+from typing import TYPE_CHECKING
 
-from .core.fit import Fit as Fit
-from .core.fit import fit as fit
 from .core.spec import Model as Model
 from .core.spec import Train as Train
-from .data.check import check_layout as check_layout
-from .data.layout import Batches as Batches
-from .data.layout import from_samples as from_samples
-from .data.layout import from_series as from_series
-from .data.layout import pack as pack
 from .errors import ConfigError as ConfigError
 from .errors import DataError as DataError
 from .errors import InteropError as InteropError
 from .errors import StatecarryError as StatecarryError
 
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from .core.checkpoint import load, save
+    from .core.fit import Fit, fit
+    from .core.interop import from_keras, to_keras
+    from .core.predict import Predictor, evaluate, predict, rollout
+    from .core.runtime import clear_cache
+    from .data.check import check_layout
+    from .data.layout import Batches, from_samples, from_series, pack
+
+# Imported on first use: even NumPy (0.1 s) would make `statecarry --help` 4x slower.
 _LAZY = {
+    "fit": "core.fit",
+    "Fit": "core.fit",
+    "Batches": "data.layout",
+    "from_series": "data.layout",
+    "from_samples": "data.layout",
+    "pack": "data.layout",
+    "check_layout": "data.check",
     "predict": "core.predict",
     "evaluate": "core.predict",
     "Predictor": "core.predict",
@@ -39,10 +49,16 @@ _LAZY = {
     "clear_cache": "core.runtime",
 }
 
-
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "__version__":  # importlib.metadata costs 40 ms: only when asked
+        from importlib import metadata
+
+        try:
+            return metadata.version("statecarry")
+        except metadata.PackageNotFoundError:  # running from a source tree
+            return "0+unknown"
     raise AttributeError(f"module 'statecarry' has no attribute {name!r}")
 
 
@@ -52,7 +68,3 @@ __all__ = [
     "from_series", "load", "pack", "predict", "Predictor", "rollout", "save", "to_keras",
 ]  # fmt: skip
 
-try:
-    __version__ = importlib.metadata.version("statecarry")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"

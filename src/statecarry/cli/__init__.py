@@ -1,7 +1,7 @@
 """The `statecarry` command line: a thin click layer over the library.
 
-`cli/__init__.py` holds the group, shared options and `run`/`reproduce`; other commands live
-in their own modules under `cli/` and are registered by `_commands.py`. Only `cli/` imports
+`cli/__init__.py` holds the group, shared options and `run`; other commands live in their own
+modules under `cli/`, imported only when asked for (`_commands.py`). Only `cli/` imports
 click.
 
 Heavy imports (JAX) happen inside commands so `statecarry --help` answers instantly. A user's
@@ -126,6 +126,29 @@ class Group(click.Group):
             raise UserError(f"cannot write {e.filename}: {e.strerror}; choose another path.") from None
 
 
+class RootGroup(Group):
+    """The `statecarry` group: commands in their own modules are imported when asked for."""
+
+    group_class = Group
+
+    def list_commands(self, ctx: click.Context | None) -> list[str]:
+        return sorted(set(self.commands) | set(_commands.LAZY))
+
+    def get_command(self, ctx: click.Context | None, name: str) -> Any:
+        if name not in self.commands:
+            _commands.load(name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the names and one-line helps alone: nothing is imported."""
+        shown = {n: self.commands.get(n) or click.Command(n, help=_commands.LAZY[n][1])
+                 for n in self.list_commands(ctx)}  # fmt: skip
+        limit = formatter.width - 6 - max(len(n) for n in shown)
+        rows = [(n, c.get_short_help_str(limit)) for n, c in shown.items() if not c.hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:
     import difflib
 
@@ -138,7 +161,7 @@ def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="statecarry")
 def cli() -> None:
     "Train, test and explain stateful LSTMs: the state carried from batch to batch."
@@ -259,8 +282,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-# -- commands that live in their own modules: one import line each -------------------------
-from . import _commands  # noqa: E402, F401  (registers: see _commands.py)
+# -- commands that live in their own modules, imported when asked for (see _commands.py) ----
+from . import _commands  # noqa: E402
 
 
 def main() -> None:

@@ -165,7 +165,7 @@ def fit(
     def put(tree, sharding):
         return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)
 
-    program = train.replace(epochs=1)  # epochs do not change the program
+    program = train.structure()  # epochs, the learning rate, ... do not change the program
     t0 = time.perf_counter()
     init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, split)
     init_seconds = time.perf_counter() - t0
@@ -187,6 +187,7 @@ def fit(
                 known = known or checks.has_known(tr, te)
             data_sharding = whole if source.shared else split
             carry, keys = init_fn(np.asarray(padded).astype(np.int32))
+            carry = _with_hyper(carry, train, len(padded), lambda a: put(a, split))
             states.append([carry, put(tr, data_sharding), put(te, data_sharding), keys])
         return states
 
@@ -200,8 +201,8 @@ def fit(
     args = (carry, tr, te, keys, np.int32(0))
     shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args))
     placement = (split is not None, n_dev, source.shared, str(jax.tree.structure(args)), shapes)
-    epoch_fn = _epoch_program(model, program, source.shared, split, whole, te is not None)
-    compiled = runtime.executable("epoch", (model, program, placement), lambda: epoch_fn.lower(*args))
+    epoch_fn, placed = _epoch_program(model, program, source.shared, split, whole, te is not None)
+    compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, **placed)
     compile_seconds = time.perf_counter() - t0 + init_seconds
     carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
 
@@ -310,24 +311,30 @@ class _Source:
 
 
 def _epoch_program(model: Model, train: Train, shared: bool, split, whole, has_test: bool):
-    """One jitted epoch per (model, train, data sharing, devices)."""
+    """One epoch per (model, train, data sharing, devices), and how to jit it."""
     import functools
-
-    import jax
 
     from . import engine
 
     fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared)
     if split is None:
-        return jax.jit(fn, donate_argnums=(0,))
+        return fn, {"donate_argnums": (0,)}
     data = whole if shared else split
     test_sharding = data if has_test else None
-    return jax.jit(
-        fn,
-        in_shardings=(split, data, test_sharding, split, whole),
-        out_shardings=(split, split),
-        donate_argnums=(0,),
-    )
+    return fn, {
+        "in_shardings": (split, data, test_sharding, split, whole),
+        "out_shardings": (split, split),
+        "donate_argnums": (0,),
+    }
+
+
+def _with_hyper(carry, train: Train, lanes: int, put: Callable):
+    """The carry with Adam's hyperparameters (data in the program, see optim.py) set."""
+    from .optim import hyper
+
+    values = hyper(train.learning_rate, train.beta1, train.beta2, train.adam_eps)
+    opt_state = carry.opt_state._replace(hyper=put(np.tile(values, (lanes, 1))))
+    return carry._replace(opt_state=opt_state)
 
 
 def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int, split):
@@ -342,6 +349,5 @@ def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int,
 
     seeds = jax.ShapeDtypeStruct((chunk_size,), np.dtype(np.int32))
     placed = {} if split is None else {"in_shardings": split, "out_shardings": split}
-    jitted = jax.jit(init, **placed)
     key = (model, train, chunk_size, batch_size, time_steps, split is not None and len(split.mesh.devices.flat))
-    return runtime.executable("init", key, lambda: jitted.lower(seeds))
+    return runtime.executable("init", key, init, (seeds,), **placed)

@@ -15,11 +15,10 @@ against measured peak RSS (`benchmarks/memory.py`, tests/test_memory.py: within 
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..budget import LIMIT_SETTING, USABLE, available_bytes, budget, parse_bytes, size  # noqa: F401
 from ..errors import TooLargeForMemory
 from .spec import GATES, Model, Train
 
@@ -30,9 +29,7 @@ MAKING_COPIES = 3  # making one seed's data (the blog's tasks: float64, then flo
 ADAM_COPIES = 6  # params, Adam's m and v, and the step's grads, updates and new params
 SENSITIVITY_COPIES = 6  # RTRL sensitivities alive at once inside a step (old, new, tangents)
 ONLINE_COPIES = 8  # UORO/SnAp-1 carries alive at once in a step (derived, not yet calibrated)
-USABLE = 0.8  # of the memory available, the share a run may plan for (the rest: headroom)
 MAX_RESIDENT_SEEDS = 4096  # more seeds stream through in waves at the same throughput
-LIMIT_SETTING = "STATECARRY_MEMORY_LIMIT"
 
 ModeParts = Callable[[Model, Train, int, int], dict[str, int]]
 MODE_PARTS: dict[str, ModeParts] = {}  # mode -> its own bytes per seed, by name
@@ -156,57 +153,6 @@ def estimate(
 
 def _recurrent_guess(model: Model) -> int:
     return model.replace(features=1).recurrent_params()
-
-
-def size(n: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale or unit == "KiB":
-            return f"{n / scale:,.1f} {unit}"
-    raise AssertionError
-
-
-# -- what this machine lets a run use -----------------------------------------------------------
-
-
-def available_bytes() -> int:
-    """Memory the kernel could give this process now (MemAvailable), else all physical memory."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def budget() -> tuple[int, str]:
-    """(bytes a run may plan for, where that number comes from, for a message)."""
-    setting = os.environ.get(LIMIT_SETTING, "").strip()
-    if setting:
-        limit = parse_bytes(setting)
-        return limit, f"the {size(limit)} that {LIMIT_SETTING} allows"
-    have = int(available_bytes() * USABLE)
-    return have, (
-        f"the {size(have)} a run may use here ({USABLE:.0%} of the memory available; "
-        f"{LIMIT_SETTING} sets another limit)"
-    )
-
-
-def parse_bytes(text: str) -> int:
-    """'2G', '512M', '300k' or a plain number of bytes (binary units)."""
-    scales = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    scale = scales.get(t[-1:], 1)
-    try:
-        value = float(t[:-1] if t[-1:] in scales else t) * scale
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise TooLargeForMemory(
-            f"{LIMIT_SETTING} must be a size such as 2G, 512M or a number of bytes, got {text!r}."
-        )
-    return int(value)
 
 
 # -- how many seeds at once, or a refusal -----------------------------------------------------

@@ -18,10 +18,18 @@ from .spec import Model
 
 SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
 # Seeds are split over host devices only for small LSTMs. With 2 XLA:CPU host devices, jaxlib
-# 0.10.2 deadlocks executing the epoch for LSTM(32) and up (both devices' programs wait on
-# the shared intra-op thread pool; seen with batch 32); LSTM(16) and below run fine, and that
-# is where the split pays off anyway (large per-step ops already use both cores).
+# 0.10.2 hangs executing the epoch of LSTM(32) and up (batch 32). benchmarks/deadlock.py runs
+# it in time-limited processes: it hangs with either of xla_cpu_flags' settings alone (the
+# small-loop kernel at 1 GB, YNNPACK fusions off) and with both at 1 MB, also with Eigen
+# single-threaded, so it is not intra-op thread starvation; it runs with XLA's defaults and
+# with the 1 MB threshold alone (YNNPACK fusions on: the next thing to measure for small
+# models), and a bare scan with a dot per step split the same way never hangs. Routed around: a model above
+# this size runs its seeds on one device, where its large per-step ops use both cores anyway.
 SPLIT_MAX_UNITS = 16
+# Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
+# kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
+# with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
+SMALL_LOOP_BYTES = 1_000_000
 # LLVM's -O1 compiles in about half the time of XLA's default and runs as fast (measured in
 # benchmarks/engine.py, variant xla-O); the numbers agree to 1e-8.
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
@@ -54,8 +62,12 @@ def xla_cpu_flags() -> list[str]:
     loop into one kernel instead (which needs loops free of `dot`s, see `model.matvec`), and
     turning off YNNPACK fusions keeps them from splitting the loop again (with them on, the
     epoch runs 3x slower). Measured in benchmarks/engine.py.
+
+    Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel: a big
+    model's loop compiled that way runs its matrix products as plain scalar loops on one core
+    (LSTM(256), batch 32: 40x slower than with XLA's matmul routines; benchmarks/charlm.py).
     """
-    flags = ["--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"]
+    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
     # XLA aborts on a flag it does not know; this one is verified on jaxlib 0.10.
     if _jaxlib_version() >= (0, 10):
         flags.append("--xla_cpu_experimental_ynn_fusion_type=")
@@ -76,10 +88,15 @@ def cache_dir() -> Path:
     return Path(base) / "statecarry" / "jax"
 
 
+_PROGRAM_DIR: Path | None = None  # where traced programs are stored (programs.py), if anywhere
+
+
 def enable_compile_cache(path: Path | None = None) -> None:
-    """JAX's persistent compilation cache, so a second invocation does not recompile."""
+    """JAX's persistent compilation cache, so a second invocation does not recompile, and
+    statecarry's store of traced programs beside it, so it does not trace again either."""
     import jax
 
+    global _PROGRAM_DIR
     path = path or cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -88,6 +105,7 @@ def enable_compile_cache(path: Path | None = None) -> None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _PROGRAM_DIR = path.parent / f"{path.name}-programs"
 
 
 # -- compiled programs, kept for the rest of the process --------------------------------------
@@ -104,28 +122,35 @@ _JAX_SETTINGS = (
 )
 
 
-def executable(name: str, key: tuple, lower: Callable[[], Any]) -> Any:
-    """The compiled program for `key`, compiled once per process (a second run of the same
-    config and shapes, as in a sweep or `reproduce`, neither traces nor compiles again).
+def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: Any) -> Any:
+    """`jax.jit(fn, **jit_options)` compiled for `args` (arrays or shapes), once per process
+    and `key` (a second run of the same config and shapes, as in a sweep or `reproduce`,
+    neither traces nor compiles again).
 
-    Across processes JAX's persistent cache skips the compile, not the tracing. Caching the
-    executable on disk ourselves would skip that too, but XLA:CPU (jaxlib 0.10) serialises a
-    loaded program without the kernels it shares with programs compiled before it in the
-    same process, so the copy fails to run ("Function ... not found").
+    With `enable_compile_cache`, later processes skip the tracing too (`programs.py`).
+    Caching the compiled executable itself on disk would skip more, but XLA:CPU (jaxlib
+    0.10) serialises a loaded program without the kernels it shares with programs compiled
+    before it in the same process, so the copy fails to run ("Function ... not found").
     """
     import jax
 
+    from . import programs
+
     full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS))
     if full_key not in _EXECUTABLES:
-        _EXECUTABLES[full_key] = lower().compile(COMPILER_OPTIONS)
+        _EXECUTABLES[full_key] = programs.compiled(
+            full_key, fn, args, jit_options, COMPILER_OPTIONS, _PROGRAM_DIR
+        )
     return _EXECUTABLES[full_key]
 
 
 def seed_devices(model: Model) -> list:
-    """The XLA devices to split a model's seeds over: all of them, or one for a model too
-    large to split safely (see SPLIT_MAX_UNITS)."""
+    """The XLA devices to split a model's seeds over: all of them (every GPU, or every CPU
+    host device), or one CPU device for a model too large to split safely there (see
+    SPLIT_MAX_UNITS)."""
     devices = local_devices()
-    return devices if model.units <= SPLIT_MAX_UNITS else devices[:1]
+    hangs = devices[0].platform == "cpu" and model.units > SPLIT_MAX_UNITS  # XLA:CPU only
+    return devices[:1] if hangs else devices
 
 
 def local_devices() -> list:

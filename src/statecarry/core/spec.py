@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..data.inputs import whole_size
+from ..data.sizes import whole_size
 from ..errors import ConfigError
 
 CELLS = ("lstm", "gru")
@@ -24,6 +24,9 @@ CARRIES = ("hc", "c")
 LOSSES = ("mse", "bce", "cross-entropy")
 # The losses each head can be trained with, the first being its default.
 HEAD_LOSSES = {"sigmoid": ("bce", "mse"), "linear": ("mse",), "softmax": ("cross-entropy",)}
+# Train fields that are data in the compiled program, not constants of it (optim.py): Trains
+# that differ only in these share one program.
+DATA_FIELDS = ("learning_rate", "beta1", "beta2", "adam_eps")
 # Gates per cell: the kernels are (inputs, gates * units), in Keras' order.
 GATES = {"lstm": 4, "gru": 3}
 FLOAT32_MAX = 3.4028234663852886e38  # larger is infinite in the engine's float32
@@ -164,6 +167,12 @@ class Train:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def structure(self) -> Train:
+        """What the compiled program depends on: this Train with the `DATA_FIELDS` (learning
+        rate, Adam's betas and epsilon) at their defaults and one epoch."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in DATA_FIELDS}
+        return dataclasses.replace(self, epochs=1, **defaults)
 
 
 def _choice(value: object, name: str, options: tuple[str, ...]) -> None:

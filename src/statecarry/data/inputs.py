@@ -9,17 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError
-
-MAX_SIZE = 2**31 - 1  # the engine's sizes, indices and seeds are 32-bit integers (XLA, JAX)
-
-
-def whole_size(value: object, name: str, error: type[Exception] = DataError) -> None:
-    """A size (batch size, units, epochs, …): a whole number from 1 to `MAX_SIZE`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_SIZE:
-        raise error(
-            f"{name} must be a positive whole number up to {MAX_SIZE:,} (the engine's sizes are "
-            f"32-bit integers), got {value!r}."
-        )
+from .sizes import MAX_SIZE as MAX_SIZE
+from .sizes import whole_size as whole_size
 
 
 def check_sizes(batch_size: int, time_steps: int) -> None:

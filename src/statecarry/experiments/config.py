@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..core.spec import Model, Train
-from ..data.inputs import MAX_SIZE, whole_size
+from ..data.sizes import MAX_SIZE, whole_size
 from ..errors import ConfigError
 
 

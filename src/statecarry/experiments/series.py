@@ -64,8 +64,12 @@ def shipped(name: str) -> Series:
 def load_csv(path: str | Path, column: str | None = None) -> Series:
     """A numeric column of a CSV file with a header row; lines starting with '#' before the
     header are comments. Without `column`, the only column, or the only all-numeric one."""
+    from ..data import tables
+
     path = Path(path)
     try:
+        if path.is_file():
+            tables.check_fits(path)
         with path.open(newline="", encoding="utf-8-sig") as f:
             return read_csv(f, column, path.name)
     except UnicodeDecodeError:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..errors import ConfigError, TooLargeForRTRL
+from ..errors import ConfigError, TooLargeForMemory
 from .config import Config, field_names
 
 ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
@@ -135,18 +135,17 @@ class Point:
 
 
 def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
+    from . import blog
+
     keys = [k for k, _ in grid]
     out = []
     for combo in itertools.product(*(v for _, v in grid)):
         values = dict(zip(keys, combo))
         try:
             config = base.replace(**values)
-            if config.mode in ("rtrl", "uoro", "snap1"):
-                from ..core import rtrl
-
-                rtrl.seeds_that_fit(config.model_spec(), config.batch_size, mode=config.mode)
+            blog.check_memory(config, 1)  # one seed must fit; more stream through in waves
             out.append(Point(values, config))
-        except (ConfigError, TooLargeForRTRL) as e:
+        except (ConfigError, TooLargeForMemory) as e:
             out.append(Point(values, None, skipped=str(e)))
     # A value that fails with every other value is a mistake, not a combination to skip.
     for key, options in grid:
