@@ -27,7 +27,7 @@ class Config:
     batch_size: int = 4  # the blog's batch size; stateful needs it to divide both sets
     marker: bool = False  # add a start-of-sample feature (1 at step 0 of every sample)
     data_seed: int | None = None  # pin the data to one seed; None = each seed makes its own
-    distance: int = 1  # prev-batch: the label lies this many batches back (the blog's: 1)
+    distance: int = 1  # prev-batch, copy: the label lies this many batches back (the blog's: 1)
     pattern: int = 1  # copy: bits per pattern, one sigmoid output each (the blog's tasks: 1)
     # -- model ---------------------------------------------------------------------------
     units: int = 3  # the blog's LSTM(3)
