@@ -94,6 +94,7 @@ def test_a_sweep_under_the_threshold_says_its_size_and_estimate_and_runs():
 @pytest.mark.parametrize("bad, says", [
     ("fig.png", "its name says PNG but this writes HTML; name it with .html or .htm"),
     ("a-directory", "is a directory"),
+    ("no-such-folder/page.html", "the folder {tmp}/no-such-folder does not exist; create it first"),
 ])  # fmt: skip
 def test_a_bad_report_path_is_refused_before_any_work_and_nothing_is_stored(command, bad, says, tmp_path):
     (tmp_path / "a-directory").mkdir()
@@ -102,9 +103,9 @@ def test_a_bad_report_path_is_refused_before_any_work_and_nothing_is_stored(comm
             s.finish(s.start_run("run", {"task": "first-step"}, [0]))
     before = [r.id for r in stored_runs()]
     result = invoke(*command, str(tmp_path / bad))
-    assert says in error_line(result)
+    assert says.format(tmp=tmp_path) in error_line(result)
     assert [r.id for r in stored_runs()] == before  # reproduce stored no run: it never started
-    assert not (tmp_path / "fig.png").exists()
+    assert not (tmp_path / "fig.png").exists() and not (tmp_path / "no-such-folder").exists()
 
 
 def test_a_report_is_written_exactly_where_the_user_said(tmp_path):
@@ -113,6 +114,7 @@ def test_a_report_is_written_exactly_where_the_user_said(tmp_path):
         s.record_epoch(run_id, 0, {"test_acc": [0.5]})
         s.finish(run_id)
     target = tmp_path / "deeper" / "report"  # no suffix: none is added
+    (tmp_path / "deeper").mkdir()
     result = invoke("report", str(run_id), "-o", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_text().startswith("<!doctype html>") or "<html" in target.read_text()[:200]
@@ -165,3 +167,21 @@ def test_forecast_and_verdict_lines_of_one_seed_say_why_there_is_no_interval():
     evidence = {"a": {"test_acc": np.array([[0.9]])}, "b": {"test_acc": np.array([[0.5]])}}
     judged = verdicts.Differs("a", "b", expect="greater").judge(evidence)
     assert "+0.400 — (1 seed)" in judged.measured and "nan" not in judged.measured
+
+
+@pytest.mark.parametrize("command", [["run", "first-step"], ["sweep", "first-step", "--grid", "units=3,4"],
+                                     ["reproduce", "--claims", "3"], ["varlen"]])  # fmt: skip
+@pytest.mark.parametrize("seeds", ["100000000000000000000", "0", str(2**31 + 1)])
+def test_every_seeds_flag_states_the_real_range_before_any_work(command, seeds):
+    result = invoke(*command, "--seeds", seeds)
+    assert error_line(result) == f"Error: --seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got {seeds}."
+    assert stored_runs() == []
+
+
+def test_a_sweep_of_diverged_points_and_flags_reads_as_the_readme_says():
+    result = invoke("sweep", "first-step", "--grid", "lr=3e38,1e-3 marker=0,1", "--seeds", "1", *SMALL, "-q")
+    assert result.exit_code == 0, result.output
+    rows = {tuple(line.split()[:2]): line for line in result.stdout.splitlines()[3:]}
+    assert set(rows) == {("3e+38", "no"), ("3e+38", "yes"), ("0.001", "no"), ("0.001", "yes")}
+    assert rows[("3e+38", "yes")].count("— (no finite seed)") == 3  # test acc, determined, solved
+    assert "nan" not in result.stdout and ", 1 seed, final epoch" in result.stdout

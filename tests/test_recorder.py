@@ -57,9 +57,13 @@ def test_forecast_models_resume_their_forecasts(monkeypatch):
         np.testing.assert_allclose(a.recursive_rmse, b.recursive_rmse)
 
 
-def test_clear_cache_forgets_every_compiled_program():
+def test_clear_cache_forgets_every_compiled_program(monkeypatch):
     import statecarry as sc
     from statecarry.core import engine, runtime
+
+    # Without the on-disk program store that a CLI test may have switched on earlier in this
+    # process (it would answer the second fit without tracing: tests/test_compile_once.py).
+    monkeypatch.setattr(runtime, "_PROGRAM_DIR", None)
 
     batches = sc.from_series(np.sin(np.arange(64.0) / 3), batch_size=2, time_steps=4)
     model, train = sc.Model(cell="gru", units=2, head="linear"), sc.Train(epochs=1)

@@ -394,4 +394,7 @@ def test_check_output_refuses_before_any_work(tmp_path):
         files.check_output(tmp_path, (".html",))
     with pytest.raises(OutputError, match="name it with .html or .htm"):
         files.check_output(tmp_path / "fig.png", (".html", ".htm"))
-    assert files.check_output(tmp_path / "new" / "deeper" / "page", (".html",)).name == "page"
+    with pytest.raises(OutputError, match="the folder .*new does not exist; create it first"):
+        files.check_output(tmp_path / "new" / "page", (".html",))
+    assert not (tmp_path / "new").exists()
+    assert files.check_output(tmp_path / "page", (".html",)).name == "page"

@@ -39,8 +39,9 @@ def check_output(path: str | Path, formats: Sequence[str], flag: str = "-o") -> 
     if path.is_dir():
         raise OutputError(f"{flag} {path} is a directory; give a file name, e.g. {path / ('out' + formats[0])}.")
     parent = path.parent
-    while not parent.exists():  # write_output makes the missing directories
-        parent = parent.parent
+    if not parent.exists():  # one rule for every output: a folder is the user's to make
+        raise OutputError(f"{flag} {path}: the folder {parent} does not exist; create it first, "
+                          "or write elsewhere.")  # fmt: skip
     target = path if path.exists() else parent
     if not parent.is_dir() or not os.access(target, os.W_OK):
         raise OutputError(f"{flag} {path}: {target} is not writable; choose another path.")
@@ -64,7 +65,7 @@ def write_output(path: str | Path, data: str | bytes) -> int:
         except OSError as e:
             raise _failed(path, e, removed=False) from None
         return len(raw)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # from Python; the CLI refused it earlier
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(partial, "wb") as f:

@@ -29,6 +29,17 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+SEED_LIMIT = 2**31  # seeds are 32-bit integers: 0 to 2**31 - 1
+
+
+def seed_count(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """click callback of every command's --seeds: a count the engine can number, or one sentence
+    (a Python int past C's range otherwise ends in an OverflowError deep in NumPy)."""
+    if value is not None and not 1 <= value <= SEED_LIMIT:
+        raise UserError(f"--seeds must be from 1 to {SEED_LIMIT:,} (seeds are 32-bit integers), got {value}.")
+    return value
+
+
 def _engine() -> None:
     """Before JAX is imported: one XLA device per core, and the persistent compile cache."""
     from ..core import runtime
@@ -170,7 +181,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("task")
 @config_options
-@click.option("--seeds", default=1, show_default=True, help="Independent runs (seeds 0..N-1).")
+@click.option("--seeds", default=1, show_default=True, callback=seed_count, help="Independent runs (seeds 0..N-1).")
 @click.option("--first-seed", default=0, show_default=True, help="Start the seeds here.")
 @click.option("-v", "--verbose", is_flag=True, help="The blog's per-epoch line for every seed.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
@@ -181,10 +192,8 @@ def run(
     **options,
 ):
     """Train TASK (first-step, prev-batch, prev-sample, random-labels, copy) over many seeds."""
-    if not 1 <= seeds <= 2**31:  # seeds are 32-bit: 0 to 2**31 - 1
-        raise UserError(f"--seeds must be from 1 to {2**31:,} (seeds are 32-bit integers), got {seeds}.")
-    if not 0 <= first_seed <= 2**31 - seeds:
-        raise UserError(f"--first-seed must be from 0 to {2**31 - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
+    if not 0 <= first_seed <= SEED_LIMIT - seeds:
+        raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)
     from ..experiments.blog import check_memory
 

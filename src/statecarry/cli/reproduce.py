@@ -8,7 +8,7 @@ import time
 
 import click
 
-from . import UserError, _engine, _progress, cli, strict_json, table
+from . import _engine, _progress, cli, seed_count, strict_json, table
 from ._record import executor_options, prefetched_runner, stored_recorder
 from ._store import store_option, stored_runner
 
@@ -16,7 +16,7 @@ QUICK_SEEDS = 8
 
 
 @cli.command()
-@click.option("--seeds", type=int, default=None, help="Seeds per run [default: 32, or 8 with --quick].")
+@click.option("--seeds", type=int, default=None, callback=seed_count, help="Seeds per run [default: 32, or 8 with --quick].")
 @click.option("--quick", is_flag=True, help="8 seeds per run instead of 32: a faster, wider-interval look.")
 @click.option("--claims", "only", default=None, help="Only these claims, e.g. --claims 5,6,8 (default: all).")
 @click.option("--resume", is_flag=True, help="Reuse runs already stored for the same config and seeds.")
@@ -29,8 +29,6 @@ QUICK_SEEDS = 8
 def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, executor, address, task_gpus, no_store):
     """Reproduce the blog's experiments and test every claim about stateful LSTMs."""
     seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else 32)
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
     from .. import store
     from ..experiments import claims
     from ..experiments import reproduce as reproduce_

@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from . import UserError, _engine, _progress, cli, config_options, make_config, strict_json, table
+from . import (
+    UserError,
+    _engine,
+    _progress,
+    cli,
+    config_options,
+    make_config,
+    seed_count,
+    strict_json,
+    table,
+)
 from ._record import executor_options, prefetched_runner
 from ._store import store_option, stored_runner
 
@@ -14,7 +24,7 @@ from ._store import store_option, stored_runner
 @click.argument("task")
 @click.option("--grid", required=True, help='Values to try, e.g. "horizon=1,2,4 units=3,8 lr=1e-3,1e-2".')
 @config_options
-@click.option("--seeds", default=32, show_default=True, help="Seeds per grid point (the same at every point).")
+@click.option("--seeds", default=32, show_default=True, callback=seed_count, help="Seeds per grid point (the same at every point).")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.option("--resume", is_flag=True, help="Reuse finished runs of the same config and seeds from the run store.")
@@ -23,8 +33,6 @@ from ._store import store_option, stored_runner
 @store_option
 def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_gpus, no_store, **options):
     """Run TASK over a grid of settings; mean ± 95% CI and solved fraction per point."""
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
     from .. import store
     from ..experiments import sweep as sweeps
 
@@ -76,19 +84,27 @@ def _point_done(p) -> None:
     click.echo(f"{values}: {status}", err=True)
 
 
+def _shown(value) -> str:
+    """A grid value as the README writes it: flags as yes/no, the rest as given."""
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def format_points(result, seeds: int, base) -> str:
     keys = list(result[0].values)
     header = keys + ["test acc", "determined acc", "solved", "seconds"]
     rows = []
     for p in result:
-        cells = [str(p.values[k]) for k in keys]
+        cells = [_shown(p.values[k]) for k in keys]
         if p.skipped:
             rows.append(cells + ["skipped", "", "", ""])
             continue
-        cells += [str(p.test_acc), str(p.known_acc), f"{p.solved.mean:.0%} {p.solved.bracket('.0%')}", f"{p.seconds:.1f}"]
+        solved = p.solved.bracket(".0%")
+        if p.solved.mean == p.solved.mean:  # no share of seeds when no seed is finite
+            solved = f"{p.solved.mean:.0%} {solved}"
+        cells += [str(p.test_acc), str(p.known_acc), solved, f"{p.seconds:.1f}"]
         rows.append(cells)
     title = (
-        f"{base.task}, {seeds} seeds, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "
+        f"{base.task}, {seeds} seed{'s' if seeds != 1 else ''}, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "
         "with accuracy ≥ 0.99 on the samples whose label the inputs determine"
     )
     skipped = [f"  skipped {' '.join(f'{k}={v}' for k, v in p.values.items())}: {p.skipped}" for p in result if p.skipped]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from . import UserError, _engine, _progress, cli, strict_json, table
+from . import _engine, _progress, cli, seed_count, strict_json, table
 from ._record import stored_recorder
 from ._store import store_option
 
 
 @cli.command()
-@click.option("--seeds", default=8, show_default=True, help="Independent runs (seeds 0..N-1).")
+@click.option("--seeds", default=8, show_default=True, callback=seed_count, help="Independent runs (seeds 0..N-1).")
 @click.option("--epochs", default=None, type=int, help="Training epochs for every layout.")
 @click.option("--quick", is_flag=True, help="12 epochs instead of 20: a faster look.")
 @click.option("--batch-size", default=None, type=int, help="Rows per batch (padded B, packed).")
@@ -25,8 +25,6 @@ def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json
     """Pad variable-length sequences to one length, or pack them with resets? Measure both."""
     from ..experiments import varlen as vl
 
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}.")
     changes = {
         k: v
         for k, v in dict(epochs=epochs, batch_size=batch_size, time_steps=time_steps,
