@@ -129,3 +129,23 @@ def test_select_claims_by_id_and_reject_unknown():
     assert [c.id for c in claims.select("5,1")] == ["5", "1"]
     with pytest.raises(ConfigError, match="unknown claim"):
         claims.select("99")
+
+
+@pytest.mark.parametrize(
+    ("h1", "crossing", "verdict"),
+    [
+        (0.57, 0.92, CONFIRMED),  # the measured picture: horizon 1 stuck, crossing lifts it by ~0.35
+        (1.0, 1.0, REFUTED),  # horizon 1 learns anyway: the gradient was not needed across
+        (0.57, 0.60, REFUTED),  # crossing the boundary does not help: not the gradient's stop
+        (0.57, 0.77, INCONCLUSIVE),  # lifted, but the interval straddles the 0.2 margin
+    ],
+)
+def test_claim_20_needs_horizon_1_to_fail_and_the_crossing_modes_to_beat_it(h1, crossing, verdict):
+    rule = claims.select("20")[0].rule
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.02, SEEDS)
+    stuck = np.full(SEEDS, h1) + (noise if h1 < 1 else 0)
+    evidence = {"prev-batch marker, horizon 1": run(stuck)}
+    for m in ("horizon 2", "rtrl"):
+        evidence[f"prev-batch marker, {m}"] = run(np.clip(crossing + rng.normal(0, 0.05, SEEDS), 0, 1))
+    assert rule.judge(evidence).verdict == verdict

@@ -66,7 +66,8 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--loss", "loss", click.Choice(["mse", "bce"]), "mse (the blog's) or binary cross-entropy"),
     ("--marker/--no-marker", "marker", None, "add a start-of-sample input feature"),
     ("--data-seed", "data_seed", int, "pin the data to this seed (initialisation still varies)"),
-    ("--distance", "distance", int, "prev-batch: the label lies this many batches back"),
+    ("--distance", "distance", int, "prev-batch, copy: the label lies this many batches back"),
+    ("--pattern", "pattern", int, "copy: bits per pattern (one sigmoid output each)"),
 ]
 
 
@@ -190,7 +191,7 @@ def run(
     task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quiet: bool, no_store: bool,
     **options,
 ):
-    """Train TASK (first-step, prev-batch, prev-sample, random-labels) over many seeds."""
+    """Train TASK (first-step, prev-batch, prev-sample, random-labels, copy) over many seeds."""
     if not 0 <= first_seed <= SEED_LIMIT - seeds:
         raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)

@@ -30,6 +30,8 @@ RUNS: dict[str, Config] = {
     "prev-batch marker, horizon 1": PB.replace(marker=True, epochs=LONG),
     "prev-batch marker, horizon 2": PB.replace(marker=True, horizon=2, epochs=LONG),
     "prev-batch marker, rtrl": PB.replace(marker=True, mode="rtrl", epochs=LONG),
+    "prev-batch marker, snap1": PB.replace(marker=True, mode="snap1", epochs=LONG),
+    "prev-batch marker, uoro": PB.replace(marker=True, mode="uoro", epochs=LONG),
     "prev-batch marker, horizon 2, c only": PB.replace(marker=True, horizon=2, carry="c", epochs=LONG),
     "prev-batch marker, horizon 2, reset never": PB.replace(marker=True, horizon=2, reset="never", epochs=LONG),
     "prev-batch marker, horizon 2, shuffled": PB.replace(marker=True, horizon=2, shuffle=True, epochs=LONG),

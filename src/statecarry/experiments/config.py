@@ -27,7 +27,8 @@ class Config:
     batch_size: int = 4  # the blog's batch size; stateful needs it to divide both sets
     marker: bool = False  # add a start-of-sample feature (1 at step 0 of every sample)
     data_seed: int | None = None  # pin the data to one seed; None = each seed makes its own
-    distance: int = 1  # prev-batch: the label lies this many batches back (the blog's: 1)
+    distance: int = 1  # prev-batch, copy: the label lies this many batches back (the blog's: 1)
+    pattern: int = 1  # copy: bits per pattern, one sigmoid output each (the blog's tasks: 1)
     # -- model ---------------------------------------------------------------------------
     units: int = 3  # the blog's LSTM(3)
     # -- training ------------------------------------------------------------------------
@@ -55,8 +56,9 @@ class Config:
         return self.mode == "stateless"
 
     def model_spec(self) -> Model:
-        """The blog's model: LSTM(units), a sigmoid Dense(1), the task's features."""
-        return Model(cell="lstm", units=self.units, head="sigmoid", features=self.features, outputs=1)
+        """The blog's model: LSTM(units), a sigmoid Dense(1) (Dense(pattern) for copy: one
+        sigmoid per bit, accuracy = the fraction of bits right), the task's features."""
+        return Model(cell="lstm", units=self.units, head="sigmoid", features=self.features, outputs=self.pattern)
 
     def train_spec(self) -> Train:
         """The training fields as the engine's `Train` (which checks them)."""
@@ -89,10 +91,10 @@ def _check(c: Config) -> None:
     from .tasks import BALANCED, check_task  # data sits below config's users; numpy only
 
     _positive(c, "n_train", "n_test", "time_steps", "batch_size", "units", "horizon", "epochs")
-    _positive(c, "distance")
-    if c.distance != 1 and c.task != "prev-batch":
+    _positive(c, "distance", "pattern")
+    if c.distance != 1 and c.task not in ("prev-batch", "copy"):
         raise ConfigError(
-            f"distance {c.distance} is prev-batch's (the label d batches back); {c.task} has "
+            f"distance {c.distance} is prev-batch's and copy's (the label d batches back); {c.task} has "
             "no distance, so leave it at 1."
         )
     seed = c.data_seed

@@ -29,11 +29,12 @@ class Config(Protocol):
     marker: bool
     data_seed: int | None
     distance: int
+    pattern: int
 
 
 class SampleSet(NamedTuple):
     x: np.ndarray  # (samples, time_steps, features) float32
-    y: np.ndarray  # (samples, 1) float32
+    y: np.ndarray  # (samples, outputs) float32: 1 output, or `pattern` bits for copy
     known: np.ndarray  # (samples,) bool: the label is determined by the inputs
 
 
@@ -66,6 +67,21 @@ def prev_batch(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
     """Label of sample n = first step of sample n - distance * batch_size: the collocated
     sample (same row) `distance` batches back; the blog's task is distance 1."""
     return _previous(n, config.distance * config.batch_size, config, rng)
+
+
+def copy(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
+    """The copy task across batches. Every sample opens with a pattern of `pattern` random bits,
+    written ±1 (so a pattern step is never mistaken for the blank delay, 0, that fills the rest
+    of the sample); its target is the pattern, as 0/1 bits, of the collocated sample `distance`
+    batches back: recall after a delay of `distance` batches (`distance * time_steps` steps)."""
+    bits = rng.integers(0, 2, (n, config.pattern)).astype(np.float32)
+    x = np.zeros((n, config.time_steps, 1), dtype=np.float32)
+    x[:, : config.pattern, 0] = 2 * bits - 1
+    lag = min(config.distance * config.batch_size, n)
+    y = np.empty_like(bits)
+    y[lag:] = bits[: n - lag]
+    y[:lag] = rng.integers(0, 2, (lag, config.pattern))  # nothing came before: random targets
+    return SampleSet(x, y, np.arange(n) >= lag)
 
 
 def prev_sample(n: int, config: Config, rng: np.random.Generator) -> SampleSet:
@@ -120,6 +136,7 @@ TASKS: dict[str, Callable[[int, Config, np.random.Generator], SampleSet]] = {
     "first-step": first_step,
     "prev-batch": prev_batch,
     "prev-sample": prev_sample,
+    "copy": copy,
     "random-labels": random_labels,
     "variable-length": variable_length,
 }
@@ -139,6 +156,16 @@ def check_task(config: Config) -> None:
         raise ConfigError(
             f"prev-sample needs batch-size 1 (its label is in the previous sample), got "
             f"{config.batch_size}; use --batch-size 1, or prev-batch for larger batches."
+        )
+    if config.task == "copy" and not 1 <= config.pattern <= config.time_steps:
+        raise ConfigError(
+            f"copy shows its {config.pattern}-bit pattern inside one sample of {config.time_steps} "
+            f"steps; use --pattern from 1 to {config.time_steps}, or more --time-steps."
+        )
+    if config.task != "copy" and config.pattern != 1:
+        raise ConfigError(
+            f"pattern {config.pattern} is the copy task's (bits recalled per sample); "
+            f"{config.task} has one output, so leave it at 1."
         )
     if config.task in BALANCED:
         for n, name in ((config.n_train, "n-train"), (config.n_test, "n-test")):
