@@ -24,6 +24,9 @@ from .spec import GATES, Model, Train
 
 F32 = 4
 FIXED_BYTES = 128 * 2**20  # XLA's compiler and runtime for one small program: ~106 MiB measured
+# Each extra batch a horizon re-runs is more program for XLA to compile: LSTM(64), batch 32,
+# horizon 8 peaked 97 MiB above horizon 1 (benchmarks/memory.py, after the 1 MB loop limit).
+PROGRAM_BYTES_PER_BATCH = 16 * 2**20
 DATA_COPIES = 2  # a chunk's data exists twice while it is stacked and copied to the device
 MAKING_COPIES = 3  # making one seed's data (the blog's tasks: float64, then float32 layouts)
 ADAM_COPIES = 6  # params, Adam's m and v, and the step's grads, updates and new params
@@ -140,7 +143,7 @@ def estimate(
         "activations": activations,
     }
     parts |= MODE_PARTS.get(train.mode, lambda *a: {})(model, train, batch_size, time_steps)
-    shared = {"XLA": FIXED_BYTES}
+    shared = {"XLA": FIXED_BYTES + PROGRAM_BYTES_PER_BATCH * (reach - 1) * model.layers}
     if making:
         shared["making data"] = data_bytes * MAKING_COPIES
     if shared_data:
