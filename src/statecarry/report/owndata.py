@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import stats
+from ..files import write_output
 from .canvas import figure, img
 from .cells import ci_cell, esc, now, table
 from .style import PAGE, SCRIPT, STYLE
@@ -54,7 +55,6 @@ def write_compare(results: Sequence, verdict: str, notes: Sequence[str], source:
         img(curves_figure(results, train + test), "learning curves of every model"),
         "</section>",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(PAGE.format(title=html.escape(f"statecarry compare: {source}"), style=STYLE, script=SCRIPT,
-                                body="\n".join(body)), encoding="utf-8")  # fmt: skip
+    write_output(path, PAGE.format(title=html.escape(f"statecarry compare: {source}"), style=STYLE, script=SCRIPT,
+                                body="\n".join(body)))  # fmt: skip  (whole or not at all)
     return path
