@@ -246,3 +246,54 @@ def test_every_seeds_data_is_checked_not_only_the_first_seeds():
     x[0, 0, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         fit(stack([a, b._replace(x=x)]), MODEL, TRAIN, [0, 1], stack([test_a, test_b]))
+
+
+# -- several Trains side by side ---------------------------------------------------------------
+
+RATES = (0.01, 0.003, 0.03)
+
+
+@pytest.mark.parametrize("form", ["shared", "seed axis"])
+def test_trains_side_by_side_give_each_train_and_seed_its_run_alone(form):
+    """Learning rates and Adam's betas/epsilon differ per lane in one program: each (train, seed)
+    has exactly the numbers of its own `fit` (the oracle), and the lanes are not copies."""
+    specs = [TRAIN.replace(learning_rate=lr) for lr in RATES[:2]]
+    specs.append(TRAIN.replace(learning_rate=RATES[2], beta1=0.8, beta2=0.99, adam_eps=1e-5))
+    if form == "shared":
+        train, test = data(0)
+        per_seed = {s: (train, test) for s in SEEDS}
+    else:
+        pairs = [data(k) for k in range(len(SEEDS))]
+        train, test = stack([p[0] for p in pairs]), stack([p[1] for p in pairs])
+        per_seed = dict(zip(SEEDS, pairs, strict=True))
+    fits = fit(train, MODEL, specs, SEEDS, test)
+    assert isinstance(fits, list) and [f.train for f in fits] == specs
+    for spec, many in zip(specs, fits, strict=True):
+        assert many.seeds == SEEDS
+        for k, seed in enumerate(SEEDS):
+            assert_same_seed(many, k, alone(seed, *per_seed[seed], spec=spec), exact=True)
+    finals = {float(f.metrics["train_loss"][-1, 0]) for f in fits}
+    assert len(finals) == len(specs)
+
+
+def test_one_train_in_a_list_gives_a_list_of_one_with_the_single_runs_numbers(shared):
+    train, test, many = shared
+    (listed,) = fit(train, MODEL, [TRAIN], SEEDS, test)
+    for name in many.metrics:
+        np.testing.assert_array_equal(listed.metrics[name], many.metrics[name], err_msg=name)
+
+
+def test_a_diverging_lane_is_named_in_its_own_trains_fit_only():
+    """An absurd learning rate diverges its lanes; the sensible train's fit names none."""
+    train, test = data(0)
+    spec = TRAIN.replace(epochs=3)
+    calm, wild = fit(train, MODEL, [spec, spec.replace(learning_rate=1e30)], [0, 1], test)
+    assert calm.diverged == {} and set(wild.diverged) == {0, 1}
+    assert "1e+29" in wild.divergence_message()
+
+
+@pytest.mark.parametrize("other", [TRAIN.replace(epochs=3), TRAIN.replace(horizon=2), "lr"])
+def test_trains_that_need_different_programs_are_refused_in_one_sentence(other):
+    train, test = data(0)
+    with pytest.raises(ConfigError, match="side by side may differ only|non-empty list"):
+        fit(train, MODEL, [TRAIN, other], SEEDS, test)

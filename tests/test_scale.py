@@ -148,3 +148,34 @@ def test_the_local_executor_never_imports_ray(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=os.environ | {"XDG_CACHE_HOME": str(tmp_path)}, timeout=300)  # fmt: skip
     assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr[-2000:]
+
+
+def test_starting_ray_from_the_command_line_prints_nothing_but_progress(tmp_path):
+    """A user's `--executor ray` shows our progress lines, not Ray's INFO lines or JAX's warning
+    about the fork Ray starts its processes with."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "statecarry", "sweep", "first-step", "--grid", "units=2", "--seeds",
+         "1", "--epochs", "1", "--n-train", "16", "--n-test", "8", "--no-store", "--executor", "ray"],
+        capture_output=True, text=True, timeout=300,
+        env=os.environ | {"XDG_CACHE_HOME": str(tmp_path), "RAY_AUTH_MODE": "disabled"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    noise = [line for line in done.stderr.splitlines() if "INFO" in line or "os.fork" in line]
+    assert not noise, done.stderr[-2000:]
+
+
+def test_an_experiment_answered_from_prefetched_results_reports_its_training_time():
+    """With --executor ray the driver gets finished Histories back at once; the experiment's
+    seconds are then the time its tasks trained, not the near-zero wall time of the lookup."""
+    from statecarry.experiments import reproduce
+    from statecarry.experiments.blog import History
+
+    metrics = {m: np.full((5, 2), 0.5, np.float32) for m in ("test_acc", "test_known_acc")}
+
+    def answered(config, seeds):
+        return History(config, list(seeds), metrics, compile_seconds=3.0, run_seconds=4.0)
+
+    results = reproduce.reproduce([0, 1], run=answered)
+    assert [r.seconds for r in results] == [7.0] * len(reproduce.BLOG_EXPERIMENTS)

@@ -121,3 +121,31 @@ def test_a_point_too_big_for_memory_in_any_mode_is_skipped_with_the_estimate(mon
     skipped = {tuple(p.values.values()): p.skipped for p in points if p.skipped}
     assert list(skipped) == [(2800, 2000000)]  # both at once: not one seed fits in 1 GiB
     assert skipped[(2800, 2000000)].startswith("one seed needs about 1.3 GiB (parameters and Adam")
+
+
+def test_a_learning_rate_grid_trains_side_by_side_with_each_points_own_numbers():
+    """Learning rate and Adam's beta1 are data, so the CLI trains those four points as one
+    program; each stored point has exactly the numbers of its config run alone (`blog.run`)."""
+    from statecarry import store
+
+    flags = [f for f in SMALL_FLAGS if f not in ("--lr", "0.01")]
+    result = CliRunner().invoke(
+        cli, ["sweep", "first-step", "--grid", "lr=0.01,0.003 beta1=0.9,0.8", "--seeds", "3", "--json", *flags]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    stored = store.open_store()
+    children = stored.children(out["run_id"])
+    assert len(children) == 4 and all(c.status == "done" for c in children)
+    finals = set()
+    for child in (stored.get_run(c.id) for c in children):
+        config = Config(**child.config)
+        alone = blog.run(config, [0, 1, 2])
+        for name, values in alone.metrics.items():
+            np.testing.assert_array_equal(np.asarray(child.metrics[name], np.float32), values, err_msg=name)
+        point = next(p for p in out["points"] if p["values"] == {"learning_rate": config.learning_rate, "beta1": config.beta1})
+        assert point["test_acc"]["mean"] == pytest.approx(float(alone.final("test_acc").mean()))
+        finals.add(float(alone.metrics["train_loss"][-1, 0]))
+    assert len(finals) == 4  # four different runs, not one copied
+    # one program for the four: each point carries an equal share of its time
+    assert len({stored.get_run(c.id).timings["run_seconds"] for c in children}) == 1

@@ -84,7 +84,7 @@ def prefetched_runner(executor_name: str, address, jobs, rec, resume: bool, fall
             from . import UserError
 
             raise UserError("--address and --task-gpus are for --executor ray.")
-        return fallback
+        return side_by_side(jobs, rec, resume, fallback, progress)
     from ..scale.executor import make_executor
     from ..scale.prefetch import Prefetched, prefetch
 
@@ -92,3 +92,33 @@ def prefetched_runner(executor_name: str, address, jobs, rec, resume: bool, fall
     results = prefetch(jobs, lambda: make_executor(executor_name, address, gpus), keep=keep, find=find,
                        on_progress=progress)  # fmt: skip
     return Prefetched(results, fallback)
+
+
+def side_by_side(jobs, rec, resume: bool, fallback, progress):
+    """For the local executor: jobs that differ only in Adam's data (a learning-rate grid, say)
+    train together as one program (`blog.run_side_by_side`), each stored as its own child run,
+    before the command reads them; every other job runs when asked (`fallback`)."""
+    from ..experiments import blog
+    from ..scale.prefetch import Prefetched
+
+    groups: dict[tuple, list] = {}
+    for config, seeds in jobs:
+        seeds = tuple(int(s) for s in seeds)
+        if resume and rec.store is not None and rec.store.find_done("run", config.to_dict(), seeds) is not None:
+            continue  # `fallback` answers it from the store
+        group = groups.setdefault((blog.program_key(config), seeds), [])
+        if config not in group:
+            group.append(config)
+    results = {}
+    for (_, seeds), configs in groups.items():
+        if len(configs) < 2:
+            continue
+        for config, history in zip(configs, blog.run_side_by_side(configs, seeds, on_progress=progress), strict=True):
+            results[(config, seeds)] = history
+            if rec.store is not None:
+                with rec.child("run", config.to_dict(), seeds) as child:
+                    for epoch in range(history.epochs):
+                        child.epoch(epoch, {k: v[epoch].tolist() for k, v in history.metrics.items()})
+                    child.finish(timings={"compile_seconds": history.compile_seconds,
+                                          "run_seconds": history.run_seconds})  # fmt: skip
+    return Prefetched(results, fallback) if results else fallback

@@ -204,3 +204,19 @@ def fit_options(chunk_size: Any, **callbacks: Any) -> None:
     for name, fn in callbacks.items():
         if fn is not None and not callable(fn):
             raise ConfigError(f"{name} must be a function (or None), got {type(fn).__name__}.")
+
+
+def side_by_side(trains: Any) -> list:
+    """`Train`s that can share one program: the same `structure()` and epochs (only Adam's data
+    — learning rate, betas, epsilon — may differ)."""
+    trains = list(trains)
+    if not trains or not all(isinstance(t, Train) for t in trains):
+        raise ConfigError("fit takes a Train, or a non-empty list of Trains to run side by side.")
+    first = trains[0]
+    for t in trains[1:]:
+        if t.structure() != first.structure() or t.epochs != first.epochs:
+            raise ConfigError(
+                "Trains run side by side may differ only in learning_rate, beta1, beta2 and "
+                "adam_eps (one program serves them all); fit the others separately."
+            )
+    return trains

@@ -84,13 +84,13 @@ def divergence_message(diverged: dict[int, int], n_seeds: int, learning_rate: fl
     )
 
 
-def _close_epoch(out: dict, epoch: int, seeds: list[int], gone: np.ndarray, diverged: dict,
+def _close_epoch(out: dict, epoch: int, gone: np.ndarray, diverged: dict,
                  on_epoch: EpochCallback | None) -> None:  # fmt: skip
-    """Name the seeds whose training loss became NaN or infinite in `epoch`; a diverged seed's
+    """Name the lanes whose training loss became NaN or infinite in `epoch`; a diverged lane's
     metrics are NaN from then on (the accuracy of NaN parameters means nothing)."""
     bad = ~np.isfinite(out["train_loss"][epoch])
     for k in np.flatnonzero(bad & ~gone):
-        diverged[seeds[k]] = epoch
+        diverged[int(k)] = epoch
     gone |= bad
     for values in out.values():
         values[epoch, gone] = np.nan
@@ -107,15 +107,20 @@ def _pick(tree: Any, k: int) -> Any:
 def fit(
     data: Batches | DataFn,
     model: Model,
-    train: Train,
+    train: Train | Sequence[Train],
     seeds: Sequence[int] | int = (0,),
     test: Batches | None = None,
     *,
     on_epoch: EpochCallback | None = None,
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
-) -> Fit:
+) -> Fit | list[Fit]:
     """Train `model` with `train` for every seed; seeds are independent runs.
+
+    `train` may also be a list of `Train`s that differ only in Adam's data (learning rate,
+    betas, epsilon): every (train, seed) pair then runs side by side in one program, as a lane
+    like a seed, and a list of `Fit`s comes back, one per `Train`, each with exactly the numbers
+    it would have alone (and the time they took together).
 
     `data` is one of
       - `Batches` shared by every seed (seeds then vary the initialisation and shuffles);
@@ -132,14 +137,18 @@ def fit(
 
     from . import heads
 
-    if not isinstance(model, Model) or not isinstance(train, Train):
+    many = isinstance(train, (list, tuple))
+    trains = checks.side_by_side(train) if many else [train]
+    if not isinstance(model, Model) or not isinstance(trains[0], Train):
         raise ConfigError(
             f"fit takes (data, model, train): a Model then a Train, got "
             f"{type(model).__name__} and {type(train).__name__}."
         )
+    train = trains[0]
     seeds = checks.seed_list(seeds)
+    n_seeds, seeds = len(seeds), seeds * len(trains)  # lanes, train after train
     checks.fit_options(chunk_size, on_epoch=on_epoch, on_progress=on_progress)
-    source = _Source(data, test, len(seeds))
+    source = _Source(data, test, n_seeds)
     first_train, first_test = source.get(seeds[:1], 0)
     model = checks.resolve(model, train, first_train, first_test)
     known = checks.has_known(first_train, first_test)
@@ -187,7 +196,8 @@ def fit(
                 known = known or checks.has_known(tr, te)
             data_sharding = whole if source.shared else split
             carry, keys = init_fn(np.asarray(padded).astype(np.int32))
-            carry = _with_hyper(carry, train, len(padded), lambda a: put(a, split))
+            lanes = [trains[min(i * chunk_size + k, len(seeds) - 1) // n_seeds] for k in range(len(padded))]
+            carry = _with_hyper(carry, lanes, lambda a: put(a, split))
             states.append([carry, put(tr, data_sharding), put(te, data_sharding), keys])
         return states
 
@@ -235,25 +245,29 @@ def fit(
                 if on_progress:
                     on_progress("train", done, total)
             if len(waves) == 1:
-                _close_epoch(out, epoch, seeds, gone, diverged, on_epoch)
+                _close_epoch(out, epoch, gone, diverged, on_epoch)
         kept += [jax.tree.map(np.array, (st[0].params, st[0].state)) for st in states]
         states = None
     for epoch in range(train.epochs if len(waves) > 1 else 0):  # known for every seed only now
-        _close_epoch(out, epoch, seeds, gone, diverged, on_epoch)
+        _close_epoch(out, epoch, gone, diverged, on_epoch)
     run_seconds = time.perf_counter() - t0
     params, state = jax.tree.map(lambda *parts: np.concatenate(parts)[: len(seeds)], *kept)
-    return Fit(
-        model,
-        train,
-        seeds,
-        out,
-        params,
-        state,
-        diverged,
-        compile_seconds=compile_seconds,
-        run_seconds=run_seconds,
-        timings={"data_seconds": data_seconds, "init_compile_seconds": init_seconds},
-    )
+    fits = []
+    for t, spec in enumerate(trains):  # lane k is seed k % n_seeds of train k // n_seeds
+        lanes = slice(t * n_seeds, (t + 1) * n_seeds)
+        fits.append(Fit(
+            model,
+            spec,
+            seeds[lanes],
+            {name: values[:, lanes] for name, values in out.items()},
+            jax.tree.map(lambda a, lanes=lanes: a[lanes], params),
+            jax.tree.map(lambda a, lanes=lanes: a[lanes], state),
+            {seeds[k]: e for k, e in diverged.items() if k // n_seeds == t},
+            compile_seconds=compile_seconds,
+            run_seconds=run_seconds,
+            timings={"data_seconds": data_seconds, "init_compile_seconds": init_seconds},
+        ))  # fmt: skip
+    return fits if many else fits[0]
 
 
 class _Source:
@@ -289,7 +303,8 @@ class _Source:
         if self.shared:
             return self.train, self.test
         if self.fn is None:
-            index = np.minimum(np.arange(offset, offset + len(seeds)), len(self.train.x) - 1)
+            # lanes run train after train over the same seeds; a padded lane's data is unused
+            index = np.arange(offset, offset + len(seeds)) % len(self.train.x)
             pick = lambda b: None if b is None else Batches(*(np.asarray(f)[index] for f in b))  # noqa: E731
             return pick(self.train), pick(self.test)
         pairs = [self._made(s) for s in seeds]
@@ -328,12 +343,12 @@ def _epoch_program(model: Model, train: Train, shared: bool, split, whole, has_t
     }
 
 
-def _with_hyper(carry, train: Train, lanes: int, put: Callable):
-    """The carry with Adam's hyperparameters (data in the program, see optim.py) set."""
+def _with_hyper(carry, lanes: list[Train], put: Callable):
+    """The carry with each lane's Adam hyperparameters (data in the program, see optim.py)."""
     from .optim import hyper
 
-    values = hyper(train.learning_rate, train.beta1, train.beta2, train.adam_eps)
-    opt_state = carry.opt_state._replace(hyper=put(np.tile(values, (lanes, 1))))
+    values = np.stack([hyper(t.learning_rate, t.beta1, t.beta2, t.adam_eps) for t in lanes])
+    opt_state = carry.opt_state._replace(hyper=put(values))
     return carry._replace(opt_state=opt_state)
 
 

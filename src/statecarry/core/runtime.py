@@ -29,6 +29,14 @@ SPLIT_MAX_UNITS = 16
 # Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
 # kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
 # with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
+# The price, measured on an idle machine: tiny models with large per-step state lose the single
+# kernel, e.g. RTRL on LSTM(3) at 128 seeds runs 1.7x slower (2.6 s -> 4.5 s for 10 epochs),
+# horizon 4 at 1,024 seeds 1.25x. No single limit serves both: 1e7 keeps RTRL fast but LSTM(256)
+# slow; 1e9 also runs LSTM(48-64) 2-2.5x slower and hung LSTM(16) (64 seeds, batch 8) split over
+# 2 devices. XLA reads the limit once per process (a per-compile override of this map-valued
+# option is refused), and its pass skips any loop holding a sort, scatter or custom call: the
+# lead for a per-model choice (a marker sort in big models' steps, measured exact and fast for
+# LSTM(256) with 1e9, but slower for LSTM(64)).
 SMALL_LOOP_BYTES = 1_000_000
 # LLVM's -O1 compiles in about half the time of XLA's default and runs as fast (measured in
 # benchmarks/engine.py, variant xla-O); the numbers agree to 1e-8.

@@ -13,7 +13,9 @@ import numpy as np
 from ..core import memory
 from ..core.fit import fit
 from ..core.runtime import enable_compile_cache, use_cpu_cores  # noqa: F401  (the CLI's setup)
+from ..core.spec import DATA_FIELDS
 from ..data.layout import Batches, from_samples
+from ..errors import ConfigError
 from .config import Config
 from .tasks import make_samples
 
@@ -130,3 +132,34 @@ def run(
         final_carry=(result.params, result.state) if keep_final else None,
         diverged=result.diverged,
     )
+
+
+def program_key(config: Config) -> Config:
+    """`config` with Adam's data (learning rate, betas, epsilon) at their defaults: configs with
+    the same key run as one program, side by side (`run_side_by_side`)."""
+    return config.replace(**{f: getattr(Config, f) for f in DATA_FIELDS})
+
+
+def run_side_by_side(configs: Sequence[Config], seeds: Sequence[int], *,
+                     on_progress: Callable[[str, int, int], None] | None = None) -> list[History]:  # fmt: skip
+    """`run` for configs that differ only in Adam's data, as one `fit` of every (config, seed)
+    lane: each History has exactly the numbers of its own `run`, and an equal share of the
+    time they took together."""
+    first = configs[0]
+    if any(program_key(c) != program_key(first) for c in configs):
+        raise ConfigError("run_side_by_side takes configs that differ only in learning_rate, beta1, beta2 and adam_eps.")
+    check_memory(first, len(seeds) * len(configs))
+    if first.data_seed is not None:
+        train, test = seed_batches(first, first.data_seed)
+        data = {"data": train, "test": test}
+    else:
+        data = {"data": lambda seed: seed_batches(first, seed)}
+    fits = fit(model=first.model_spec(), train=[c.train_spec() for c in configs], seeds=seeds,
+               on_progress=on_progress, **data)  # fmt: skip
+    share = 1 / len(configs)
+    return [
+        History(c, r.seeds, {m: r.metrics.get(m, np.full_like(r.metrics["train_loss"], np.nan)) for m in METRICS},
+                compile_seconds=r.compile_seconds * share, run_seconds=r.run_seconds * share,
+                timings=r.timings, diverged=r.diverged)  # fmt: skip
+        for c, r in zip(configs, fits, strict=True)
+    ]

@@ -10,7 +10,9 @@ each is stored exactly once.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -79,11 +81,15 @@ class RayExecutor:
             ) from None
         self.ray = ray
         if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "logging_level": logging.ERROR}  # no INFO lines
             if address:
                 options["address"] = address
             try:
-                ray.init(**options)
+                with warnings.catch_warnings():
+                    # JAX warns on any fork; Ray's fork is subprocess' fork-exec, which is safe.
+                    warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+                    ray.init(**options)
             except ConnectionError as e:
                 raise ConfigError(f"cannot reach the Ray cluster at {address}: {e}") from None
         self.cpus, self.gpus = cpus, gpus
