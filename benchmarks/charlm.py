@@ -192,9 +192,10 @@ def load_keras_weights(rnn, dense, cell: str, layers: int, w: dict) -> None:
         dense.bias.copy_(torch.from_numpy(w["dense/bias"].copy()))
 
 
-def child(task: str, *args) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import charlm; "
-            f"print('RESULT ' + json.dumps(charlm.{task}(*{args!r})))")  # fmt: skip
+def child(task: str, *args, module: str = "charlm") -> dict:
+    """`module.task(*args)` in a fresh process (its own peak RSS, no shared threads)."""
+    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import {module}; "
+            f"print('RESULT ' + json.dumps({module}.{task}(*{args!r})))")  # fmt: skip
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

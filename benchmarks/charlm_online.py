@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -56,18 +55,6 @@ def train(name: str, batches: int, test_batches: int, epochs: int, seeds: int) -
             "peak_rss_mb": charlm.peak_rss_mb()}
 
 
-def child(*args) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import charlm_online; "
-            f"print('RESULT ' + json.dumps(charlm_online.train(*{args!r})))")  # fmt: skip
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"{args[0]} failed:\n{proc.stderr[-3000:]}")
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
-
-
 def interval(values: list[float]) -> str:
     from statecarry.stats import mean_ci
 
@@ -83,6 +70,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="one JSON line per mode")
     args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    import charlm
+
     names = args.modes.split(",")
     unknown = [n for n in names if n not in MODES]
     if unknown:
@@ -90,7 +80,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     rows = {}
     for name in names:
-        rows[name] = child(name, args.batches, args.test_batches, args.epochs, args.seeds)
+        rows[name] = charlm.child("train", name, args.batches, args.test_batches, args.epochs,
+                                  args.seeds, module="charlm_online")
         if args.json:
             print(json.dumps({"mode": name, **rows[name]}), flush=True)
     if args.json:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,17 +28,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def child(task: str, arg: int) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import peers; "
-            f"print('RESULT ' + json.dumps(peers.{task}({arg})))")  # fmt: skip
+    """`peers.task(arg)` in a fresh process with an empty compile cache of its own."""
+    sys.path.insert(0, str(HERE))
+    import peers
+
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)
     with tempfile.TemporaryDirectory() as cache:
         env["XDG_CACHE_HOME"] = cache  # every point compiles from scratch
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"{task}({arg}) failed:\n{proc.stderr[-3000:]}")
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+        return peers.child(task, arg, env)
 
 
 def plot(rows: list[dict], torch_rate: float, path: str, note: str) -> None:
