@@ -96,29 +96,49 @@ def prefetched_runner(executor_name: str, address, jobs, rec, resume: bool, fall
 
 def side_by_side(jobs, rec, resume: bool, fallback, progress):
     """For the local executor: jobs that differ only in Adam's data (a learning-rate grid, say)
-    train together as one program (`blog.run_side_by_side`), each stored as its own child run,
-    before the command reads them; every other job runs when asked (`fallback`)."""
+    train together as one program (`blog.run_side_by_side`), each stored as its own child run.
+    The first job still to run trains alone first, so a sweep's time estimate (and its stop
+    before a long sweep) comes from it; a group runs when one of its jobs is first asked for."""
     from ..experiments import blog
-    from ..scale.prefetch import Prefetched
 
     groups: dict[tuple, list] = {}
+    probe = True
     for config, seeds in jobs:
         seeds = tuple(int(s) for s in seeds)
         if resume and rec.store is not None and rec.store.find_done("run", config.to_dict(), seeds) is not None:
             continue  # `fallback` answers it from the store
+        if probe:  # the first to train runs alone, through `fallback`
+            probe = False
+            continue
         group = groups.setdefault((blog.program_key(config), seeds), [])
         if config not in group:
             group.append(config)
-    results = {}
-    for (_, seeds), configs in groups.items():
-        if len(configs) < 2:
-            continue
-        for config, history in zip(configs, blog.run_side_by_side(configs, seeds, on_progress=progress), strict=True):
-            results[(config, seeds)] = history
-            if rec.store is not None:
-                with rec.child("run", config.to_dict(), seeds) as child:
-                    for epoch in range(history.epochs):
-                        child.epoch(epoch, {k: v[epoch].tolist() for k, v in history.metrics.items()})
-                    child.finish(timings={"compile_seconds": history.compile_seconds,
-                                          "run_seconds": history.run_seconds})  # fmt: skip
-    return Prefetched(results, fallback) if results else fallback
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    if not groups:
+        return fallback
+    results: dict[tuple, object] = {}
+
+    def run(config, seeds, **kwargs):
+        seeds_key = tuple(int(s) for s in seeds)
+        group = groups.pop((blog.program_key(config), seeds_key), None) if not kwargs else None
+        if group is not None and config in group:
+            histories = blog.run_side_by_side(group, seeds_key, on_progress=progress)
+            for member, history in zip(group, histories, strict=True):
+                results[(member, seeds_key)] = history
+                _store_history(rec, member, seeds_key, history)
+        elif group is not None:
+            groups[(blog.program_key(config), seeds_key)] = group  # not one of them: keep it
+        found = results.get((config, seeds_key))
+        return found if found is not None else fallback(config, seeds, **kwargs)
+
+    return run
+
+
+def _store_history(rec, config, seeds, history) -> None:
+    """A finished History as a child run of `rec`'s run, all its epochs at once."""
+    if rec.store is None:
+        return
+    with rec.child("run", config.to_dict(), seeds) as child:
+        for epoch in range(history.epochs):
+            child.epoch(epoch, {k: v[epoch].tolist() for k, v in history.metrics.items()})
+        child.finish(timings={"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds})
