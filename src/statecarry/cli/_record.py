@@ -42,13 +42,7 @@ def stored_tasks(rec, resume: bool = False):
     from ..scale.executor import Chunk
 
     def keep(task, chunk) -> None:
-        if rec.store is None:
-            return
-        with rec.child("run", task.config, task.seeds) as child:
-            epochs = len(next(iter(chunk.metrics.values())))
-            for epoch in range(epochs):
-                child.epoch(epoch, {k: np.asarray(v[epoch]).tolist() for k, v in chunk.metrics.items()})
-            child.finish(timings=chunk.timings)
+        _store_finished(rec, task.config, task.seeds, chunk.metrics, chunk.timings)
 
     def find(task):
         if rec.store is None or not resume:
@@ -125,7 +119,8 @@ def side_by_side(jobs, rec, resume: bool, fallback, progress):
             histories = blog.run_side_by_side(group, seeds_key, on_progress=progress)
             for member, history in zip(group, histories, strict=True):
                 results[(member, seeds_key)] = history
-                _store_history(rec, member, seeds_key, history)
+                timings = {"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds}
+                _store_finished(rec, member.to_dict(), seeds_key, history.metrics, timings)
         elif group is not None:
             groups[(blog.program_key(config), seeds_key)] = group  # not one of them: keep it
         found = results.get((config, seeds_key))
@@ -134,11 +129,11 @@ def side_by_side(jobs, rec, resume: bool, fallback, progress):
     return run
 
 
-def _store_history(rec, config, seeds, history) -> None:
-    """A finished History as a child run of `rec`'s run, all its epochs at once."""
+def _store_finished(rec, config: dict, seeds, metrics: dict, timings: dict) -> None:
+    """A finished run's metrics as a child run of `rec`'s run, all its epochs at once."""
     if rec.store is None:
         return
-    with rec.child("run", config.to_dict(), seeds) as child:
-        for epoch in range(history.epochs):
-            child.epoch(epoch, {k: v[epoch].tolist() for k, v in history.metrics.items()})
-        child.finish(timings={"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds})
+    with rec.child("run", config, seeds) as child:
+        for epoch in range(len(next(iter(metrics.values())))):
+            child.epoch(epoch, {k: np.asarray(v[epoch]).tolist() for k, v in metrics.items()})
+        child.finish(timings=timings)
