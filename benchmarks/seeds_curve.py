@@ -63,7 +63,7 @@ def plot(rows: list[dict], torch_rate: float, path: str, note: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,4,16,64,256,1024,4096", help="comma-separated")
-    parser.add_argument("--png", default=str(HERE / "seeds_curve.png"))
+    parser.add_argument("--png", default=str(HERE.parent / "docs" / "seeds_curve.png"))
     parser.add_argument("--no-torch", action="store_true", help="leave the PyTorch line out")
     args = parser.parse_args()
     try:
