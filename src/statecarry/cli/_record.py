@@ -114,15 +114,14 @@ def side_by_side(jobs, rec, resume: bool, fallback, progress):
 
     def run(config, seeds, **kwargs):
         seeds_key = tuple(int(s) for s in seeds)
-        group = groups.pop((blog.program_key(config), seeds_key), None) if not kwargs else None
-        if group is not None and config in group:
+        key = (blog.program_key(config), seeds_key)
+        if not kwargs and config in groups.get(key, ()):
+            group = groups.pop(key)
             histories = blog.run_side_by_side(group, seeds_key, on_progress=progress)
             for member, history in zip(group, histories, strict=True):
                 results[(member, seeds_key)] = history
                 timings = {"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds}
                 _store_finished(rec, member.to_dict(), seeds_key, history.metrics, timings)
-        elif group is not None:
-            groups[(blog.program_key(config), seeds_key)] = group  # not one of them: keep it
         found = results.get((config, seeds_key))
         return found if found is not None else fallback(config, seeds, **kwargs)
 

@@ -50,6 +50,13 @@ class History:
     def final(self, name: str) -> np.ndarray:
         return self.metrics[name][-1]
 
+    def seconds(self, wall: float) -> float:
+        """The time this run trained: its compile + run seconds, or `wall` for one answered
+        from the store (no timings). A run trained elsewhere (Ray) or side by side with others
+        took no wall time where it was asked for, or all of theirs."""
+        trained = self.compile_seconds + self.run_seconds
+        return trained if trained > 0 else wall
+
     def to_json(self) -> dict:
         return {
             "task": self.config.task,
@@ -113,21 +120,30 @@ def run(
     """
     if make_data is None:
         check_memory(config, len(seeds))
-    make_data = make_data or seed_batches
+    result = fit(model=config.model_spec(), train=config.train_spec(), seeds=seeds, on_epoch=on_epoch,
+                 on_progress=on_progress, chunk_size=chunk_size, **_data(config, make_data or seed_batches))  # fmt: skip
+    return _history(config, result, keep_final=keep_final)
+
+
+def _data(config: Config, make_data: Callable[[Config, int], tuple[Batches, Batches]]) -> dict:
+    """`fit`'s data arguments: one data set shared by every seed when `config.data_seed` pins
+    it, else a function of the seed."""
     if config.data_seed is not None:
         train, test = make_data(config, config.data_seed)
-        result = fit(train, config.model_spec(), config.train_spec(), seeds, test,
-                     on_epoch=on_epoch, on_progress=on_progress, chunk_size=chunk_size)  # fmt: skip
-    else:
-        result = fit(lambda seed: make_data(config, seed), config.model_spec(), config.train_spec(), seeds,
-                     on_epoch=on_epoch, on_progress=on_progress, chunk_size=chunk_size)  # fmt: skip
+        return {"data": train, "test": test}
+    return {"data": lambda seed: make_data(config, seed)}
+
+
+def _history(config: Config, result, share: float = 1.0, keep_final: bool = False) -> History:
+    """A `Fit` as the experiments' History (every metric of METRICS, NaN where the head has
+    none), with `share` of its time."""
     metrics = {m: result.metrics.get(m, np.full_like(result.metrics["train_loss"], np.nan)) for m in METRICS}
     return History(
         config,
         result.seeds,
         metrics,
-        compile_seconds=result.compile_seconds,
-        run_seconds=result.run_seconds,
+        compile_seconds=result.compile_seconds * share,
+        run_seconds=result.run_seconds * share,
         timings=result.timings,
         final_carry=(result.params, result.state) if keep_final else None,
         diverged=result.diverged,
@@ -149,17 +165,6 @@ def run_side_by_side(configs: Sequence[Config], seeds: Sequence[int], *,
     if any(program_key(c) != program_key(first) for c in configs):
         raise ConfigError("run_side_by_side takes configs that differ only in learning_rate, beta1, beta2 and adam_eps.")
     check_memory(first, len(seeds) * len(configs))
-    if first.data_seed is not None:
-        train, test = seed_batches(first, first.data_seed)
-        data = {"data": train, "test": test}
-    else:
-        data = {"data": lambda seed: seed_batches(first, seed)}
     fits = fit(model=first.model_spec(), train=[c.train_spec() for c in configs], seeds=seeds,
-               on_progress=on_progress, **data)  # fmt: skip
-    share = 1 / len(configs)
-    return [
-        History(c, r.seeds, {m: r.metrics.get(m, np.full_like(r.metrics["train_loss"], np.nan)) for m in METRICS},
-                compile_seconds=r.compile_seconds * share, run_seconds=r.run_seconds * share,
-                timings=r.timings, diverged=r.diverged)  # fmt: skip
-        for c, r in zip(configs, fits, strict=True)
-    ]
+               on_progress=on_progress, **_data(first, seed_batches))  # fmt: skip
+    return [_history(c, r, share=1 / len(configs)) for c, r in zip(configs, fits, strict=True)]

@@ -180,10 +180,7 @@ def sweep(
         if p.config is not None:
             t0 = time.perf_counter()
             history = run(p.config, list(seeds))
-            # its own compile + run time: a run answered from a prefetch (another executor) or
-            # trained side by side with others took no wall time here, or all of theirs
-            trained_for = history.compile_seconds + history.run_seconds
-            p.seconds = trained_for if trained_for > 0 else time.perf_counter() - t0
+            p.seconds = history.seconds(time.perf_counter() - t0)
             p.test_acc = stats.mean_ci(history.final("test_acc"), bounds=stats.ACCURACY)
             known = history.final("test_known_acc")
             p.known_acc = stats.mean_ci(known, bounds=stats.ACCURACY)
