@@ -48,6 +48,7 @@ def high_water() -> int:
 def child(fields: dict, seeds: int) -> dict:
     """Runs in the measuring process: one `blog.run`, and what it added to the peak RSS."""
     from statecarry.core import memory, runtime
+    from statecarry.core.runtime import lane_width
 
     runtime.use_cpu_cores()
     import jax
@@ -64,7 +65,8 @@ def child(fields: dict, seeds: int) -> dict:
     peak = high_water()
     need = blog.memory_needed(config)
     chunk = runtime.SEEDS_PER_DEVICE * len(runtime.seed_devices(config.model_spec()))
-    chunk, wave = memory.plan(need, seeds, chunk)
+    width = lane_width(config.model_spec(), config.train_spec())  # as fit pads the seeds
+    chunk, wave = memory.plan(need, -(-seeds // width) * width, max(chunk, width))
     return {"measured": peak - before, "estimate": need.total(wave, seeds), "at_once": wave,
             "seconds": seconds, "parts": need.describe(wave, seeds)}  # fmt: skip
 

@@ -22,7 +22,9 @@ def enter_batch(state: State, train: Train) -> State:
 def batch_loss(
     params: Params, state: State, batch, model: Model, train: Train
 ) -> tuple[Array, tuple[State, dict]]:
-    """Mean loss over the batch's targets (Keras' per-batch loss), the state after it, stats."""
+    """Mean loss over the batch's targets (Keras' per-batch loss), the state after it, stats.
+    With lanes, the sum of the lanes' losses: each lane's gradient is its own loss's."""
     state, out = cells.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
     stats = heads.batch_stats(out, batch, model.head, train.loss_for(model))
-    return stats["loss"] / jnp.maximum(stats["weight"], 1.0), (state, stats)
+    loss = stats["loss"] / jnp.maximum(stats["weight"], 1.0)
+    return (jnp.sum(loss) if loss.ndim else loss), (state, stats)

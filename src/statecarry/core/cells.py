@@ -8,7 +8,8 @@ with Keras' names.
 A GRU layer (Keras' default `reset_after=True`) has `kernel (inputs, 3u)`, `recurrent_kernel
 (u, 3u)` and `bias (2, 3u)` (input bias, recurrent bias), gate order z, r, h. Every function
 works on one stream (one row of a batch) and is `vmap`-ed over rows; state goes in and comes
-out. The state of a stack is a tuple with one entry per layer, bottom first: `LSTMState(h, c)`
+out. Every array may also end in a *lane* axis, one entry per seed (`engine.run_epoch_lanes`):
+the arithmetic per lane is the same, and the seeds fill the CPU's vector registers. The state of a stack is a tuple with one entry per layer, bottom first: `LSTMState(h, c)`
 (Keras' order) or `GRUState(h)`.
 """
 
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from .runtime import SMALL_MATVEC
 from .spec import GATES, Model
 
 Params = dict[str, dict[str, Array]]
@@ -29,10 +31,6 @@ Params = dict[str, dict[str, Array]]
 # 5x, an epoch ran 2.3x slower and compiled slower; benchmarks/engine.py).
 TIME_UNROLL = 1
 
-# Below this many inputs a vector-matrix product is written as multiply-and-sum: a `dot`
-# keeps XLA from compiling the loop around it into one kernel, and for LSTM(3) the products
-# are far too small for a matmul routine to pay off.
-SMALL_MATVEC = 64
 
 
 class LSTMState(NamedTuple):
@@ -52,9 +50,9 @@ LayerState = LSTMState | GRUState
 State = tuple[LayerState, ...]  # one per layer, bottom first
 
 
-def zeros_state(model: Model, batch_size: int) -> State:
-    """The state before any step, for `batch_size` streams."""
-    zeros = jnp.zeros((batch_size, model.units))
+def zeros_state(model: Model, batch_size: int, lanes: tuple[int, ...] = ()) -> State:
+    """The state before any step, for `batch_size` streams (and `lanes`, see `lanes_of`)."""
+    zeros = jnp.zeros((batch_size, model.units) + lanes)
     one = LSTMState(zeros, zeros) if model.cell == "lstm" else GRUState(zeros)
     return tuple(one for _ in range(model.layers))
 
@@ -88,13 +86,23 @@ def init(key: Array, model: Model) -> Params:
     return params
 
 
-def matvec(v: Float[Array, " n"], w: Float[Array, "n m"]) -> Float[Array, " m"]:
-    """`v @ w`; for small `n` as a sum of products, which XLA fuses into the loop around it."""
+def lanes_of(params: Params) -> tuple[int, ...]:
+    """The lane axis the parameters end in: `(seeds,)` in a lanes program, else `()`."""
+    return params["dense"]["bias"].shape[1:]
+
+
+def matvec(v: Float[Array, " n *lanes"], w: Float[Array, "n m *lanes"]) -> Float[Array, " m *lanes"]:
+    """`v @ w`; for small `n` as a sum of products, which XLA fuses into the loop around it
+    (and which takes a trailing lane axis, one product per lane)."""
     if v.shape[0] != w.shape[0]:  # never broadcast a (1, m) kernel over n inputs
         raise ValueError(f"matvec: {v.shape[0]} inputs against a kernel for {w.shape[0]}")
     if v.shape[0] > SMALL_MATVEC:
+        if w.ndim > 2:
+            raise ValueError(f"matvec: lanes need at most {SMALL_MATVEC} inputs, got {v.shape[0]}")
         return v @ w
-    return jnp.sum(v[:, None] * w, axis=0)
+    # (n, 1, *lanes of v, then 1 for each lane only w has): a shared input meets every lane
+    v = v.reshape(v.shape[:1] + (1,) + v.shape[1:] + (1,) * (w.ndim - v.ndim - 1))
+    return jnp.sum(v * w, axis=0)
 
 
 def lstm_step(
@@ -125,9 +133,9 @@ def gru_step(
 STEPS = {"lstm": lstm_step, "gru": gru_step}
 
 
-def reset_where(state, reset: Bool[Array, ""]):
+def reset_where(state, reset: Bool[Array, " *lanes"]):
     """Zero the state (any pytree of it) where `reset` is true, before the step that reads it."""
-    return jax.tree.map(lambda s: jnp.where(reset, jnp.zeros_like(s), s), state)
+    return jax.tree.map(lambda s: jnp.where(jnp.broadcast_to(reset, s.shape), jnp.zeros_like(s), s), state)
 
 
 def stack_step(

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
-from . import cells, heads, modes
+from . import cells, heads, modes, runtime
 from .batch import enter_batch
 from .cells import Params, State
 from .optim import keras_adam
@@ -48,10 +48,9 @@ def make_optimizer(train: Train) -> optax.GradientTransformation:
 def with_mode_resets(batches, train: Train, start_of_pass: bool):
     """Add the mode's resets to the data's own: before every batch (stateless) and, when
     `start_of_pass`, before the first step of the pass."""
-    reset = jnp.asarray(batches.reset)
-    nb, b, t = reset.shape
+    reset = jnp.asarray(batches.reset)  # (batches, batch, time, *lanes)
     if train.mode == "stateless":
-        reset = reset | jnp.zeros((nb, b, t), bool).at[:, :, 0].set(True)
+        reset = reset | jnp.zeros(reset.shape, bool).at[:, :, 0].set(True)
     if start_of_pass:
         reset = reset.at[0, :, 0].set(True)
     return batches._replace(reset=reset)
@@ -85,7 +84,7 @@ def train_epoch(carry: Carry, batches, model: Model, train: Train) -> tuple[Carr
         return Carry(params, opt_state, state, extra), stats
 
     carry, stats = jax.lax.scan(step, carry, batches)
-    return carry, jax.tree.map(jnp.sum, stats)
+    return carry, jax.tree.map(lambda a: jnp.sum(a, axis=0), stats)
 
 
 def outputs(params: Params, batches, model: Model, train: Train, state: State | None = None):
@@ -96,7 +95,7 @@ def outputs(params: Params, batches, model: Model, train: Train, state: State | 
     """
     fresh = state is None
     if fresh:
-        state = cells.zeros_state(model, batches.x.shape[1])
+        state = cells.zeros_state(model, batches.x.shape[1], cells.lanes_of(params))
     batches = with_mode_resets(batches, train, start_of_pass=fresh)
 
     def step(state: State, batch) -> tuple[State, Array]:
@@ -114,7 +113,7 @@ def evaluate(
     written. From zeros unless `state` is given."""
     fresh = state is None
     if fresh:
-        state = cells.zeros_state(model, batches.x.shape[1])
+        state = cells.zeros_state(model, batches.x.shape[1], cells.lanes_of(params))
     batches = with_mode_resets(batches, train, start_of_pass=fresh)
     loss = train.loss_for(model)
 
@@ -125,7 +124,7 @@ def evaluate(
         return state, heads.batch_stats(out, batch, model.head, loss)
 
     state, stats = jax.lax.scan(step, state, batches)
-    return jax.tree.map(jnp.sum, stats), state
+    return jax.tree.map(lambda a: jnp.sum(a, axis=0), stats), state
 
 
 def init_carry(key: Array, model: Model, train: Train, batch_size: int, time_steps: int) -> Carry:
@@ -157,8 +156,13 @@ TRACES: dict[str, int] = {}  # times each program was traced: a second epoch mus
 def run_epoch_seeds(
     carry: Carry, data, test, keys: Array, epoch: Array, model: Model, train: Train, shared: bool
 ) -> tuple[Carry, tuple[dict, dict]]:
-    """`run_epoch` for many seeds (seed axis first); `shared`: one data set for all."""
+    """`run_epoch` for many seeds (seed axis first); `shared`: one data set for all.
+
+    Small models train with the seeds in the vector lanes (`run_epoch_lanes`), the others with
+    `vmap`; both give every seed exactly the numbers it gets alone."""
     TRACES["run_epoch_seeds"] = TRACES.get("run_epoch_seeds", 0) + 1
+    if uses_lanes(model, train):
+        return run_epoch_lanes(carry, data, test, keys, epoch, model, train, shared)
     axis = None if shared else 0
 
     def one(carry, data, test, key):
@@ -171,3 +175,41 @@ def init_carry_seeds(
     keys: Array, model: Model, train: Train, batch_size: int, time_steps: int
 ) -> Carry:
     return jax.vmap(lambda key: init_carry(key, model, train, batch_size, time_steps))(keys)
+
+
+def uses_lanes(model: Model, train: Train) -> bool:
+    """Whether the seeds run in the vector lanes: on a CPU, for what `runtime.lane_width` allows
+    (the online modes' per-seed Jacobians would mix lanes; a big model's products are matmuls)."""
+    return runtime.lane_width(model, train) > 1 and jax.default_backend() == "cpu"
+
+
+def run_epoch_lanes(
+    carry: Carry, data, test, keys: Array, epoch: Array, model: Model, train: Train, shared: bool
+) -> tuple[Carry, tuple[dict, dict]]:
+    """`run_epoch_seeds` with the seed axis last: every array is (..., seeds), so one vector
+    instruction serves 8 or 16 seeds where `vmap`'s (seeds, ..., 3 units) layout fills the
+    vector registers with a model's few units. Each seed's arithmetic is unchanged.
+
+    Shared data stays one copy without a lane axis (every lane reads it); a seed's shuffle
+    gives it data of its own. The carry and the sums come and go with the seed axis first, as
+    `run_epoch_seeds`'s do.
+    """
+    start = train.reset == "epoch"
+    if train.shuffle:
+
+        def shuffled(data, key: Array):
+            key = jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch)
+            return with_mode_resets(shuffle(data, key), train, start_of_pass=start)
+
+        data = _seeds_last(jax.vmap(shuffled, in_axes=(None if shared else 0, 0))(data, keys))
+    else:
+        data = with_mode_resets(data if shared else _seeds_last(data), train, start_of_pass=start)
+    carry, train_stats = train_epoch(_seeds_last(carry), data, model, train)
+    test_stats = {}
+    if test is not None:
+        test_stats = evaluate(carry.params, test if shared else _seeds_last(test), model, train)[0]
+    return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), carry), (train_stats, test_stats)
+
+
+def _seeds_last(tree):
+    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, -1), tree)

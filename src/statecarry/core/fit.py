@@ -157,17 +157,22 @@ def fit(
     devices = runtime.seed_devices(model)
     n_dev = len(devices)
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
+    # With the seeds in the vector lanes, a device's seeds fill whole vector registers (padded):
+    # every seed then runs the same instructions, so it gets the same bits in any company.
+    width = lane_width(model, train)
     # Estimated before anything is allocated; seeds past what fits at once stream in waves.
     chunk_size, wave = memory.plan_for(model, train, len(seeds), chunk_size, first_train, first_test, source.shared,
-                                        making=source.fn is not None)  # fmt: skip
+                                        making=source.fn is not None, width=width)  # fmt: skip
     chunk_size = max(1, min(chunk_size, len(seeds)))
     # Every chunk has the same shape (the last is padded), so one compiled program serves all;
     # a chunk that divides over the devices runs on all cores at once.
     split = whole = None
-    if chunk_size >= n_dev and n_dev > 1:
+    if chunk_size < n_dev * width or n_dev == 1:
+        chunk_size = -(-chunk_size // width) * width
+    else:
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-        chunk_size -= chunk_size % n_dev
+        chunk_size -= chunk_size % (n_dev * width)
         mesh = Mesh(np.array(devices), ("seeds",))
         split, whole = NamedSharding(mesh, PartitionSpec("seeds")), NamedSharding(mesh, PartitionSpec())
 
@@ -270,6 +275,14 @@ def fit(
     return fits if many else fits[0]
 
 
+def lane_width(model: Model, train: Train) -> int:
+    """The multiple a device's seeds are padded to: `runtime.LANE_WIDTH` when they run in the
+    vector lanes (`engine.uses_lanes`), else 1."""
+    from . import engine
+
+    return runtime.LANE_WIDTH if engine.uses_lanes(model, train) else 1
+
+
 class _Source:
     """Where each chunk's data comes from: shared `Batches`, per-seed `Batches`, or a function."""
 
@@ -307,7 +320,8 @@ class _Source:
             index = np.arange(offset, offset + len(seeds)) % len(self.train.x)
             pick = lambda b: None if b is None else Batches(*(np.asarray(f)[index] for f in b))  # noqa: E731
             return pick(self.train), pick(self.test)
-        pairs = [self._made(s) for s in seeds]
+        made = {s: self._made(s) for s in dict.fromkeys(seeds)}  # a padded lane repeats a seed
+        pairs = [made[s] for s in seeds]
         trains = [p[0] for p in pairs]
         tests = [p[1] for p in pairs]
         stacked_test = None if tests[0] is None else checks.stack(tests)

@@ -209,8 +209,10 @@ def units_that_fit(make: Callable[[int], Estimate], units: int, have: int) -> in
 
 
 def plan_for(model: Model, train: Train, seeds: int, chunk_size: int, data, test, shared: bool,
-             making: bool = False) -> tuple[int, int]:  # fmt: skip
-    """`plan` for `fit`: the estimate from the first seed's `Batches` (and test `Batches`)."""
+             making: bool = False, width: int = 1) -> tuple[int, int]:  # fmt: skip
+    """`plan` for `fit`: the estimate from the first seed's `Batches` (and test `Batches`), for
+    the seeds padded to a multiple of `width` (lanes, engine.run_epoch_lanes)."""
+    seeds = -(-seeds // width) * width
     per_seed = sum(a.nbytes for b in (data, test) if b is not None for a in b)
     if not shared and data.x.ndim == 5:  # one data set per seed, stacked
         per_seed //= max(len(data.x), 1)

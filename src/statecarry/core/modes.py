@@ -63,7 +63,7 @@ def horizon_grad(params: Params, state: State, window: Window, batch, model: Mod
         def one(s: State, past: tuple[Array, Array, Array]) -> tuple[State, None]:
             x, reset, filled = past
             new, _ = cells.forward(params, model, enter_batch(s, train), x, reset)
-            return jax.tree.map(lambda a, b: jnp.where(filled, a, b), new, s), None
+            return jax.tree.map(lambda a, b: jnp.where(jnp.broadcast_to(filled, a.shape), a, b), new, s), None
 
         # the horizon: no gradient into batches older than the window
         start = jax.lax.stop_gradient(jax.tree.map(lambda s: s[0], window.start))
@@ -76,13 +76,15 @@ def horizon_grad(params: Params, state: State, window: Window, batch, model: Mod
     (_, (new_state, stats)), grads = jax.value_and_grad(loss, has_aux=True)(params)
 
     def push(buf: Array, new: Array) -> Array:
+        if new.ndim < buf.ndim - 1:  # shared data (no lane axis) into a window of every lane's
+            new = jnp.broadcast_to(new[..., None], buf.shape[1:])
         return jnp.concatenate([buf[1:], new[None]])
 
     window = Window(
         push(window.x, batch.x),
         push(window.reset, batch.reset),
         jax.tree.map(push, window.start, state),
-        push(window.filled, jnp.bool_(True)),
+        push(window.filled, jnp.ones_like(window.filled[0])),
     )
     return grads, new_state, window, stats
 

@@ -53,13 +53,18 @@ def keras_adam(
         grads: optax.Updates, state: KerasAdamState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, KerasAdamState]:
         del params
+        # each (*lanes,): one value per seed when the seeds are the trailing axis (engine.py)
         lr, b1_, b2_, eps_, one_minus_b1, one_minus_b2 = state.hyper
         count = state.count + 1
         t = count.astype(jnp.float32)
-        mu = jax.tree.map(lambda m, g: m + (g - m) * one_minus_b1, state.mu, grads)
-        nu = jax.tree.map(lambda v, g: v + (g * g - v) * one_minus_b2, state.nu, grads)
         alpha = lr * jnp.sqrt(1 - b2_**t) / (1 - b1_**t)
-        updates = jax.tree.map(lambda m, v: -alpha * m / (jnp.sqrt(v) + eps_), mu, nu)
+
+        def per(a: jax.Array, like: jax.Array) -> jax.Array:  # a lane's value on each entry
+            return jnp.broadcast_to(a, like.shape)
+
+        mu = jax.tree.map(lambda m, g: m + (g - m) * per(one_minus_b1, m), state.mu, grads)
+        nu = jax.tree.map(lambda v, g: v + (g * g - v) * per(one_minus_b2, v), state.nu, grads)
+        updates = jax.tree.map(lambda m, v: -per(alpha, m) * m / (jnp.sqrt(v) + per(eps_, v)), mu, nu)
         return updates, KerasAdamState(count, mu, nu, state.hyper)
 
     return optax.GradientTransformation(init, update)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core import memory
 from ..core.fit import fit
-from ..core.runtime import enable_compile_cache, use_cpu_cores  # noqa: F401  (the CLI's setup)
+from ..core.runtime import enable_compile_cache, lane_width, use_cpu_cores  # noqa: F401  (the CLI's setup)
 from ..core.spec import DATA_FIELDS
 from ..data.layout import Batches, from_samples
 from ..errors import ConfigError
@@ -98,7 +98,9 @@ def check_memory(config: Config, seeds: int) -> None:
     def need(units: int) -> memory.Estimate:
         return memory_needed(config.replace(units=units))
 
-    memory.plan(need(config.units), seeds, 1, lambda have: memory.units_that_fit(need, config.units, have))
+    width = lane_width(config.model_spec(), config.train_spec())  # padded seeds run too
+    memory.plan(need(config.units), -(-seeds // width) * width, width,
+                lambda have: memory.units_that_fit(need, config.units, have))
 
 
 def run(
