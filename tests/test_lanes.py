@@ -1,0 +1,92 @@
+"""Seeds in the vector lanes (engine.run_epoch_lanes): the layout `fit` picks for small models
+trains every seed as the seed-first `vmap` program does (the oracle: the engine's per-seed
+program, vmapped), for every path the lanes serve, and is picked only where it can be."""
+
+import jax
+import numpy as np
+import pytest
+
+from statecarry.core import engine, runtime
+from statecarry.core.fit import fit
+from statecarry.core.spec import Model, Train
+from statecarry.data.layout import Batches, from_series
+
+SEEDS = [0, 1, 2]
+
+
+def series(k: int, n: int = 60, features: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(7 + k)
+    t = np.arange(n)[:, None] + 5 * k + np.arange(features)[None, :]
+    return (np.sin(t / 4.0) + 0.1 * rng.standard_normal((n, features))).astype(np.float32)
+
+
+def data(k: int):
+    s = series(k)
+    return from_series(s[:36], 2, 3), from_series(s[36:], 2, 3)
+
+
+def both(monkeypatch, *args, **kwargs):
+    """(the lanes' fit, the vmap program's fit) of the same call."""
+    runtime.clear_cache()
+    lanes = fit(*args, **kwargs)
+    with monkeypatch.context() as m:
+        m.setattr(engine, "uses_lanes", lambda model, train: False)
+        runtime.clear_cache()
+        vmapped = fit(*args, **kwargs)
+    runtime.clear_cache()
+    return lanes, vmapped
+
+
+CASES = {
+    "stateful": (Model(units=3, head="linear"), Train(epochs=2, learning_rate=0.01)),
+    "stateless": (Model(units=3, head="linear"), Train(mode="stateless", epochs=2, learning_rate=0.01)),
+    "horizon 3": (Model(units=4, head="linear"), Train(horizon=3, epochs=2, learning_rate=0.01)),
+    "gru stack, carry": (Model(cell="gru", units=5, layers=2, head="linear"), Train(epochs=2, learning_rate=0.01)),
+    "shuffled": (Model(units=3, head="linear"), Train(epochs=2, shuffle=True, learning_rate=0.01)),
+    "reset never": (Model(units=3, head="linear"), Train(epochs=2, reset="never", learning_rate=0.01)),
+}
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared data", "a data set per seed"])
+@pytest.mark.parametrize("case", CASES)
+def test_lanes_train_every_seed_as_the_vmapped_program_does(monkeypatch, case, shared):
+    model, train = CASES[case]
+    if shared:
+        tr, te = data(0)
+    else:
+        pairs = [data(k) for k in range(len(SEEDS))]
+        tr, te = (Batches(*(np.stack(f) for f in zip(*(p[i] for p in pairs)))) for i in (0, 1))
+    assert engine.uses_lanes(model.replace(features=2, outputs=2), train)
+    lanes, vmapped = both(monkeypatch, tr, model, train, SEEDS, te)
+    for name in vmapped.metrics:  # float32 sums in another order: a few units in the last place
+        np.testing.assert_allclose(lanes.metrics[name], vmapped.metrics[name], rtol=2e-5, atol=1e-6, err_msg=name)
+    for a, b in zip(jax.tree.leaves(lanes.params), jax.tree.leaves(vmapped.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(lanes.params["dense"]["kernel"][0], lanes.params["dense"]["kernel"][1])
+
+
+def test_a_seed_gets_the_same_bits_alone_and_among_many():
+    """Padding a device's seeds to whole vector registers makes a seed's numbers independent
+    of how many seeds share its program (here 1 against 40: 16 lanes against 2 x 32)."""
+    tr, te = data(0)
+    model, train = CASES["stateful"]
+    many = fit(tr, model, train, list(range(40)), te)
+    alone = fit(tr, model, train, [37], te)
+    for name in alone.metrics:
+        np.testing.assert_array_equal(many.metrics[name][:, 37], alone.metrics[name][:, 0], err_msg=name)
+    for a, b in zip(jax.tree.leaves(many.params_of(37)), jax.tree.leaves(alone.params_of(37)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "model, train",
+    [
+        (Model(units=3, features=1, outputs=1), Train(mode="rtrl")),
+        (Model(units=3, features=1, outputs=1), Train(mode="uoro")),
+        (Model(units=65, features=1, outputs=1), Train()),
+        (Model(units=8, features=100, outputs=1), Train()),
+    ],
+    ids=["rtrl", "uoro", "65 units", "100 features"],
+)
+def test_the_lanes_are_not_used_where_they_cannot_serve(model, train):
+    assert not engine.uses_lanes(model, train) and runtime.lane_width(model, train) == 1
