@@ -158,8 +158,9 @@ def run_epoch_seeds(
 ) -> tuple[Carry, tuple[dict, dict]]:
     """`run_epoch` for many seeds (seed axis first); `shared`: one data set for all.
 
-    Small models train with the seeds in the vector lanes (`run_epoch_lanes`), the others with
-    `vmap`; both give every seed exactly the numbers it gets alone."""
+    Small models train with the seeds in the vector lanes (`run_epoch_lanes`, where a seed's own
+    data comes with the seed axis last; `uses_lanes` says which), the others with `vmap`; both
+    give every seed the numbers it gets alone."""
     TRACES["run_epoch_seeds"] = TRACES.get("run_epoch_seeds", 0) + 1
     if uses_lanes(model, train):
         return run_epoch_lanes(carry, data, test, keys, epoch, model, train, shared)
@@ -190,8 +191,9 @@ def run_epoch_lanes(
     instruction serves 8 or 16 seeds where `vmap`'s (seeds, ..., 3 units) layout fills the
     vector registers with a model's few units. Each seed's arithmetic is unchanged.
 
-    Shared data stays one copy without a lane axis (every lane reads it); a seed's shuffle
-    gives it data of its own. The carry and the sums come and go with the seed axis first, as
+    Shared data stays one copy without a lane axis (every lane reads it); data of a seed's
+    own comes with the seed axis last (`fit` lays it out so once, not every epoch), as does a
+    seed's shuffle. The carry and the sums come and go with the seed axis first, as
     `run_epoch_seeds`'s do.
     """
     start = train.reset == "epoch"
@@ -201,13 +203,13 @@ def run_epoch_lanes(
             key = jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch)
             return with_mode_resets(shuffle(data, key), train, start_of_pass=start)
 
-        data = _seeds_last(jax.vmap(shuffled, in_axes=(None if shared else 0, 0))(data, keys))
+        data = _seeds_last(jax.vmap(shuffled, in_axes=(None if shared else -1, 0))(data, keys))
     else:
-        data = with_mode_resets(data if shared else _seeds_last(data), train, start_of_pass=start)
+        data = with_mode_resets(data, train, start_of_pass=start)
     carry, train_stats = train_epoch(_seeds_last(carry), data, model, train)
     test_stats = {}
     if test is not None:
-        test_stats = evaluate(carry.params, test if shared else _seeds_last(test), model, train)[0]
+        test_stats = evaluate(carry.params, test, model, train)[0]
     return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), carry), (train_stats, test_stats)
 
 

@@ -167,17 +167,29 @@ def fit(
     # Every chunk has the same shape (the last is padded), so one compiled program serves all;
     # a chunk that divides over the devices runs on all cores at once.
     split = whole = None
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
     if chunk_size < n_dev * width or n_dev == 1:
         chunk_size = -(-chunk_size // width) * width
     else:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
         chunk_size -= chunk_size % (n_dev * width)
         mesh = Mesh(np.array(devices), ("seeds",))
         split, whole = NamedSharding(mesh, PartitionSpec("seeds")), NamedSharding(mesh, PartitionSpec())
 
     def put(tree, sharding):
         return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)
+
+    def placing(data):
+        """Where `data` goes: whole to every device when shared, else split along its seed
+        axis (the last one in the lanes layout)."""
+        if split is None or data is None:
+            return None
+        if source.shared:
+            return whole
+        if width == 1:
+            return split
+        spec = lambda a: PartitionSpec(*([None] * (a.ndim - 1)), "seeds")  # noqa: E731
+        return jax.tree.map(lambda a: NamedSharding(split.mesh, spec(a)), data)
 
     program = train.structure()  # epochs, the learning rate, ... do not change the program
     t0 = time.perf_counter()
@@ -199,11 +211,12 @@ def fit(
             if not source.shared:  # every seed's data, not only the first seed's
                 checks.resolve(model, train, tr, te)
                 known = known or checks.has_known(tr, te)
-            data_sharding = whole if source.shared else split
+            if width > 1 and not source.shared:  # the lanes read a seed's data seed axis last
+                tr, te = (None if b is None else Batches(*(np.moveaxis(f, 0, -1).copy() for f in b)) for b in (tr, te))
             carry, keys = init_fn(np.asarray(padded).astype(np.int32))
             lanes = [trains[min(i * chunk_size + k, len(seeds) - 1) // n_seeds] for k in range(len(padded))]
             carry = _with_hyper(carry, lanes, lambda a: put(a, split))
-            states.append([carry, put(tr, data_sharding), put(te, data_sharding), keys])
+            states.append([carry, put(tr, placing(tr)), put(te, placing(te)), keys])
         return states
 
     states = load(waves[0])
@@ -216,7 +229,7 @@ def fit(
     args = (carry, tr, te, keys, np.int32(0))
     shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args))
     placement = (split is not None, n_dev, source.shared, str(jax.tree.structure(args)), shapes)
-    epoch_fn, placed = _epoch_program(model, program, source.shared, split, whole, te is not None)
+    epoch_fn, placed = _epoch_program(model, program, source.shared, split, whole, placing(tr), placing(te))
     compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, **placed)
     compile_seconds = time.perf_counter() - t0 + init_seconds
     carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
@@ -339,8 +352,9 @@ class _Source:
         return pair
 
 
-def _epoch_program(model: Model, train: Train, shared: bool, split, whole, has_test: bool):
-    """One epoch per (model, train, data sharing, devices), and how to jit it."""
+def _epoch_program(model: Model, train: Train, shared: bool, split, whole, data, test):
+    """One epoch per (model, train, data sharing, devices), and how to jit it; `data` and
+    `test` are where the training and test data are placed."""
     import functools
 
     from . import engine
@@ -348,10 +362,8 @@ def _epoch_program(model: Model, train: Train, shared: bool, split, whole, has_t
     fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared)
     if split is None:
         return fn, {"donate_argnums": (0,)}
-    data = whole if shared else split
-    test_sharding = data if has_test else None
     return fn, {
-        "in_shardings": (split, data, test_sharding, split, whole),
+        "in_shardings": (split, data, test, split, whole),
         "out_shardings": (split, split),
         "donate_argnums": (0,),
     }
