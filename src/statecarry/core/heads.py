@@ -36,12 +36,9 @@ def step_losses(
 def batch_stats(out: Array, batch, head: str, loss: str) -> dict[str, Array]:
     """The batch's sums: loss and weight always; then the head's own. `out` is (batch, time,
     outputs); with a trailing lane axis (on it, and on `batch` unless shared), one per lane."""
-    if out.ndim > 3:  # lanes: summed with the seeds first, as `vmap` sums them
-        axis = 0 if batch.y.ndim == out.ndim else None  # data of its own per lane, or shared
-        batch = jax.tree.map(lambda a: a if axis is None else jnp.moveaxis(a, -1, 0), batch)
-        return jax.vmap(lambda o, b: batch_stats(o, b, head, loss), in_axes=(0, axis))(
-            jnp.moveaxis(out, -1, 0), batch
-        )
+    if out.ndim > 3:  # lanes: one sum per lane, the seeds staying last
+        axis = -1 if batch.y.ndim == out.ndim else None  # data of its own per lane, or shared
+        return jax.vmap(lambda o, b: batch_stats(o, b, head, loss), in_axes=(-1, axis), out_axes=-1)(out, batch)
     w = batch.weight
     stats = {"loss": jnp.sum(w * step_losses(out, batch.y, loss)), "weight": jnp.sum(w)}
     if head == "linear":
