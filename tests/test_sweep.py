@@ -152,3 +152,24 @@ def test_a_learning_rate_grid_trains_side_by_side_with_each_points_own_numbers()
     # in one program, each carrying an equal share of its time
     shares = [stored.get_run(c.id).timings["run_seconds"] for c in sorted(children, key=lambda c: c.id)]
     assert len(set(shares[1:])) == 1 and shares[0] != shares[1]
+
+
+def test_a_loss_grid_trains_side_by_side_with_each_points_own_numbers():
+    """The loss is data when points differ in it: mse and bce points after the first train as
+    one program; each stored point has its config's numbers run alone, to float32 rounding."""
+    from statecarry import store
+
+    flags = [f for f in SMALL_FLAGS if f not in ("--lr", "0.01")]
+    result = CliRunner().invoke(
+        cli, ["sweep", "first-step", "--grid", "loss=mse,bce lr=0.01,0.003", "--seeds", "2", "--json", *flags]
+    )
+    assert result.exit_code == 0, result.output
+    stored = store.open_store()
+    children = stored.children(json.loads(result.stdout)["run_id"])
+    assert len(children) == 4 and {Config(**c.config).loss for c in children} == {"mse", "bce"}
+    for child in (stored.get_run(c.id) for c in children):
+        alone = blog.run(Config(**child.config), [0, 1])
+        for name, values in alone.metrics.items():
+            np.testing.assert_allclose(np.asarray(child.metrics[name], np.float32), values, rtol=1e-5, atol=1e-7, err_msg=name)
+    shares = [stored.get_run(c.id).timings["run_seconds"] for c in sorted(children, key=lambda c: c.id)]
+    assert len(set(shares[1:])) == 1 and shares[0] != shares[1]  # the last three: one program

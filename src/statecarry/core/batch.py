@@ -20,11 +20,14 @@ def enter_batch(state: State, train: Train) -> State:
 
 
 def batch_loss(
-    params: Params, state: State, batch, model: Model, train: Train
+    params: Params, state: State, batch, model: Model, train: Train, loss: Array | None = None
 ) -> tuple[Array, tuple[State, dict]]:
     """Mean loss over the batch's targets (Keras' per-batch loss), the state after it, stats.
-    With lanes, the sum of the lanes' losses: each lane's gradient is its own loss's."""
+    With lanes, the sum of the lanes' losses: each lane's gradient is its own loss's.
+
+    `loss` is the lane's loss as data (an index into the head's losses, `heads.batch_stats`),
+    as a compiled program gets it from the carry; None takes the Train's own."""
     state, out = cells.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
-    stats = heads.batch_stats(out, batch, model.head, train.loss_for(model))
+    stats = heads.batch_stats(out, batch, model.head, train.loss_for(model) if loss is None else loss)
     loss = stats["loss"] / jnp.maximum(stats["weight"], 1.0)
     return (jnp.sum(loss) if loss.ndim else loss), (state, stats)

@@ -6,6 +6,7 @@ The model's input width and outputs come from here (`resolve`): features from `x
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -208,15 +209,18 @@ def fit_options(chunk_size: Any, **callbacks: Any) -> None:
 
 def side_by_side(trains: Any) -> list:
     """`Train`s that can share one program: the same `structure()` and epochs (only Adam's data
-    — learning rate, betas, epsilon — may differ)."""
+    — learning rate, betas, epsilon — and the loss may differ)."""
     trains = list(trains)
     if not trains or not all(isinstance(t, Train) for t in trains):
         raise ConfigError("fit takes a Train, or a non-empty list of Trains to run side by side.")
     first = trains[0]
+    def shape(t: Train) -> Train:
+        return dataclasses.replace(t.structure(), loss=None)
+
     for t in trains[1:]:
-        if t.structure() != first.structure() or t.epochs != first.epochs:
+        if shape(t) != shape(first) or t.epochs != first.epochs:
             raise ConfigError(
-                "Trains run side by side may differ only in learning_rate, beta1, beta2 and "
-                "adam_eps (one program serves them all); fit the others separately."
+                "Trains run side by side may differ only in learning_rate, beta1, beta2, "
+                "adam_eps and loss (one program serves them all); fit the others separately."
             )
     return trains

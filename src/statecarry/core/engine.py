@@ -27,7 +27,7 @@ from . import cells, heads, modes, runtime
 from .batch import enter_batch
 from .cells import Params, State
 from .optim import keras_adam
-from .spec import Model, Train
+from .spec import HEAD_LOSSES, Model, Train
 
 # A stream of its own for the epoch shuffles: fold_in(key, small n) can equal the keys that
 # `cells.init` drew from the same seed key.
@@ -39,6 +39,9 @@ class Carry(NamedTuple):
     opt_state: optax.OptState
     state: State  # the exact forward state at the start of the next batch
     extra: Any  # the mode's own carry: a window of past batches (horizon), sensitivities (rtrl)
+    # the lane's loss as data, an index into HEAD_LOSSES[head], when Trains run side by side
+    # with different losses (one program for them all, `fit`); None: the Train's own
+    loss: Any = None
 
 
 def make_optimizer(train: Train) -> optax.GradientTransformation:
@@ -77,11 +80,11 @@ def train_epoch(carry: Carry, batches, model: Model, train: Train) -> tuple[Carr
 
     def step(carry: Carry, batch) -> tuple[Carry, dict]:
         grads, state, extra, stats = grad_fn(
-            carry.params, carry.state, carry.extra, batch, model, train
+            carry.params, carry.state, carry.extra, batch, model, train, carry.loss
         )
         updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
         params = optax.apply_updates(carry.params, updates)
-        return Carry(params, opt_state, state, extra), stats
+        return Carry(params, opt_state, state, extra, carry.loss), stats
 
     carry, stats = jax.lax.scan(step, carry, batches)
     return carry, jax.tree.map(lambda a: jnp.sum(a, axis=0), stats)
@@ -107,15 +110,15 @@ def outputs(params: Params, batches, model: Model, train: Train, state: State | 
 
 
 def evaluate(
-    params: Params, batches, model: Model, train: Train, state: State | None = None
+    params: Params, batches, model: Model, train: Train, state: State | None = None, loss=None
 ) -> tuple[dict, State]:
     """The stats of `batches` on a state of its own; the training carry is never read or
-    written. From zeros unless `state` is given."""
+    written. From zeros unless `state` is given; `loss` as in `batch.batch_loss`."""
     fresh = state is None
     if fresh:
         state = cells.zeros_state(model, batches.x.shape[1], cells.lanes_of(params))
     batches = with_mode_resets(batches, train, start_of_pass=fresh)
-    loss = train.loss_for(model)
+    loss = train.loss_for(model) if loss is None else loss
 
     def step(state: State, batch) -> tuple[State, dict]:
         state, out = cells.forward(
@@ -127,14 +130,22 @@ def evaluate(
     return jax.tree.map(lambda a: jnp.sum(a, axis=0), stats), state
 
 
-def init_carry(key: Array, model: Model, train: Train, batch_size: int, time_steps: int) -> Carry:
+def init_carry(
+    key: Array, model: Model, train: Train, batch_size: int, time_steps: int, loss_as_data: bool = False
+) -> Carry:
     params = cells.init(key, model)
     return Carry(
         params,
         make_optimizer(train).init(params),
         cells.zeros_state(model, batch_size),
         modes.init_extra(train, model, params, batch_size, time_steps, key),
+        jnp.int32(0) if loss_as_data else None,  # `fit` writes each lane's
     )
+
+
+def loss_index(model: Model, train: Train) -> int:
+    """The Train's loss as the data `Carry.loss` holds."""
+    return HEAD_LOSSES[model.head].index(train.loss_for(model))
 
 
 def run_epoch(
@@ -146,7 +157,7 @@ def run_epoch(
         data = shuffle(data, key)
     data = with_mode_resets(data, train, start_of_pass=train.reset == "epoch")
     carry, train_stats = train_epoch(carry, data, model, train)
-    test_stats = {} if test is None else evaluate(carry.params, test, model, train)[0]
+    test_stats = {} if test is None else evaluate(carry.params, test, model, train, loss=carry.loss)[0]
     return carry, (train_stats, test_stats)
 
 
@@ -173,9 +184,9 @@ def run_epoch_seeds(
 
 
 def init_carry_seeds(
-    keys: Array, model: Model, train: Train, batch_size: int, time_steps: int
+    keys: Array, model: Model, train: Train, batch_size: int, time_steps: int, loss_as_data: bool = False
 ) -> Carry:
-    return jax.vmap(lambda key: init_carry(key, model, train, batch_size, time_steps))(keys)
+    return jax.vmap(lambda key: init_carry(key, model, train, batch_size, time_steps, loss_as_data))(keys)
 
 
 def uses_lanes(model: Model, train: Train) -> bool:
@@ -209,7 +220,7 @@ def run_epoch_lanes(
     carry, train_stats = train_epoch(_seeds_last(carry), data, model, train)
     test_stats = {}
     if test is not None:
-        test_stats = evaluate(carry.params, test, model, train)[0]
+        test_stats = evaluate(carry.params, test, model, train, loss=carry.loss)[0]
     return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), carry), (train_stats, test_stats)
 
 

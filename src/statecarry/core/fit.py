@@ -8,6 +8,7 @@ every epoch, chunk and later call in the process (`runtime.clear_cache` forgets 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +152,8 @@ def fit(
     source = _Source(data, test, n_seeds)
     first_train, first_test = source.get(seeds[:1], 0)
     model = checks.resolve(model, train, first_train, first_test)
+    # Trains with different losses share one program that takes each lane's loss as data
+    loss_as_data = len({t.loss_for(model) for t in trains}) > 1
     known = checks.has_known(first_train, first_test)
     batch_size, time_steps = first_train.x.shape[-3], first_train.x.shape[-2]
 
@@ -192,8 +195,10 @@ def fit(
         return jax.tree.map(lambda a: NamedSharding(split.mesh, spec(a)), data)
 
     program = train.structure()  # epochs, the learning rate, ... do not change the program
+    if loss_as_data:
+        program = dataclasses.replace(program, loss=None)
     t0 = time.perf_counter()
-    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, split)
+    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, split, loss_as_data)
     init_seconds = time.perf_counter() - t0
     chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
     per_wave = max(1, wave // chunk_size)
@@ -215,7 +220,7 @@ def fit(
                 tr, te = (None if b is None else Batches(*(np.moveaxis(f, 0, -1).copy() for f in b)) for b in (tr, te))
             carry, keys = init_fn(np.asarray(padded).astype(np.int32))
             lanes = [trains[min(i * chunk_size + k, len(seeds) - 1) // n_seeds] for k in range(len(padded))]
-            carry = _with_hyper(carry, lanes, lambda a: put(a, split))
+            carry = _with_lane_data(carry, model, lanes, lambda a: put(a, split))
             states.append([carry, put(tr, placing(tr)), put(te, placing(te)), keys])
         return states
 
@@ -369,16 +374,22 @@ def _epoch_program(model: Model, train: Train, shared: bool, split, whole, data,
     }
 
 
-def _with_hyper(carry, lanes: list[Train], put: Callable):
-    """The carry with each lane's Adam hyperparameters (data in the program, see optim.py)."""
+def _with_lane_data(carry, model: Model, lanes: list[Train], put: Callable):
+    """The carry with each lane's Adam hyperparameters (optim.py) and loss (engine.Carry):
+    data in the program, not constants of it."""
+    from .engine import loss_index
     from .optim import hyper
 
     values = np.stack([hyper(t.learning_rate, t.beta1, t.beta2, t.adam_eps) for t in lanes])
     opt_state = carry.opt_state._replace(hyper=put(values))
-    return carry._replace(opt_state=opt_state)
+    if carry.loss is None:  # one loss for every lane: a constant of the program
+        return carry._replace(opt_state=opt_state)
+    loss = np.array([loss_index(model, t) for t in lanes], np.int32)
+    return carry._replace(opt_state=opt_state, loss=put(loss))
 
 
-def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int, split):
+def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int, split,
+                   loss_as_data: bool = False):  # fmt: skip
     """Seeds -> (initial carry, PRNG keys) as one compiled program: one compile, not two."""
     import jax
 
@@ -386,9 +397,10 @@ def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int,
 
     def init(seeds):
         keys = jax.vmap(jax.random.key)(seeds)
-        return engine.init_carry_seeds(keys, model, train, batch_size, time_steps), keys
+        return engine.init_carry_seeds(keys, model, train, batch_size, time_steps, loss_as_data), keys
 
     seeds = jax.ShapeDtypeStruct((chunk_size,), np.dtype(np.int32))
     placed = {} if split is None else {"in_shardings": split, "out_shardings": split}
-    key = (model, train, chunk_size, batch_size, time_steps, split is not None and len(split.mesh.devices.flat))
+    key = (model, train, chunk_size, batch_size, time_steps, split is not None and len(split.mesh.devices.flat),
+           loss_as_data)  # fmt: skip
     return runtime.executable("init", key, init, (seeds,), **placed)

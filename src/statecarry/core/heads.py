@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .spec import HEAD_LOSSES
+
 # Keras' backend epsilon, used to clip probabilities in binary cross-entropy.
 BCE_EPS = 1e-7
 
@@ -33,14 +35,32 @@ def step_losses(
     return -jnp.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]
 
 
-def batch_stats(out: Array, batch, head: str, loss: str) -> dict[str, Array]:
+def loss_sum(out: Array, batch, head: str, loss: str | Array) -> Array:
+    """The weighted sum of the step losses: of the loss named, or of the head's loss at index
+    `loss` (data). Every loss's sum is taken as its own program would, then one is kept (the
+    others' gradients are selected away)."""
+    if isinstance(loss, str):
+        return jnp.sum(batch.weight * step_losses(out, batch.y, loss))
+    names = HEAD_LOSSES[head]
+    total = loss_sum(out, batch, head, names[0])
+    for k, name in enumerate(names[1:], 1):
+        total = jnp.where(loss == k, loss_sum(out, batch, head, name), total)
+    return total
+
+
+def batch_stats(out: Array, batch, head: str, loss: str | Array) -> dict[str, Array]:
     """The batch's sums: loss and weight always; then the head's own. `out` is (batch, time,
-    outputs); with a trailing lane axis (on it, and on `batch` unless shared), one per lane."""
+    outputs); with a trailing lane axis (on it, and on `batch` unless shared), one per lane.
+
+    `loss` names the loss, or is data: an index into the head's losses (`HEAD_LOSSES`), so
+    one compiled program serves a sweep over them (each loss is computed, the lane's is kept)."""
     if out.ndim > 3:  # lanes: one sum per lane, the seeds staying last
         axis = -1 if batch.y.ndim == out.ndim else None  # data of its own per lane, or shared
-        return jax.vmap(lambda o, b: batch_stats(o, b, head, loss), in_axes=(-1, axis), out_axes=-1)(out, batch)
+        if isinstance(loss, str):
+            return jax.vmap(lambda o, b: batch_stats(o, b, head, loss), in_axes=(-1, axis), out_axes=-1)(out, batch)
+        return jax.vmap(lambda o, b, k: batch_stats(o, b, head, k), in_axes=(-1, axis, -1), out_axes=-1)(out, batch, loss)
     w = batch.weight
-    stats = {"loss": jnp.sum(w * step_losses(out, batch.y, loss)), "weight": jnp.sum(w)}
+    stats = {"loss": loss_sum(out, batch, head, loss), "weight": jnp.sum(w)}
     if head == "linear":
         stats["squared_error"] = jnp.sum(w * jnp.mean((out - batch.y) ** 2, axis=-1))
         stats["absolute_error"] = jnp.sum(w * jnp.mean(jnp.abs(out - batch.y), axis=-1))

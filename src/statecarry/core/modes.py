@@ -1,8 +1,8 @@
 """How far a gradient reaches: one function per mode, picked in one place (`grad_fn`).
 
-Each takes `(params, state, extra, batch, model, train)` and returns `(grads, state after the
-batch, extra, stats)`; `extra` is the mode's own carry (nothing, a window of past batches, or
-RTRL's sensitivities).
+Each takes `(params, state, extra, batch, model, train, loss)` and returns `(grads, state after
+the batch, extra, stats)`; `extra` is the mode's own carry (nothing, a window of past batches, or
+RTRL's sensitivities), `loss` the lane's loss as data (`batch.batch_loss`; None: the Train's).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from .cells import Params, State
 from .spec import Model, Train
 
 
-def truncated_grad(params: Params, state: State, extra: Any, batch, model: Model, train: Train):
+def truncated_grad(params: Params, state: State, extra: Any, batch, model: Model, train: Train, loss=None):
     """Horizon 1: the incoming state is an input, not a function of the parameters, so the
     gradient stops at the batch boundary exactly as in Keras and PyTorch with `.detach()`."""
     (_, (state, stats)), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-        params, state, batch, model, train
+        params, state, batch, model, train, loss
     )
     return grads, state, extra, stats
 
@@ -49,7 +49,7 @@ def init_window(train: Train, model: Model, batch_size: int, time_steps: int) ->
     )
 
 
-def horizon_grad(params: Params, state: State, window: Window, batch, model: Model, train: Train):
+def horizon_grad(params: Params, state: State, window: Window, batch, model: Model, train: Train, loss=None):
     """Horizon K: re-run the K-1 previous batches from the stop-gradient state of K batches
     ago, then the current batch, and differentiate the current batch's loss through all of it.
 
@@ -59,7 +59,7 @@ def horizon_grad(params: Params, state: State, window: Window, batch, model: Mod
     through the re-run window.
     """
 
-    def loss(params: Params) -> tuple[Array, tuple[State, dict]]:
+    def through_window(params: Params) -> tuple[Array, tuple[State, dict]]:
         def one(s: State, past: tuple[Array, Array, Array]) -> tuple[State, None]:
             x, reset, filled = past
             new, _ = cells.forward(params, model, enter_batch(s, train), x, reset)
@@ -71,9 +71,9 @@ def horizon_grad(params: Params, state: State, window: Window, batch, model: Mod
         entering = jax.tree.map(
             lambda exact, r: exact + (r - jax.lax.stop_gradient(r)), state, rerun
         )
-        return batch_loss(params, entering, batch, model, train)
+        return batch_loss(params, entering, batch, model, train, loss)
 
-    (_, (new_state, stats)), grads = jax.value_and_grad(loss, has_aux=True)(params)
+    (_, (new_state, stats)), grads = jax.value_and_grad(through_window, has_aux=True)(params)
 
     def push(buf: Array, new: Array) -> Array:
         if new.ndim < buf.ndim - 1:  # shared data (no lane axis) into a window of every lane's

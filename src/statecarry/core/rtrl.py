@@ -85,11 +85,11 @@ def _propagate_row(layers: dict, model: Model, state: State, sens: State, x, res
     return state, sens
 
 
-def rtrl_grad(params: Params, state: State, sens: State, batch, model: Model, train: Train):
+def rtrl_grad(params: Params, state: State, sens: State, batch, model: Model, train: Train, loss=None):
     """Exact gradient of this batch's loss through the whole history since the last reset."""
     (_, (_, stats)), (grads, d_state) = jax.value_and_grad(
         batch_loss, argnums=(0, 1), has_aux=True
-    )(params, state, batch, model, train)
+    )(params, state, batch, model, train, loss)
     layers = recurrent(params, model)
     _, unravel = ravel_pytree(layers)
     through_history = sum(

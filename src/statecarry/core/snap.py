@@ -143,12 +143,12 @@ def _propagate_row(layers: dict, model: Model, state: State, sens: State, x, res
     return state, sens
 
 
-def snap1_grad(params: Params, state: State, sens: State, batch, model: Model, train: Train):
+def snap1_grad(params: Params, state: State, sens: State, batch, model: Model, train: Train, loss=None):
     """This batch's direct gradient plus SnAp-1's approximation of the part through the history
     since the last reset."""
     (_, (_, stats)), (grads, d_state) = jax.value_and_grad(
         batch_loss, argnums=(0, 1), has_aux=True
-    )(params, state, batch, model, train)
+    )(params, state, batch, model, train, loss)
     g = GATES[model.cell]
     grads = dict(grads)
     for name, d_layer, j_layer in zip(model.layer_names, d_state, sens):

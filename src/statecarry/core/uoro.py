@@ -98,12 +98,12 @@ def _propagate_row(layers: dict, model: Model, state: State, s_t: State, p_t: di
     return state, s_t, p_t
 
 
-def uoro_grad(params: Params, state: State, sens: Sensitivity, batch, model: Model, train: Train):
+def uoro_grad(params: Params, state: State, sens: Sensitivity, batch, model: Model, train: Train, loss=None):
     """This batch's direct gradient plus UORO's unbiased estimate of the part through the
     history since the last reset."""
     (_, (_, stats)), (grads, d_state) = jax.value_and_grad(
         batch_loss, argnums=(0, 1), has_aux=True
-    )(params, state, batch, model, train)
+    )(params, state, batch, model, train, loss)
     # (dL/ds_start) . s~ per stream, then times theta~, summed over the streams
     scale = sum(
         jnp.sum(d * s, axis=-1)

@@ -13,7 +13,7 @@ import numpy as np
 from ..core import memory
 from ..core.fit import fit
 from ..core.runtime import enable_compile_cache, lane_width, use_cpu_cores  # noqa: F401  (the CLI's setup)
-from ..core.spec import DATA_FIELDS
+from ..core.spec import SIDE_BY_SIDE_FIELDS
 from ..data.layout import Batches, from_samples
 from ..errors import ConfigError
 from .config import Config
@@ -153,9 +153,9 @@ def _history(config: Config, result, share: float = 1.0, keep_final: bool = Fals
 
 
 def program_key(config: Config) -> Config:
-    """`config` with Adam's data (learning rate, betas, epsilon) at their defaults: configs with
-    the same key run as one program, side by side (`run_side_by_side`)."""
-    return config.replace(**{f: getattr(Config, f) for f in DATA_FIELDS})
+    """`config` with Adam's data (learning rate, betas, epsilon) and the loss at their defaults:
+    configs with the same key run as one program, side by side (`run_side_by_side`)."""
+    return config.replace(**{f: getattr(Config, f) for f in SIDE_BY_SIDE_FIELDS})
 
 
 def run_side_by_side(configs: Sequence[Config], seeds: Sequence[int], *,
