@@ -1,6 +1,7 @@
-"""The engine: an epoch is one `jax.lax.scan` over batches; many seeds are one `vmap`.
+"""The engine: an epoch is one `jax.lax.scan` over batches; many seeds are one `vmap`, or for
+small models the CPU's vector lanes (`run_epoch_lanes`).
 
-The scan's carry is `(params, opt_state, state, extra)`. Modes differ only in where the state
+The scan's carry is `(params, opt_state, state, extra, loss)`. Modes differ only in where the state
 is reset and in how far back a gradient reaches (`modes.py`):
 
 - `stateless`: the state is zeroed before every batch;
@@ -200,7 +201,8 @@ def run_epoch_lanes(
 ) -> tuple[Carry, tuple[dict, dict]]:
     """`run_epoch_seeds` with the seed axis last: every array is (..., seeds), so one vector
     instruction serves 8 or 16 seeds where `vmap`'s (seeds, ..., 3 units) layout fills the
-    vector registers with a model's few units. Each seed's arithmetic is unchanged.
+    vector registers with a model's few units. Each seed runs the same operations (its float32
+    sums may round otherwise than under `vmap`, in the last place).
 
     Shared data stays one copy without a lane axis (every lane reads it); data of a seed's
     own comes with the seed axis last (`fit` lays it out so once, not every epoch), as does a

@@ -268,17 +268,17 @@ class Store:
     def _fill(self, run: Run, metrics: bool) -> None:
         if "epochs" in self.missing:
             return
-        last = self.db.execute(
-            "select max(epoch) from epochs where run_id = ?", (run.id,)
-        ).fetchone()[0]
+        # One statement, one snapshot: a process still writing the run may add an epoch
+        # between two reads (the table would be sized for fewer epochs than its rows).
+        rows = self.db.execute(
+            "select epoch, metric, value from epochs where run_id = ?"
+            + ("" if metrics else " and epoch = (select max(epoch) from epochs where run_id = ?)"),
+            (run.id,) if metrics else (run.id, run.id),
+        ).fetchall()
+        last = max((epoch for epoch, _, _ in rows), default=None)
         run.epochs = 0 if last is None else last + 1
         if last is None:
             return
-        rows = self.db.execute(
-            "select epoch, metric, value from epochs where run_id = ?"
-            + ("" if metrics else " and epoch = ?"),
-            (run.id,) if metrics else (run.id, last),
-        ).fetchall()
         nan = [math.nan] * len(run.seeds)
         names = sorted({m for _, m, _ in rows})
         table = {m: [nan] * run.epochs for m in names} if metrics else {}
