@@ -1,11 +1,12 @@
 """The 2-device hang (core/runtime.py SPLIT_MAX_UNITS): which XLA setting causes it.
 
 jaxlib 0.10.2 was seen to hang executing the epoch when the seeds of an LSTM(32) or larger are
-split over 2 XLA:CPU host devices. Each case below runs in a fresh process with a time limit,
+split over 2 XLA:CPU host devices, and later of an LSTM(8) (LSTM(7) runs). Each case below runs in a fresh process with a time limit,
 so a hang is reported, not suffered:
 
-- `fit`: statecarry's own epoch, LSTM(units), 4 seeds forced onto both devices, under each of
-  the runtime's XLA flags alone, both, and neither;
+- `fit`: statecarry's own epoch, LSTM(units), 128 seeds forced onto both devices (fewer, and
+  `fit` keeps them on one device: a device's seeds fill whole vector registers of 16), under
+  each of the runtime's XLA flags alone, both, and neither;
 - `scan`: the smallest program with the shape of the problem, no statecarry: a `lax.scan`
   whose body has a (batch, units) x (units, 4 units) `dot`, jitted with its first axis split
   over the 2 devices.
@@ -38,7 +39,7 @@ from statecarry.core import runtime
 runtime.SPLIT_MAX_UNITS = 10**6  # force the split
 import numpy as np, statecarry as sc
 data = sc.from_series(np.sin(np.arange(4000.0) / 7).astype(np.float32), batch_size=32, time_steps=16)
-f = sc.fit(data, sc.Model(units={units}, head="linear"), sc.Train(epochs=2), seeds=range(4))
+f = sc.fit(data, sc.Model(units={units}, head="linear"), sc.Train(epochs=2), seeds=range(128))
 print("ok", f.metrics["train_loss"][-1].round(4).tolist())
 """
 

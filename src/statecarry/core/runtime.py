@@ -24,15 +24,18 @@ LANE_WIDTH = 16
 # a `dot` keeps XLA from compiling the loop around it into one kernel, and for LSTM(3) the
 # products are far too small for a matmul routine to pay off.
 SMALL_MATVEC = 64
-# Seeds are split over host devices only for small LSTMs. With 2 XLA:CPU host devices, jaxlib
-# 0.10.2 hangs executing the epoch of LSTM(32) and up (batch 32). benchmarks/deadlock.py runs
-# it in time-limited processes: it hangs with either of xla_cpu_flags' settings alone (the
-# small-loop kernel at 1 GB, YNNPACK fusions off) and with both at 1 MB, also with Eigen
-# single-threaded, so it is not intra-op thread starvation; it runs with XLA's defaults and
-# with the 1 MB threshold alone (YNNPACK fusions on: the next thing to measure for small
-# models), and a bare scan with a dot per step split the same way never hangs. Routed around: a model above
-# this size runs its seeds on one device, where its large per-step ops use both cores anyway.
-SPLIT_MAX_UNITS = 16
+# Seeds are split over host devices only for small models. With 2 XLA:CPU host devices, jaxlib
+# 0.10.2 hangs executing the epoch of a model with 8 units or more: LSTM(8), batch 4, 128 seeds
+# hangs with the seeds first (`vmap`) and in the lanes alike, LSTM(7) runs at batches 4 to 128
+# (and in both modes), so it depends on the units, not on the work per step (2026-12-02 17:20,
+# `benchmarks/deadlock.py`; the limit was 16, from LSTM(32) hangs, until LSTM(8) was tried).
+# benchmarks/deadlock.py runs it in time-limited processes: it hangs with either of
+# xla_cpu_flags' settings alone (the small-loop kernel at 1 GB, YNNPACK fusions off) and with
+# both at 1 MB, also with Eigen single-threaded, so it is not Eigen's thread pool; it runs with
+# XLA's defaults and with the 1 MB threshold alone (YNNPACK fusions on), and a bare scan with
+# a dot per step split the same way never hangs. Routed around: a model above this size runs
+# its seeds on one device (tests/test_limits.py runs both sides of the limit).
+SPLIT_MAX_UNITS = 7
 # Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
 # kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
 # with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
