@@ -124,7 +124,10 @@ def test_the_stored_name_changes_with_the_program_and_the_engine_source(monkeypa
     assert programs.digest(key) != before
 
 
-@pytest.mark.parametrize("platform, units, split", [("cpu", 16, 2), ("cpu", 256, 1), ("gpu", 256, 2)])
+@pytest.mark.parametrize(
+    "platform, units, split",
+    [("cpu", runtime.SPLIT_MAX_UNITS, 2), ("cpu", runtime.SPLIT_MAX_UNITS + 1, 1), ("cpu", 256, 1), ("gpu", 256, 2)],
+)
 def test_seeds_split_over_every_device_except_where_xla_cpu_hangs(monkeypatch, platform, units, split):
     from types import SimpleNamespace
 
