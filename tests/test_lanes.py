@@ -90,3 +90,19 @@ def test_a_seed_gets_the_same_bits_alone_and_among_many():
 )
 def test_the_lanes_are_not_used_where_they_cannot_serve(model, train):
     assert not engine.uses_lanes(model, train) and runtime.lane_width(model, train) == 1
+
+
+def test_vector_lanes_false_runs_the_seed_first_program(monkeypatch):
+    """For timing one run (claim 14): `vector_lanes=False` is exactly the vmapped program."""
+    tr, te = data(0)
+    model, train = CASES["stateful"]
+    _, vmapped = both(monkeypatch, tr, model, train, SEEDS, te)
+
+    def lanes_not_wanted(*args, **kwargs):
+        raise AssertionError("the lanes ran")
+
+    monkeypatch.setattr(engine, "run_epoch_lanes", lanes_not_wanted)
+    plain = fit(tr, model, train, SEEDS, te, vector_lanes=False)
+    runtime.clear_cache()
+    for name in vmapped.metrics:
+        np.testing.assert_array_equal(plain.metrics[name], vmapped.metrics[name], err_msg=name)

@@ -166,15 +166,16 @@ TRACES: dict[str, int] = {}  # times each program was traced: a second epoch mus
 
 
 def run_epoch_seeds(
-    carry: Carry, data, test, keys: Array, epoch: Array, model: Model, train: Train, shared: bool
+    carry: Carry, data, test, keys: Array, epoch: Array, model: Model, train: Train, shared: bool,
+    lanes: bool | None = None,
 ) -> tuple[Carry, tuple[dict, dict]]:
     """`run_epoch` for many seeds (seed axis first); `shared`: one data set for all.
 
     Small models train with the seeds in the vector lanes (`run_epoch_lanes`, where a seed's own
     data comes with the seed axis last; `uses_lanes` says which), the others with `vmap`; both
-    give every seed the numbers it gets alone."""
+    give every seed the numbers it gets alone. `lanes=False` keeps `vmap` (None: `uses_lanes`)."""
     TRACES["run_epoch_seeds"] = TRACES.get("run_epoch_seeds", 0) + 1
-    if uses_lanes(model, train):
+    if uses_lanes(model, train) if lanes is None else lanes:
         return run_epoch_lanes(carry, data, test, keys, epoch, model, train, shared)
     axis = None if shared else 0
 

@@ -115,6 +115,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
+    vector_lanes: bool = True,
 ) -> Fit | list[Fit]:
     """Train `model` with `train` for every seed; seeds are independent runs.
 
@@ -129,6 +130,9 @@ def fit(
       - a function `seed -> (train, test)` (or `seed -> train`), called chunk by chunk so
         memory stays bounded; every seed's data must have the same shapes.
     `test` (not with a function) is evaluated after every epoch on a state of its own.
+
+    `vector_lanes=False` keeps small models on the seed-first `vmap` program, where one seed
+    costs one seed's work (the vector lanes pad a device's seeds to 16; for timing one run).
 
     `on_epoch(epoch, metrics)` is called after each epoch with that epoch's metrics for all
     seeds; `on_progress(stage, done, total)` reports compiling and training. A seed whose loss
@@ -162,7 +166,8 @@ def fit(
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
     # With the seeds in the vector lanes, a device's seeds fill whole vector registers (padded):
     # every seed then runs the same instructions, so it gets the same bits in any company.
-    width = lane_width(model, train)
+    lanes = vector_lanes and lane_width(model, train) > 1
+    width = runtime.LANE_WIDTH if lanes else 1
     # Estimated before anything is allocated; seeds past what fits at once stream in waves.
     chunk_size, wave = memory.plan_for(model, train, len(seeds), chunk_size, first_train, first_test, source.shared,
                                         making=source.fn is not None, width=width)  # fmt: skip
@@ -233,8 +238,8 @@ def fit(
     carry, tr, te, keys = states[0]
     args = (carry, tr, te, keys, np.int32(0))
     shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args))
-    placement = (split is not None, n_dev, source.shared, str(jax.tree.structure(args)), shapes)
-    epoch_fn, placed = _epoch_program(model, program, source.shared, split, whole, placing(tr), placing(te))
+    placement = (split is not None, n_dev, source.shared, lanes, str(jax.tree.structure(args)), shapes)
+    epoch_fn, placed = _epoch_program(model, program, source.shared, lanes, split, whole, placing(tr), placing(te))
     compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, **placed)
     compile_seconds = time.perf_counter() - t0 + init_seconds
     carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
@@ -357,14 +362,14 @@ class _Source:
         return pair
 
 
-def _epoch_program(model: Model, train: Train, shared: bool, split, whole, data, test):
+def _epoch_program(model: Model, train: Train, shared: bool, lanes: bool, split, whole, data, test):
     """One epoch per (model, train, data sharing, devices), and how to jit it; `data` and
     `test` are where the training and test data are placed."""
     import functools
 
     from . import engine
 
-    fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared)
+    fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared, lanes=lanes)
     if split is None:
         return fn, {"donate_argnums": (0,)}
     return fn, {

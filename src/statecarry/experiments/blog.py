@@ -112,18 +112,21 @@ def run(
     on_progress: Callable[[str, int, int], None] | None = None,
     make_data: Callable[[Config, int], tuple[Batches, Batches]] | None = None,
     keep_final: bool = False,
+    vector_lanes: bool = True,
 ) -> History:
     """Train and evaluate `config` for every seed with `core.fit`; seeds are independent runs.
 
     Data and initialisation both come from the seed (data from `config.data_seed` when
     pinned, then shared by every seed). `make_data(config, seed) -> (train, test)` replaces
     the sample tasks with any `Batches` (equal shapes for every seed); with `keep_final`,
-    `History.final_carry` holds each seed's trained parameters and last training state.
+    `History.final_carry` holds each seed's trained parameters and last training state;
+    `vector_lanes=False` as in `fit` (timing one run).
     """
     if make_data is None:
         check_memory(config, len(seeds))
     result = fit(model=config.model_spec(), train=config.train_spec(), seeds=seeds, on_epoch=on_epoch,
-                 on_progress=on_progress, chunk_size=chunk_size, **_data(config, make_data or seed_batches))  # fmt: skip
+                 on_progress=on_progress, chunk_size=chunk_size, vector_lanes=vector_lanes,
+                 **_data(config, make_data or seed_batches))  # fmt: skip
     return _history(config, result, keep_final=keep_final)
 
 

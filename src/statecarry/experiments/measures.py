@@ -99,12 +99,13 @@ def jax_free_pick(tree, k: int):
 def measure_batch_time(seeds: Sequence[int], run, record=None) -> dict:
     """Seconds per epoch (train + test pass) over batch sizes on a fixed data set of 16,384
     samples, one seed: the fastest of epochs 2-5 (epoch ends are timed), so neither the
-    compile nor a stray pause elsewhere counts."""
+    compile nor a stray pause elsewhere counts. The seed-first program, so the time is one
+    run's (in the vector lanes a seed is padded to 16 lanes of work)."""
     out = {}
     for b in BATCH_SIZES:
         config = FS.replace(mode="stateful", batch_size=b, epochs=5, n_train=16384, n_test=1024)
         stamps: list[float] = []
-        run(config, [0], on_epoch=lambda e, m, stamps=stamps: stamps.append(time.perf_counter()))
+        run(config, [0], on_epoch=lambda e, m, stamps=stamps: stamps.append(time.perf_counter()), vector_lanes=False)
         out[f"batch {b}"] = {"seconds_per_epoch": np.array([np.diff(stamps).min()])}
     return out
 
