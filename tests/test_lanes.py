@@ -106,3 +106,11 @@ def test_vector_lanes_false_runs_the_seed_first_program(monkeypatch):
     runtime.clear_cache()
     for name in vmapped.metrics:
         np.testing.assert_array_equal(plain.metrics[name], vmapped.metrics[name], err_msg=name)
+
+
+def test_vector_lanes_that_is_not_a_bool_is_one_sentence():
+    from statecarry.errors import ConfigError
+
+    tr, te = data(0)
+    with pytest.raises(ConfigError, match="vector_lanes must be True or False, got 'no'"):
+        fit(tr, *CASES["stateful"], SEEDS, te, vector_lanes="no")

@@ -9,8 +9,9 @@ A GRU layer (Keras' default `reset_after=True`) has `kernel (inputs, 3u)`, `recu
 (u, 3u)` and `bias (2, 3u)` (input bias, recurrent bias), gate order z, r, h. Every function
 works on one stream (one row of a batch) and is `vmap`-ed over rows; state goes in and comes
 out. Every array may also end in a *lane* axis, one entry per seed (`engine.run_epoch_lanes`):
-the arithmetic per lane is the same, and the seeds fill the CPU's vector registers. The state of a stack is a tuple with one entry per layer, bottom first: `LSTMState(h, c)`
-(Keras' order) or `GRUState(h)`.
+the arithmetic per lane is the same, and the seeds fill the CPU's vector registers. The state
+of a stack is a tuple with one entry per layer, bottom first: `LSTMState(h, c)` (Keras' order)
+or `GRUState(h)`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ Params = dict[str, dict[str, Array]]
 # compiles into one kernel, and unrolling only makes that kernel bigger (measured: unrolled
 # 5x, an epoch ran 2.3x slower and compiled slower; benchmarks/engine.py).
 TIME_UNROLL = 1
-
 
 
 class LSTMState(NamedTuple):

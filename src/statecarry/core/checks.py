@@ -214,7 +214,8 @@ def side_by_side(trains: Any) -> list:
     if not trains or not all(isinstance(t, Train) for t in trains):
         raise ConfigError("fit takes a Train, or a non-empty list of Trains to run side by side.")
     first = trains[0]
-    def shape(t: Train) -> Train:
+
+    def shape(t: Train) -> Train:  # what a program depends on, but for the loss
         return dataclasses.replace(t.structure(), loss=None)
 
     for t in trains[1:]:

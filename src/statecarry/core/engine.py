@@ -1,8 +1,8 @@
 """The engine: an epoch is one `jax.lax.scan` over batches; many seeds are one `vmap`, or for
 small models the CPU's vector lanes (`run_epoch_lanes`).
 
-The scan's carry is `(params, opt_state, state, extra, loss)`. Modes differ only in where the state
-is reset and in how far back a gradient reaches (`modes.py`):
+The scan's carry is `(params, opt_state, state, extra, loss)`. Modes differ only in where the
+state is reset and in how far back a gradient reaches (`modes.py`):
 
 - `stateless`: the state is zeroed before every batch;
 - `stateful`, horizon 1: carried from batch to batch, the gradient stops at the batch
@@ -175,7 +175,8 @@ def run_epoch_seeds(
     data comes with the seed axis last; `uses_lanes` says which), the others with `vmap`; both
     give every seed the numbers it gets alone. `lanes=False` keeps `vmap` (None: `uses_lanes`)."""
     TRACES["run_epoch_seeds"] = TRACES.get("run_epoch_seeds", 0) + 1
-    if uses_lanes(model, train) if lanes is None else lanes:
+    lanes = uses_lanes(model, train) if lanes is None else lanes
+    if lanes:
         return run_epoch_lanes(carry, data, test, keys, epoch, model, train, shared)
     axis = None if shared else 0
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
 from . import checks, memory, runtime
+from .source import Source
 from .spec import Model, Train
 
 DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
@@ -140,7 +141,7 @@ def fit(
     """
     import jax
 
-    from . import heads
+    from . import engine, heads
 
     many = isinstance(train, (list, tuple))
     trains = checks.side_by_side(train) if many else [train]
@@ -153,7 +154,9 @@ def fit(
     seeds = checks.seed_list(seeds)
     n_seeds, seeds = len(seeds), seeds * len(trains)  # lanes, train after train
     checks.fit_options(chunk_size, on_epoch=on_epoch, on_progress=on_progress)
-    source = _Source(data, test, n_seeds)
+    if not isinstance(vector_lanes, bool):
+        raise ConfigError(f"vector_lanes must be True or False, got {vector_lanes!r}.")
+    source = Source(data, test, n_seeds)
     first_train, first_test = source.get(seeds[:1], 0)
     model = checks.resolve(model, train, first_train, first_test)
     # Trains with different losses share one program that takes each lane's loss as data
@@ -166,7 +169,7 @@ def fit(
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
     # With the seeds in the vector lanes, a device's seeds fill whole vector registers (padded):
     # every seed then runs the same instructions, so it gets the same bits in any company.
-    lanes = vector_lanes and lane_width(model, train) > 1
+    lanes = vector_lanes and engine.uses_lanes(model, train)
     width = runtime.LANE_WIDTH if lanes else 1
     # Estimated before anything is allocated; seeds past what fits at once stream in waves.
     chunk_size, wave = memory.plan_for(model, train, len(seeds), chunk_size, first_train, first_test, source.shared,
@@ -194,7 +197,7 @@ def fit(
             return None
         if source.shared:
             return whole
-        if width == 1:
+        if not lanes:
             return split
         spec = lambda a: PartitionSpec(*([None] * (a.ndim - 1)), "seeds")  # noqa: E731
         return jax.tree.map(lambda a: NamedSharding(split.mesh, spec(a)), data)
@@ -221,11 +224,11 @@ def fit(
             if not source.shared:  # every seed's data, not only the first seed's
                 checks.resolve(model, train, tr, te)
                 known = known or checks.has_known(tr, te)
-            if width > 1 and not source.shared:  # the lanes read a seed's data seed axis last
+            if lanes and not source.shared:  # the lanes read a seed's data seed axis last
                 tr, te = (None if b is None else Batches(*(np.moveaxis(f, 0, -1).copy() for f in b)) for b in (tr, te))
             carry, keys = init_fn(np.asarray(padded).astype(np.int32))
-            lanes = [trains[min(i * chunk_size + k, len(seeds) - 1) // n_seeds] for k in range(len(padded))]
-            carry = _with_lane_data(carry, model, lanes, lambda a: put(a, split))
+            lane_trains = [trains[min(i * chunk_size + k, len(seeds) - 1) // n_seeds] for k in range(len(padded))]
+            carry = _with_lane_data(carry, model, lane_trains, lambda a: put(a, split))
             states.append([carry, put(tr, placing(tr)), put(te, placing(te)), keys])
         return states
 
@@ -296,70 +299,6 @@ def fit(
             timings={"data_seconds": data_seconds, "init_compile_seconds": init_seconds},
         ))  # fmt: skip
     return fits if many else fits[0]
-
-
-def lane_width(model: Model, train: Train) -> int:
-    """The multiple a device's seeds are padded to: `runtime.LANE_WIDTH` when they run in the
-    vector lanes (`engine.uses_lanes`), else 1."""
-    from . import engine
-
-    return runtime.LANE_WIDTH if engine.uses_lanes(model, train) else 1
-
-
-class _Source:
-    """Where each chunk's data comes from: shared `Batches`, per-seed `Batches`, or a function."""
-
-    def __init__(self, data: Any, test: Batches | None, n_seeds: int):
-        self.fn = data if callable(data) and not isinstance(data, Batches) else None
-        self.first: tuple[int, tuple] | None = None
-        if self.fn is not None:
-            if test is not None:
-                raise DataError(
-                    "give the test set from the data function (seed -> (train, test)), not as "
-                    "test=."
-                )
-            self.shared = False
-            return
-        self.train = checks.as_batches(data, "the training data")
-        self.test = None if test is None else checks.as_batches(test, "the test data")
-        self.shared = self.train.x.ndim == 4
-        if not self.shared and len(self.train.x) != n_seeds:
-            raise DataError(
-                f"the data has a seed axis of {len(self.train.x)} but {n_seeds} seed(s) were "
-                "given; give one data set per seed, or Batches without a seed axis to share one."
-            )
-        if self.test is not None and (self.test.x.ndim == 4) != self.shared:
-            raise DataError(
-                "the training and test data must both have a seed axis, or neither; stack the "
-                "test sets like the training sets."
-            )
-
-    def get(self, seeds: list[int], offset: int) -> tuple[Batches, Batches | None]:
-        """The data of these seeds (stacked along a seed axis unless shared)."""
-        if self.shared:
-            return self.train, self.test
-        if self.fn is None:
-            # lanes run train after train over the same seeds; a padded lane's data is unused
-            index = np.arange(offset, offset + len(seeds)) % len(self.train.x)
-            pick = lambda b: None if b is None else Batches(*(np.asarray(f)[index] for f in b))  # noqa: E731
-            return pick(self.train), pick(self.test)
-        made = {s: self._made(s) for s in dict.fromkeys(seeds)}  # a padded lane repeats a seed
-        pairs = [made[s] for s in seeds]
-        trains = [p[0] for p in pairs]
-        tests = [p[1] for p in pairs]
-        stacked_test = None if tests[0] is None else checks.stack(tests)
-        return checks.stack(trains), stacked_test
-
-
-    def _made(self, seed: int) -> tuple[Batches, Batches | None]:
-        """The function's data for `seed`; the first seed's is made once, though it is asked
-        for twice (for the shapes, then with its chunk)."""
-        if self.first is not None and self.first[0] == seed:
-            return self.first[1]
-        pair = checks.split_pair(self.fn(seed), seed)
-        if self.first is None:
-            self.first = (seed, pair)
-        return pair
 
 
 def _epoch_program(model: Model, train: Train, shared: bool, lanes: bool, split, whole, data, test):
