@@ -64,7 +64,7 @@ def child(fields: dict, seeds: int) -> dict:
     seconds = time.perf_counter() - t0
     peak = high_water()
     need = blog.memory_needed(config)
-    chunk = runtime.SEEDS_PER_DEVICE * len(runtime.seed_devices(config.model_spec()))
+    chunk = runtime.SEEDS_PER_DEVICE * len(runtime.local_devices())
     width = lane_width(config.model_spec(), config.train_spec())  # as fit pads the seeds
     chunk, wave = memory.plan(need, -(-seeds // width) * width, max(chunk, width))
     return {"measured": peak - before, "estimate": need.total(wave, seeds), "at_once": wave,

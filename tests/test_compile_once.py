@@ -122,15 +122,3 @@ def test_the_stored_name_changes_with_the_program_and_the_engine_source(monkeypa
     assert before != programs.digest(("epoch", (MODEL, Train(horizon=2))))
     monkeypatch.setattr(programs, "_source_hash", lambda: "an edited engine")
     assert programs.digest(key) != before
-
-
-@pytest.mark.parametrize(
-    "platform, units, split",
-    [("cpu", runtime.SPLIT_MAX_UNITS, 2), ("cpu", runtime.SPLIT_MAX_UNITS + 1, 1), ("cpu", 256, 1), ("gpu", 256, 2)],
-)
-def test_seeds_split_over_every_device_except_where_xla_cpu_hangs(monkeypatch, platform, units, split):
-    from types import SimpleNamespace
-
-    devices = [SimpleNamespace(platform=platform, id=i) for i in range(2)]
-    monkeypatch.setattr(runtime, "local_devices", lambda: devices)
-    assert runtime.seed_devices(Model(units=units)) == devices[:split]

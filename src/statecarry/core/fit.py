@@ -164,7 +164,7 @@ def fit(
     known = checks.has_known(first_train, first_test)
     batch_size, time_steps = first_train.x.shape[-3], first_train.x.shape[-2]
 
-    devices = runtime.seed_devices(model)
+    devices = runtime.local_devices()
     n_dev = len(devices)
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
     # With the seeds in the vector lanes, a device's seeds fill whole vector registers (padded):
@@ -206,7 +206,7 @@ def fit(
     if loss_as_data:
         program = dataclasses.replace(program, loss=None)
     t0 = time.perf_counter()
-    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, split, loss_as_data)
+    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data)
     init_seconds = time.perf_counter() - t0
     chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
     per_wave = max(1, wave // chunk_size)
@@ -226,7 +226,7 @@ def fit(
                 known = known or checks.has_known(tr, te)
             if lanes and not source.shared:  # the lanes read a seed's data seed axis last
                 tr, te = (None if b is None else Batches(*(np.moveaxis(f, 0, -1).copy() for f in b)) for b in (tr, te))
-            carry, keys = init_fn(np.asarray(padded).astype(np.int32))
+            carry, keys = put(init_fn(np.asarray(padded).astype(np.int32)), split)
             lane_trains = [trains[min(i * chunk_size + k, len(seeds) - 1) // n_seeds] for k in range(len(padded))]
             carry = _with_lane_data(carry, model, lane_trains, lambda a: put(a, split))
             states.append([carry, put(tr, placing(tr)), put(te, placing(te)), keys])
@@ -296,7 +296,8 @@ def fit(
             {seeds[k]: e for k, e in diverged.items() if k // n_seeds == t},
             compile_seconds=compile_seconds,
             run_seconds=run_seconds,
-            timings={"data_seconds": data_seconds, "init_compile_seconds": init_seconds},
+            timings={"data_seconds": data_seconds, "init_compile_seconds": init_seconds,
+                     "devices": n_dev if split is not None else 1},  # the seeds ran split over
         ))  # fmt: skip
     return fits if many else fits[0]
 
@@ -332,9 +333,15 @@ def _with_lane_data(carry, model: Model, lanes: list[Train], put: Callable):
     return carry._replace(opt_state=opt_state, loss=put(loss))
 
 
-def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int, split,
+def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int,
                    loss_as_data: bool = False):  # fmt: skip
-    """Seeds -> (initial carry, PRNG keys) as one compiled program: one compile, not two."""
+    """Seeds -> (initial carry, PRNG keys) as one compiled program: one compile, not two.
+
+    It runs on one device even when the seeds are split (`fit` places its outputs). The
+    orthogonal recurrent kernels are QR factorisations, and jaxlib 0.10.2's LAPACK kernel for a
+    batch of them waits for helper tasks on XLA:CPU's thread pool from inside that pool: with
+    the program split over 2 host devices on 2 cores both pool threads wait and none is left to
+    help, a hang for LSTM(8) and up (benchmarks/deadlock.py reproduces it in plain JAX)."""
     import jax
 
     from . import engine
@@ -344,7 +351,5 @@ def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int,
         return engine.init_carry_seeds(keys, model, train, batch_size, time_steps, loss_as_data), keys
 
     seeds = jax.ShapeDtypeStruct((chunk_size,), np.dtype(np.int32))
-    placed = {} if split is None else {"in_shardings": split, "out_shardings": split}
-    key = (model, train, chunk_size, batch_size, time_steps, split is not None and len(split.mesh.devices.flat),
-           loss_as_data)  # fmt: skip
-    return runtime.executable("init", key, init, (seeds,), **placed)
+    key = (model, train, chunk_size, batch_size, time_steps, loss_as_data)
+    return runtime.executable("init", key, init, (seeds,))

@@ -1,5 +1,5 @@
 """The runtime: XLA's CPU settings, JAX's persistent compile cache, the process's one cache of
-compiled programs, and which devices a model's seeds are split over.
+compiled programs, and the devices seeds are split over.
 
 Everything here must be usable before JAX is imported (`use_cpu_cores`), so JAX is imported
 inside the functions that need it.
@@ -24,18 +24,6 @@ LANE_WIDTH = 16
 # a `dot` keeps XLA from compiling the loop around it into one kernel, and for LSTM(3) the
 # products are far too small for a matmul routine to pay off.
 SMALL_MATVEC = 64
-# Seeds are split over host devices only for small models. With 2 XLA:CPU host devices, jaxlib
-# 0.10.2 hangs executing the epoch of a model with 8 units or more: LSTM(8), batch 4, 128 seeds
-# hangs with the seeds first (`vmap`) and in the lanes alike, LSTM(7) runs at batches 4 to 128
-# (and in both modes), so it depends on the units, not on the work per step (2026-12-02 17:20,
-# `benchmarks/deadlock.py`; the limit was 16, from LSTM(32) hangs, until LSTM(8) was tried).
-# benchmarks/deadlock.py runs it in time-limited processes: it hangs with either of
-# xla_cpu_flags' settings alone (the small-loop kernel at 1 GB, YNNPACK fusions off) and with
-# both at 1 MB, also with Eigen single-threaded, so it is not Eigen's thread pool; it runs with
-# XLA's defaults and with the 1 MB threshold alone (YNNPACK fusions on), and a bare scan with
-# a dot per step split the same way never hangs. Routed around: a model above this size runs
-# its seeds on one device (tests/test_limits.py runs both sides of the limit).
-SPLIT_MAX_UNITS = 7
 # Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
 # kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
 # with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
@@ -172,15 +160,6 @@ def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: 
             full_key, fn, args, jit_options, COMPILER_OPTIONS, _PROGRAM_DIR
         )
     return _EXECUTABLES[full_key]
-
-
-def seed_devices(model: Model) -> list:
-    """The XLA devices to split a model's seeds over: all of them (every GPU, or every CPU
-    host device), or one CPU device for a model too large to split safely there (see
-    SPLIT_MAX_UNITS)."""
-    devices = local_devices()
-    hangs = devices[0].platform == "cpu" and model.units > SPLIT_MAX_UNITS  # XLA:CPU only
-    return devices[:1] if hangs else devices
 
 
 def local_devices() -> list:
