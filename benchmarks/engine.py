@@ -30,11 +30,11 @@ import tempfile
 VARIANTS = {
     # name: (flags to drop from the tuned set, flags to add, module attributes to set)
     "tuned": ((), (), {}),
-    "stock": ("all", (), {"cells.TIME_UNROLL": 8, "cells.SMALL_MATVEC": 0,
+    "stock": ("all", (), {"cells.TIME_UNROLL": 8, "cells.SMALL_PRODUCT": 0,
                           "runtime.COMPILER_OPTIONS": {}}),
     "no-hoist": (("--xla_backend_extra_options",), (), {}),
     "ynn": (("--xla_cpu_experimental_ynn_fusion_type",), (), {}),
-    "dot": ((), (), {"cells.SMALL_MATVEC": 0}),
+    "dot": ((), (), {"cells.SMALL_PRODUCT": 0}),
     "unroll5": ((), (), {"cells.TIME_UNROLL": 5}),
     "xla-O": ((), (), {"runtime.COMPILER_OPTIONS": {}}),
     "vec512": ((), ("--xla_cpu_prefer_vector_width=512",), {}),

@@ -40,7 +40,7 @@ def both(monkeypatch, *args, **kwargs):
 CASES = {
     "stateful": (Model(units=3, head="linear"), Train(epochs=2, learning_rate=0.01)),
     "stateless": (Model(units=3, head="linear"), Train(mode="stateless", epochs=2, learning_rate=0.01)),
-    "horizon 3": (Model(units=4, head="linear"), Train(horizon=3, epochs=2, learning_rate=0.01)),
+    "horizon 3": (Model(units=3, head="linear"), Train(horizon=3, epochs=2, learning_rate=0.01)),
     "gru stack, carry": (Model(cell="gru", units=5, layers=2, head="linear"), Train(epochs=2, learning_rate=0.01)),
     "shuffled": (Model(units=3, head="linear"), Train(epochs=2, shuffle=True, learning_rate=0.01)),
     "reset never": (Model(units=3, head="linear"), Train(epochs=2, reset="never", learning_rate=0.01)),
@@ -83,10 +83,11 @@ def test_a_seed_gets_the_same_bits_alone_and_among_many():
     [
         (Model(units=3, features=1, outputs=1), Train(mode="rtrl")),
         (Model(units=3, features=1, outputs=1), Train(mode="uoro")),
-        (Model(units=65, features=1, outputs=1), Train()),
-        (Model(units=8, features=100, outputs=1), Train()),
+        (Model(units=4, features=1, outputs=1), Train()),
+        (Model(cell="gru", units=6, features=1, outputs=1), Train()),
+        (Model(units=3, features=30, outputs=1), Train()),
     ],
-    ids=["rtrl", "uoro", "65 units", "100 features"],
+    ids=["rtrl", "uoro", "LSTM(4): its 16 gates fill a register", "GRU(6): 18 gates", "30 features x 12 gates"],
 )
 def test_the_lanes_are_not_used_where_they_cannot_serve(model, train):
     assert not engine.uses_lanes(model, train) and runtime.lane_width(model, train) == 1
@@ -114,3 +115,19 @@ def test_vector_lanes_that_is_not_a_bool_is_one_sentence():
     tr, te = data(0)
     with pytest.raises(ConfigError, match="vector_lanes must be True or False, got 'no'"):
         fit(tr, *CASES["stateful"], SEEDS, te, vector_lanes="no")
+
+
+@pytest.mark.parametrize("n, m", [(3, 12), (8, 32), (9, 32), (16, 64), (1, 257)])
+def test_a_product_is_written_out_up_to_small_product_and_a_dot_past_it(n, m):
+    """cells.matvec: multiply-and-sum for n x m <= runtime.SMALL_PRODUCT (fused into the loop),
+    XLA's dot past it (measured faster there); the same product either way, to rounding."""
+    from statecarry.core import cells
+
+    rng = np.random.default_rng(n * m)
+    v, w = rng.standard_normal(n).astype(np.float32), rng.standard_normal((n, m)).astype(np.float32)
+    jaxpr = str(jax.make_jaxpr(cells.matvec)(v, w))
+    assert ("dot_general" in jaxpr) == (n * m > runtime.SMALL_PRODUCT)
+    np.testing.assert_allclose(cells.matvec(v, w), v.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
+    lanes = np.stack([w, 2 * w], axis=-1)  # with a lane axis: always written out, one per lane
+    assert "dot_general" not in str(jax.make_jaxpr(cells.matvec)(v, lanes))
+    np.testing.assert_allclose(cells.matvec(v, lanes)[..., 1], 2 * (v.astype(np.float64) @ w), rtol=1e-5, atol=1e-5)

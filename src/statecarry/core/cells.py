@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from .runtime import SMALL_MATVEC
+from .runtime import SMALL_PRODUCT
 from .spec import GATES, Model
 
 Params = dict[str, dict[str, Array]]
@@ -92,13 +92,11 @@ def lanes_of(params: Params) -> tuple[int, ...]:
 
 
 def matvec(v: Float[Array, " n *lanes"], w: Float[Array, "n m *lanes"]) -> Float[Array, " m *lanes"]:
-    """`v @ w`; for small `n` as a sum of products, which XLA fuses into the loop around it
-    (and which takes a trailing lane axis, one product per lane)."""
+    """`v @ w`; for a small product (runtime.SMALL_PRODUCT), and always with a trailing lane
+    axis (one product per lane), as a sum of products, which XLA fuses into the loop around it."""
     if v.shape[0] != w.shape[0]:  # never broadcast a (1, m) kernel over n inputs
         raise ValueError(f"matvec: {v.shape[0]} inputs against a kernel for {w.shape[0]}")
-    if v.shape[0] > SMALL_MATVEC:
-        if w.ndim > 2:
-            raise ValueError(f"matvec: lanes need at most {SMALL_MATVEC} inputs, got {v.shape[0]}")
+    if w.ndim == 2 and w.shape[0] * w.shape[1] > SMALL_PRODUCT:
         return v @ w
     # (n, 1, *lanes of v, then 1 for each lane only w has): a shared input meets every lane
     v = v.reshape(v.shape[:1] + (1,) + v.shape[1:] + (1,) * (w.ndim - v.ndim - 1))

@@ -14,16 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .spec import Model, Train
+from .spec import GATES, Model, Train
 
 SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
 # Seeds per vector register when they are the lanes (engine.run_epoch_lanes): 16 float32 in
 # AVX-512 (a multiple of AVX2's 8). Seeds are padded to a multiple of it per device.
 LANE_WIDTH = 16
-# Below this many inputs a vector-matrix product is written as multiply-and-sum (cells.matvec):
-# a `dot` keeps XLA from compiling the loop around it into one kernel, and for LSTM(3) the
-# products are far too small for a matmul routine to pay off.
-SMALL_MATVEC = 64
+# A vector-matrix product of at most this many multiply-adds (inputs x outputs) is written as
+# multiply-and-sum (cells.matvec): a `dot` keeps XLA from compiling the loop around it into one
+# kernel, and for LSTM(3) the products are far too small for a matmul routine to pay off. Past
+# it the `dot` wins. Measured (fit, 256 seeds, 2 idle cores; benchmarks/RESULTS.md 2026-12-02
+# 21:00): LSTM(8) (8 x 32 = 256) at batch 8 ran 4.5x faster written out; LSTM(16) at batch 32
+# 3.5x faster with dots, LSTM(32) 5.8x. (The limit was 64 inputs, whatever the outputs.)
+SMALL_PRODUCT = 256
 # Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
 # kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
 # with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
@@ -44,9 +47,16 @@ COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 def lane_width(model: Model, train: Train) -> int:
     """The multiple a device's seeds are padded to when they may run in the vector lanes
     (`engine.uses_lanes`, which also needs a CPU): LANE_WIDTH for the modes whose gradient is
-    the forward pass's own, on models whose products are written out (SMALL_MATVEC);
-    else 1. Without JAX, so memory checks can ask it before the runtime is set up."""
-    small = max(model.features or 0, model.units) <= SMALL_MATVEC
+    the forward pass's own, on models whose gates do not fill a vector register; else 1.
+    Without JAX, so memory checks can ask it before the runtime is set up.
+
+    Seeds first (`vmap`), a step's arrays are (seeds, batch, gates x units) and XLA vectorises
+    the last axis: LSTM(3)'s 12 gates leave a quarter of a 16-float register empty, the lanes
+    fill it. From LSTM(4) on the gates fill it themselves and the lanes only add work (measured,
+    256 seeds, batch 8: LSTM(3) 1.2x faster in the lanes, LSTM(4) even, LSTM(8) 2x slower;
+    the blog's batch 4 LSTM(3) 2.4x faster)."""
+    gates = GATES[model.cell] * model.units
+    small = gates < LANE_WIDTH and (model.features or 0) * gates <= SMALL_PRODUCT
     return LANE_WIDTH if small and train.mode in ("stateless", "stateful") else 1
 
 
