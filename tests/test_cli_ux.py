@@ -1,6 +1,7 @@
 """The command line's manners: suggestions for typos, an instant --help, `python -m statecarry`."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -156,3 +157,43 @@ def test_an_unavailable_jax_platform_is_named_in_one_sentence_and_nothing_is_sto
     assert proc.stderr.startswith("Error: JAX cannot start the platform 'cuda'")
     assert "JAX_PLATFORMS=cpu" in proc.stderr
     assert not (tmp_path / "home" / "runs.sqlite").exists()  # refused before a run was stored
+
+
+def test_the_stored_root_help_is_clicks_own():
+    """launch.py answers `statecarry --help` from cli/help.txt; it must be what click prints."""
+    from statecarry import launch
+    from statecarry.cli import root_help
+
+    with open(launch.HELP_FILE, encoding="utf-8") as f:
+        stored = f.read()
+    assert stored == root_help(), (
+        "cli/help.txt is stale: rewrite it with "
+        "python -c \"from statecarry.cli import root_help; root_help(write=True)\""
+    )
+
+
+@pytest.mark.parametrize("columns, from_file", [("100", True), ("80", True), ("79", False), ("50", False)])
+def test_statecarry_help_skips_click_in_a_terminal_at_least_80_wide(columns, from_file):
+    """The console script's `--help` prints click's text without importing click where click
+    would print that same text (80 columns or more); narrower, click wraps it itself."""
+    code = """
+import sys
+sys.argv = ["statecarry", "--help"]
+from statecarry.launch import main
+try:
+    main()
+except SystemExit:
+    pass
+print("click" in sys.modules, file=sys.stderr)
+"""
+    env = dict(os.environ, COLUMNS=columns)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == str(not from_file)
+    from statecarry import launch
+
+    with open(launch.HELP_FILE, encoding="utf-8") as f:
+        stored = f.read()
+    if from_file or columns == "50":  # at 50 columns click wraps differently
+        assert (out.stdout == stored) == from_file
+    assert out.stdout.startswith("Usage: statecarry [OPTIONS] COMMAND [ARGS]...")

@@ -6,31 +6,33 @@
     fit = sc.fit(train_batches, model, train, seeds=range(8), test=test_batches)
     pred, state = sc.predict(fit.params_of(seed=3), batches, fit.model)
 
-Everything but the specs and errors (`fit`, `Batches`, `predict`, ...) is imported on first
-use, so `import statecarry` (and `statecarry --help`) does not load NumPy or JAX.
+Everything but the errors (`Model`, `fit`, `Batches`, `predict`, ...) is imported on first
+use, so `import statecarry` (and `statecarry --help`) loads neither NumPy nor JAX, nor even
+`typing` and `dataclasses` (the specs' 25 ms).
 """
 
 import importlib
-from typing import TYPE_CHECKING
 
-from .core.spec import Model as Model
-from .core.spec import Train as Train
 from .errors import ConfigError as ConfigError
 from .errors import DataError as DataError
 from .errors import InteropError as InteropError
 from .errors import StatecarryError as StatecarryError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .core.checkpoint import load, save
     from .core.fit import Fit, fit
     from .core.interop import from_keras, to_keras
     from .core.predict import Predictor, evaluate, predict, rollout
     from .core.runtime import clear_cache
+    from .core.spec import Model, Train
     from .data.check import check_layout
     from .data.layout import Batches, from_samples, from_series, pack
 
-# Imported on first use: even NumPy (0.1 s) would make `statecarry --help` 4x slower.
+# Imported on first use: even NumPy (0.1 s) would make `statecarry --help` 10x slower.
 _LAZY = {
+    "Model": "core.spec",
+    "Train": "core.spec",
     "fit": "core.fit",
     "Fit": "core.fit",
     "Batches": "data.layout",

@@ -1,3 +1,3 @@
-from statecarry.cli import main
+from statecarry.launch import main
 
 main()

@@ -295,8 +295,21 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 from . import _commands  # noqa: E402
 
 
+def root_help(write: bool = False) -> str:
+    """`statecarry --help` as click renders it for a terminal 80 columns wide, which
+    `launch.py` answers from `cli/help.txt` without importing click; `write` rewrites the file."""
+    from pathlib import Path
+
+    # click wraps to min(terminal, 80) - 2 columns
+    with click.Context(cli, info_name="statecarry", terminal_width=78, **cli.context_settings) as ctx:
+        text = cli.get_help(ctx) + "\n"
+    if write:
+        (Path(__file__).parent / "help.txt").write_text(text, encoding="utf-8")
+    return text
+
+
 def main() -> None:
-    """The `statecarry` command and `python -m statecarry`.
+    """The CLI behind `launch.main` (the `statecarry` command and `python -m statecarry`).
 
     SIGTERM (what `kill` and schedulers send) takes Ctrl-C's path: a KeyboardInterrupt, so a
     stored run ends "interrupted" with its finished epochs. The exit code is then the shell's
