@@ -434,3 +434,16 @@ def test_a_table_too_big_for_memory_is_refused_with_its_size_before_it_is_read(t
     assert result.output.startswith(f"Error: big.csv is {kib:,.1f} KiB; reading it needs about "), result.output
     assert "more than the 200.0 KiB that STATECARRY_MEMORY_LIMIT allows" in result.output
     assert json.loads(ok("runs", "list", "--json").output) == []
+
+
+def test_a_feature_that_rises_by_one_step_every_row_is_named_as_a_likely_time_column(tmp_path):
+    """A new user's `t,value` table: without --time, `t` becomes the only input and nothing is
+    learned; the summary says so. With --time t, or for a feature that is not an index, no note."""
+    t = np.arange(120)
+    pd.DataFrame({"t": t, "value": np.sin(t / 7), "temp": np.cos(t / 5)}).to_csv(tmp_path / "s.csv", index=False)
+    common = ("--target", "value", "--epochs", "1", "--seeds", "1", "--batch-size", "2", "--time-steps", "8",
+              "--no-store", "-o", tmp_path / "m.safetensors")  # fmt: skip
+    noted = ok("train", tmp_path / "s.csv", *common).output
+    assert "(note: t rises by 1 every row, like a time index; if it is one, say --time t" in noted
+    for extra in (("--time", "t"), ("--features", "temp")):
+        assert "note:" not in ok("train", tmp_path / "s.csv", *common, *extra).output

@@ -77,7 +77,23 @@ def _about(columns, seqs, prep) -> str:
     if prep.head == "linear" and len(columns.targets) > 1:
         ahead += "; RMSE and MAE in standard deviations (several targets)"
     return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
-            f"feature(s): {', '.join(columns.features)}")  # fmt: skip
+            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}")  # fmt: skip
+
+
+def _index_hint(columns, seqs) -> str:
+    """A note when there is no time column and a feature rises by one fixed step on every row
+    of every sequence: a row number or time stamp read as an input, which carries nothing to
+    learn from (a new user's `t,value` table trains on `t` alone)."""
+    import numpy as np
+
+    if columns.time is not None:
+        return ""
+    for j, name in enumerate(columns.features):
+        steps = [np.diff(x[:, j]) for x in seqs.x if len(x) > 2]
+        if steps and all(d[0] > 0 and np.all(d == d[0]) for d in steps):
+            return (f" (note: {name} rises by {steps[0][0]:g} every row, like a time index; if it is one, "
+                    f"say --time {name} and it orders the rows instead)")
+    return ""
 
 
 @cli.command()
