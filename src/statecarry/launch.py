@@ -4,7 +4,7 @@ rendered for it (`cli/help.txt`), without importing click; everything else goes 
 click's import alone costs 3x a bare interpreter's start, so the one answer people ask for most
 often comes from a file. The file is click's own output for an 80-column terminal (click wraps
 help to the terminal, at most 78 columns, so any terminal at least 80 wide gets the same text);
-a narrower terminal goes to click. `tests/test_cli.py` checks the file against click's output,
+a narrower terminal goes to click. `tests/test_cli_ux.py` checks the file against click's output,
 and `python -c "from statecarry.cli import root_help; root_help(write=True)"` rewrites it.
 Only `os` and `sys` here: both are loaded before any Python program runs.
 """

@@ -24,7 +24,7 @@ LANE_WIDTH = 16
 # multiply-and-sum (cells.matvec): a `dot` keeps XLA from compiling the loop around it into one
 # kernel, and for LSTM(3) the products are far too small for a matmul routine to pay off. Past
 # it the `dot` wins. Measured (fit, 256 seeds, 2 idle cores; benchmarks/RESULTS.md 2026-12-02
-# 21:00): LSTM(8) (8 x 32 = 256) at batch 8 ran 4.5x faster written out; LSTM(16) at batch 32
+# 20:30): LSTM(8) (8 x 32 = 256) at batch 8 ran 4.5x faster written out; LSTM(16) at batch 32
 # 3.5x faster with dots, LSTM(32) 5.8x. (The limit was 64 inputs, whatever the outputs.)
 SMALL_PRODUCT = 256
 # Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
