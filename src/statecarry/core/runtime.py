@@ -42,6 +42,10 @@ SMALL_LOOP_BYTES = 1_000_000
 # LLVM's -O1 compiles in about half the time of XLA's default and runs as fast (measured in
 # benchmarks/engine.py, variant xla-O); the numbers agree to 1e-8.
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# XLA's YNNPACK fusions are off process-wide (`xla_cpu_flags`: they split tiny models' loops).
+# A model whose recurrent product is a matrix product (a `dot`, cells.matvec) gets them back
+# for its dots alone: XLA's own matmul for (32, 256) @ (256, 1024) ran 2x slower.
+BIG_DOT_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
 def lane_width(model: Model, train: Train) -> int:
@@ -102,6 +106,17 @@ def xla_cpu_flags() -> list[str]:
     return flags
 
 
+def has_dots(model: Model) -> bool:
+    """Whether the model's recurrent product is a matrix product (cells.matvec)."""
+    return model.units * GATES[model.cell] * model.units > SMALL_PRODUCT
+
+
+def compiler_options(model: Model | None = None) -> dict:
+    """XLA's options for one program of `model` (see BIG_DOT_OPTIONS)."""
+    big = model is not None and has_dots(model) and _jaxlib_version() >= (0, 10)
+    return {**COMPILER_OPTIONS, **BIG_DOT_OPTIONS} if big else COMPILER_OPTIONS
+
+
 def _jaxlib_version() -> tuple[int, ...]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -150,7 +165,9 @@ _JAX_SETTINGS = (
 )
 
 
-def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: Any) -> Any:
+def executable(
+    name: str, key: tuple, fn: Callable, args: tuple, model: Model | None = None, **jit_options: Any
+) -> Any:
     """`jax.jit(fn, **jit_options)` compiled for `args` (arrays or shapes), once per process
     and `key` (a second run of the same config and shapes, as in a sweep or `reproduce`,
     neither traces nor compiles again).
@@ -164,11 +181,10 @@ def executable(name: str, key: tuple, fn: Callable, args: tuple, **jit_options: 
 
     from . import programs
 
-    full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS))
+    options = compiler_options(model)
+    full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS), tuple(sorted(options.items())))
     if full_key not in _EXECUTABLES:
-        _EXECUTABLES[full_key] = programs.compiled(
-            full_key, fn, args, jit_options, COMPILER_OPTIONS, _PROGRAM_DIR
-        )
+        _EXECUTABLES[full_key] = programs.compiled(full_key, fn, args, jit_options, options, _PROGRAM_DIR)
     return _EXECUTABLES[full_key]
 
 
