@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from .runtime import SMALL_PRODUCT
+from .runtime import is_dot
 from .spec import GATES, Model
 
 Params = dict[str, dict[str, Array]]
@@ -96,7 +96,7 @@ def matvec(v: Float[Array, " n *lanes"], w: Float[Array, "n m *lanes"]) -> Float
     axis (one product per lane), as a sum of products, which XLA fuses into the loop around it."""
     if v.shape[0] != w.shape[0]:  # never broadcast a (1, m) kernel over n inputs
         raise ValueError(f"matvec: {v.shape[0]} inputs against a kernel for {w.shape[0]}")
-    if w.ndim == 2 and w.shape[0] * w.shape[1] > SMALL_PRODUCT:
+    if w.ndim == 2 and is_dot(*w.shape):
         return v @ w
     # (n, 1, *lanes of v, then 1 for each lane only w has): a shared input meets every lane
     v = v.reshape(v.shape[:1] + (1,) + v.shape[1:] + (1,) * (w.ndim - v.ndim - 1))

@@ -22,7 +22,7 @@ from ..data.layout import Batches
 from ..errors import DataError
 from . import arguments, cells, engine, heads
 from .cells import Params, State
-from .runtime import program_cache
+from .runtime import dot_options, program_cache
 from .spec import GATES, Model, Train
 
 STATEFUL = Train(mode="stateful")
@@ -101,7 +101,7 @@ def _predict_fn(model: Model, train: Train, fresh: bool):
         state, out = engine.outputs(params, batches, model, train, None if fresh else state)
         return heads.prediction(out, model.head), state
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=dot_options(model))
 
 
 def predict(
@@ -139,7 +139,7 @@ def _evaluate_fn(model: Model, train: Train, fresh: bool):
     def run(params, batches, state):
         return engine.evaluate(params, batches, model, train, None if fresh else state)
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=dot_options(model))
 
 
 def evaluate(
@@ -198,7 +198,7 @@ def _rollout_fn(model: Model, steps: int, window: int | None, scale: float, shif
         _, out = jax.lax.scan(slide, context[-window:], None, length=steps)
         return out
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=dot_options(model))
 
 
 def rollout(
@@ -265,7 +265,7 @@ class Predictor:
             self.model.features, self.model.units, self.model.outputs,
         )
         self._step = jax.jit(
-            jax.vmap(self._one, in_axes=(None, 0, 0))
+            jax.vmap(self._one, in_axes=(None, 0, 0)), compiler_options=dot_options(self.model)
         )
 
     def _one(self, params: Params, state: State, x):

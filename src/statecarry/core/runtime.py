@@ -106,15 +106,26 @@ def xla_cpu_flags() -> list[str]:
     return flags
 
 
+def is_dot(inputs: int, outputs: int) -> bool:
+    """Whether a vector-matrix product of this size is written as a matrix product (a `dot`)
+    rather than multiply-and-sum (cells.matvec; SMALL_PRODUCT)."""
+    return inputs * outputs > SMALL_PRODUCT
+
+
 def has_dots(model: Model) -> bool:
     """Whether the model's recurrent product is a matrix product (cells.matvec)."""
-    return model.units * GATES[model.cell] * model.units > SMALL_PRODUCT
+    return is_dot(model.units, GATES[model.cell] * model.units)
+
+
+def dot_options(model: Model | None) -> dict:
+    """BIG_DOT_OPTIONS for a model whose recurrent product is a `dot`, else none."""
+    big = model is not None and has_dots(model) and _jaxlib_version() >= (0, 10)
+    return dict(BIG_DOT_OPTIONS) if big else {}
 
 
 def compiler_options(model: Model | None = None) -> dict:
-    """XLA's options for one program of `model` (see BIG_DOT_OPTIONS)."""
-    big = model is not None and has_dots(model) and _jaxlib_version() >= (0, 10)
-    return {**COMPILER_OPTIONS, **BIG_DOT_OPTIONS} if big else COMPILER_OPTIONS
+    """XLA's options for one of fit's programs of `model` (see BIG_DOT_OPTIONS)."""
+    return {**COMPILER_OPTIONS, **dot_options(model)}
 
 
 def _jaxlib_version() -> tuple[int, ...]:
