@@ -117,9 +117,12 @@ def test_an_exception_mid_run_keeps_finished_epochs_and_marks_the_run(error, sta
     assert (run.error is not None) == (status == "failed")
 
 
+# Ctrl-C raises KeyboardInterrupt again: a shell's background job starts with SIGINT ignored,
+# and Python then installs no handler of its own (as in test_cli_signals.py).
 CHILD = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from statecarry import store
     with store.recording("run", {"task": "first-step"}, [0, 1]) as rec:
         print(rec.run_id, flush=True)
