@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
-	KERAS_BACKEND=jax $(BIN)/python -m pytest
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed-bench
 	KERAS_BACKEND=jax $(BIN)/python benchmarks/peers.py
