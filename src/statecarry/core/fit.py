@@ -163,6 +163,11 @@ def fit(
     loss_as_data = len({t.loss_for(model) for t in trains}) > 1
     known = checks.has_known(first_train, first_test)
     batch_size, time_steps = first_train.x.shape[-3], first_train.x.shape[-2]
+    # Data that resets only before a batch's first step goes in with its resets cut to that step
+    # (cells.run_stream zeroes the state once rather than testing it every step); the online
+    # modes follow every step's sensitivities with every step's reset.
+    cut = train.mode in ("stateless", "stateful") and source.resets_first_only()
+    reset_steps = 1 if cut else time_steps
 
     devices = runtime.local_devices()
     n_dev = len(devices)
@@ -206,7 +211,7 @@ def fit(
     if loss_as_data:
         program = dataclasses.replace(program, loss=None)
     t0 = time.perf_counter()
-    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data)
+    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data, reset_steps)
     init_seconds = time.perf_counter() - t0
     chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
     per_wave = max(1, wave // chunk_size)
@@ -224,6 +229,8 @@ def fit(
             if not source.shared:  # every seed's data, not only the first seed's
                 checks.resolve(model, train, tr, te)
                 known = known or checks.has_known(tr, te)
+            if cut:
+                tr, te = (None if b is None else b._replace(reset=np.asarray(b.reset)[..., :1]) for b in (tr, te))
             if lanes and not source.shared:  # the lanes read a seed's data seed axis last
                 tr, te = (None if b is None else Batches(*(np.moveaxis(f, 0, -1).copy() for f in b)) for b in (tr, te))
             carry, keys = put(init_fn(np.asarray(padded).astype(np.int32)), split)
@@ -334,7 +341,7 @@ def _with_lane_data(carry, model: Model, lanes: list[Train], put: Callable):
 
 
 def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int, time_steps: int,
-                   loss_as_data: bool = False):  # fmt: skip
+                   loss_as_data: bool = False, reset_steps: int | None = None):  # fmt: skip
     """Seeds -> (initial carry, PRNG keys) as one compiled program: one compile, not two.
 
     It runs on one device even when the seeds are split (`fit` places its outputs). The
@@ -348,8 +355,8 @@ def _compiled_init(model: Model, train: Train, chunk_size: int, batch_size: int,
 
     def init(seeds):
         keys = jax.vmap(jax.random.key)(seeds)
-        return engine.init_carry_seeds(keys, model, train, batch_size, time_steps, loss_as_data), keys
+        return engine.init_carry_seeds(keys, model, train, batch_size, time_steps, loss_as_data, reset_steps), keys
 
     seeds = jax.ShapeDtypeStruct((chunk_size,), np.dtype(np.int32))
-    key = (model, train, chunk_size, batch_size, time_steps, loss_as_data)
+    key = (model, train, chunk_size, batch_size, time_steps, loss_as_data, reset_steps)
     return runtime.executable("init", key, init, (seeds,))

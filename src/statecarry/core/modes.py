@@ -37,16 +37,17 @@ class Window(NamedTuple):
     filled: Array  # (K-1,) bool: false for the slots before the first batch ever trained
 
 
-def init_window(train: Train, model: Model, batch_size: int, time_steps: int) -> Window:
+def init_window(train: Train, model: Model, batch_size: int, time_steps: int, reset_steps: int | None = None) -> Window:
+    """An empty window; `reset_steps` is the length of the data's reset axis, 1 when `fit`
+    cuts the resets to each batch's first step (`cells.run_stream`)."""
     k = train.horizon - 1
     shape = (k, batch_size, time_steps)
     start = jax.tree.map(lambda s: jnp.zeros((k,) + s.shape), cells.zeros_state(model, batch_size))
     # An empty slot is skipped in the re-run (`filled`), so it adds no gradient: running the
     # cell over it, even from a reset state, would make the re-run state depend on the
     # parameters through batches that never existed.
-    return Window(
-        jnp.zeros(shape + (model.features,)), jnp.ones(shape, bool), start, jnp.zeros(k, bool)
-    )
+    resets = (k, batch_size, time_steps if reset_steps is None else reset_steps)
+    return Window(jnp.zeros(shape + (model.features,)), jnp.ones(resets, bool), start, jnp.zeros(k, bool))
 
 
 def horizon_grad(params: Params, state: State, window: Window, batch, model: Model, train: Train, loss=None):
@@ -105,9 +106,11 @@ def grad_fn(train: Train):
 
 
 def init_extra(
-    train: Train, model: Model, params: Params, batch_size: int, time_steps: int, key=None
+    train: Train, model: Model, params: Params, batch_size: int, time_steps: int, key=None,
+    reset_steps: int | None = None,
 ):
-    """The mode's own carry; `key` (the seed's) seeds UORO's random signs."""
+    """The mode's own carry; `key` (the seed's) seeds UORO's random signs; `reset_steps` as in
+    `init_window`."""
     if train.mode == "rtrl":
         from . import rtrl
 
@@ -120,5 +123,5 @@ def init_extra(
         key = jax.random.key(0) if key is None else key
         return uoro.init_sensitivity(params, model, batch_size, key)
     if train.horizon > 1:
-        return init_window(train, model, batch_size, time_steps)
+        return init_window(train, model, batch_size, time_steps, reset_steps)
     return ()

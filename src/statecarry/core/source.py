@@ -57,6 +57,15 @@ class Source:
         return checks.stack(trains), stacked_test
 
 
+    def resets_first_only(self) -> bool:
+        """Whether all the data (known before training: not made seed by seed) resets nowhere
+        but before a batch's first step, so that its resets may go in cut to that step
+        (`cells.run_stream`; one answer for every chunk, which share one program)."""
+        if self.fn is not None:
+            return False
+        resets = [np.asarray(b.reset) for b in (self.train, self.test) if b is not None]
+        return all(r.shape[-1] > 1 and not r[..., 1:].any() for r in resets)
+
     def _made(self, seed: int) -> tuple[Batches, Batches | None]:
         """The function's data for `seed`; the first seed's is made once, though it is asked
         for twice (for the shapes, then with its chunk)."""
