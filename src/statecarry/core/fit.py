@@ -20,7 +20,7 @@ from ..data.layout import Batches
 from ..errors import ConfigError, DataError
 from . import checks, memory, runtime
 from .source import Source
-from .spec import Model, Train
+from .spec import ONLINE_MODES, Model, Train
 
 DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
 EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
@@ -166,7 +166,7 @@ def fit(
     # Data that resets only before a batch's first step goes in with its resets cut to that step
     # (cells.run_stream zeroes the state once rather than testing it every step); the online
     # modes follow every step's sensitivities with every step's reset.
-    cut = train.mode in ("stateless", "stateful") and source.resets_first_only()
+    cut = train.mode not in ONLINE_MODES and source.resets_first_only()
     reset_steps = 1 if cut else time_steps
 
     devices = runtime.local_devices()

@@ -56,7 +56,6 @@ class Source:
         stacked_test = None if tests[0] is None else checks.stack(tests)
         return checks.stack(trains), stacked_test
 
-
     def resets_first_only(self) -> bool:
         """Whether all the data (known before training: not made seed by seed) resets nowhere
         but before a batch's first step, so that its resets may go in cut to that step
