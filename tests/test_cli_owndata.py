@@ -274,6 +274,8 @@ BAD_FLAGS = [
     (["--epochs", "0"], "--epochs must be a positive whole number"),
     (["--layers", "0"], "--layers must be a positive whole number"),
     (["--lr", "1e39"], "--lr must be a finite number from 0 to 3.403e+38"),
+    (["--lr", "0"], "--lr 0 trains nothing (the weights never move); give a positive learning rate"),
+    (["--horizon", "0"], "--horizon must be a positive whole number"),
 ]
 
 
@@ -373,7 +375,16 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
         (["predict", tmp_path / "nope.safetensors", data / "macro.csv", "-o", tmp_path / "p.csv"], "there is no file at"),
         (["export", model, "--keras", tmp_path / "m.h5"], "ends in .keras"),
         (["import", tmp_path / "nope.keras", "-o", tmp_path / "x.safetensors"], "there is no file at"),
+        (["import", data / "macro.csv", "-o", tmp_path / "x.safetensors"],
+         "macro.csv is not a Keras model file: Keras saves models as .keras (or the older .h5)"),
+        (["predict", data / "macro.csv", model, "-o", tmp_path / "p.csv"],
+         f"MODEL {data / 'macro.csv'} is a table; predict takes the model first: statecarry predict {model} "),
+        (["predict", data / "macro.csv", data / "gee.csv", "-o", tmp_path / "p.csv"],
+         "is a table; predict takes the model first, the .safetensors file 'statecarry train' wrote"),
+        (["predict", tmp_path / "junk.safetensors", data / "macro.csv", "-o", tmp_path / "p.csv"],
+         "junk.safetensors is not a safetensors file; give the path of a model statecarry saved."),
     ]  # fmt: skip
+    (tmp_path / "junk.safetensors").write_text("t,value\n1,2\n")
     for args, message in cases:
         result = invoke(*args)
         assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
@@ -447,3 +458,22 @@ def test_a_feature_that_rises_by_one_step_every_row_is_named_as_a_likely_time_co
     assert "(note: t rises by 1 every row, like a time index; if it is one, say --time t" in noted
     for extra in (("--time", "t"), ("--features", "temp")):
         assert "note:" not in ok("train", tmp_path / "s.csv", *common, *extra).output
+
+
+def test_compare_says_what_it_trained_on_and_why_a_variant_is_missing(tmp_path):
+    """compare names its features (and a likely time column) as train does, says when the data
+    fills fewer rows than --batch-size, and when one batch an epoch leaves horizon K out."""
+    t = np.arange(120)
+    pd.DataFrame({"t": t, "value": np.sin(t / 7)}).to_csv(tmp_path / "s.csv", index=False)
+    out = ok("compare", tmp_path / "s.csv", "--target", "value", "--units", "4", "--epochs", "1", "--seeds", "2",
+             "--time-steps", "8", "--batch-size", "50", "--no-report", "--no-store").output  # fmt: skip
+    assert "from 1 feature(s): t (note: t rises by 1 every row, like a time index" in out, out
+    pieces = len(pd.read_csv(tmp_path / "s.csv")) * 4 // 5 // 8  # the training part's pieces of 8 steps
+    assert f"; {pieces} rows per batch, not --batch-size 50: the training part makes only {pieces} pieces of " \
+           "--time-steps 8" in out, out  # fmt: skip
+    assert "note: horizon K left out: an epoch is one batch long, so K = 1 and rtrl gives horizon 1's numbers" in out
+    rows = {line.split("  ")[0]: line.split()[-3:] for line in out.splitlines() if line.startswith(("stateful", "rtrl"))}
+    assert rows["stateful, horizon 1"] == rows["rtrl"], out  # the note's claim, in the table
+    ok_ = ok("train", tmp_path / "s.csv", "--target", "value", "--units", "4", "--epochs", "1", "--seeds", "1",
+             "--time-steps", "8", "--batch-size", "4", "--no-store", "-o", tmp_path / "m.safetensors").output  # fmt: skip
+    assert "rows per batch, not --batch-size" not in ok_  # 4 rows fit: no note

@@ -56,12 +56,27 @@ def test_only_the_target_numeric_means_forecasting_it_one_step_ahead(tmp_path):
     ("ds,y\n1,2\n1,3\n2,4\n", "has the time 1 twice (lines 2 and 3)"),
     ("ds,y\n" + "".join(f"{t},{t}\n" for t in [*range(20), 25]), "jumps from time 19 to 25 (line 22)"),
     ("a,b\n1,2\n", "say which column to predict with --target"),
+    ("ds,y\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in [*range(1, 21), 22]),
+     "jumps from time 2024-01-20 to 2024-01-22 (line 22) where the other rows are 1 day apart"),
+    ("ds,y\n" + "".join(f"2024-01-01 {h:02d}:30,{h}\n" for h in [*range(20), 21]),
+     "jumps from time 2024-01-01 19:30:00 to 2024-01-01 21:30:00 (line 22) where the other rows are 01:00:00 apart"),
 ])  # fmt: skip
 def test_each_bad_table_is_one_sentence(tmp_path, text, message):
     targets = ("b",) if text.startswith("a,b") and "predict" not in message else ()
     with pytest.raises(DataError) as e:
         tables.load_table(write(tmp_path, text), targets)
     assert message in str(e.value) and str(e.value).count(". ") <= 1
+
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
+def test_dates_written_day_first_are_read_day_first(tmp_path, fmt):
+    """A date whose first number passes 12 shows that the column is written day first: every
+    date is then read so (10/01 is 10 January), and 40 daily rows load as 40 daily steps in
+    file order (read month first, 13/01 would be refused and 02/01 would come after 01/02)."""
+    days = pd.date_range("2024-01-01", periods=40, freq="D")
+    text = "ds,y\n" + "".join(f"{d.strftime(fmt)},{i}\n" for i, d in enumerate(days))
+    _, seqs = tables.load_table(write(tmp_path, text), ("y",))
+    np.testing.assert_array_equal(seqs.y[0][:, 0], np.arange(40))
 
 
 def test_scaling_is_fitted_on_the_training_part_only():
@@ -151,3 +166,23 @@ def test_a_diverged_seed_is_never_the_one_saved(tmp_path):
     gone = dataclasses.replace(broken, diverged={0: 0, 1: 0})
     assert owndata_run.save_models(gone, prep, tmp_path / "n.safetensors") == (None, [])
     assert not (tmp_path / "n.safetensors").exists()
+
+
+def test_compare_reports_every_variant_s_progress_under_its_own_name(tmp_path):
+    """A progress display keyed by stage would stop after the first variant if all of them
+    reported "train"; each variant's stages carry its name, and each runs to its end."""
+    from statecarry.experiments import owndata_run
+
+    x = np.sin(np.arange(160) / 5)
+    path = write(tmp_path, "a,y\n" + "".join(f"{a},{b}\n" for a, b in zip(x, np.roll(x, -1))))
+    columns, seqs = tables.load_table(path, ("y",), ("a",))
+    setup = owndata.Setup(batch_size=2, time_steps=4)
+    seen = []
+    results, _, _ = owndata_run.compare(seqs, columns, setup, sc.Model(units=3), sc.Train(epochs=2), [0, 1],
+                                        horizon=2, on_progress=lambda *a: seen.append(a))  # fmt: skip
+    names = [r.name for r in results]
+    assert names == ["stateless windows", "stateful, horizon 1", "stateful, horizon 2", "rtrl"]
+    work = [stage for stage, _, _ in seen if stage != "compile"]
+    assert sorted(set(work)) == sorted(f"{n}: train" for n in names)
+    for n in names:  # each variant's own count reaches its own total
+        assert [(d, t) for s, d, t in seen if s == f"{n}: train"][-1] == (2, 2)

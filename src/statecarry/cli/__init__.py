@@ -175,7 +175,7 @@ def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="statecarry")
 def cli() -> None:
-    "Train, test and explain stateful LSTMs: the state carried from batch to batch."
+    "Train, test and explain stateful recurrent networks (LSTM, GRU): the state carried from batch to batch."
 
 
 @cli.command()

@@ -15,7 +15,7 @@ SETUP_FLAGS = [
     ("--epochs", "epochs", int, "training epochs for every model"),
     ("--window", "window", int, "steps per window (windowed models)"),
     ("--horizon", "horizon", int, "K in 'stateful, window 1, horizon K'"),
-    ("--units", "units", int, "LSTM units"),
+    ("--units", "units", int, "units of every LSTM and GRU"),
     ("--lr", "learning_rate", float, "Adam learning rate"),
     ("--batch-size", "batch_size", int, "windows per batch (stateless model)"),
     ("--test-fraction", "test_fraction", float, "held-out tail of the series"),

@@ -56,6 +56,8 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
 
     for flag in ("batch_size", "time_steps", "units", "layers", "epochs"):
         whole_size(o[flag], "--" + flag.replace("_", "-"), UserError)
+    if o["lr"] == 0:
+        raise UserError("--lr 0 trains nothing (the weights never move); give a positive learning rate, e.g. 1e-3.")
     try:
         model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
         train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
@@ -77,7 +79,18 @@ def _about(columns, seqs, prep) -> str:
     if prep.head == "linear" and len(columns.targets) > 1:
         ahead += "; RMSE and MAE in standard deviations (several targets)"
     return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
-            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}")  # fmt: skip
+            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}{_batch_note(seqs, prep)}")  # fmt: skip
+
+
+def _batch_note(seqs, prep) -> str:
+    """A note when the training data fills fewer rows than --batch-size asked for (the engine
+    then trains on as many as there are, which a user would otherwise never learn)."""
+    asked, rows = prep.setup.batch_size, prep.train.x.shape[-3]
+    if rows >= asked:
+        return ""
+    what = ("windows" if prep.setup.layout == "windows"
+            else f"pieces of --time-steps {prep.setup.time_steps}" if len(seqs.x) == 1 else "training sequences")  # fmt: skip
+    return f"; {rows} rows per batch, not --batch-size {asked}: the training part makes only {rows} {what}"
 
 
 def _index_hint(columns, seqs) -> str:
@@ -115,6 +128,7 @@ def train(layout, mode, horizon, output, all_seeds, **o):
                         f"{given}; drop it, or use --layout streams.")  # fmt: skip
     mode = mode or ("stateless" if layout == "windows" else "stateful")
     horizon = 1 if horizon is None else horizon
+    _whole_flag(horizon, "--horizon")
     columns, seqs, setup, model, train_ = _prepare_inputs(o, layout)
     train_ = train_.replace(mode=mode, horizon=horizon)
     _engine()
@@ -159,6 +173,13 @@ def train(layout, mode, horizon, output, all_seeds, **o):
         click.echo(f"stored as run {rec.run_id}", err=True)
 
 
+def _whole_flag(value: int | None, flag: str) -> None:
+    from ..data.sizes import whole_size
+
+    if value is not None:
+        whole_size(value, flag, UserError)
+
+
 def model_file(path: str, flag: str = "-o") -> None:
     """A model is a safetensors file: refuse any other suffix before the work starts."""
     from pathlib import Path
@@ -192,10 +213,14 @@ def compare(horizon, report_path, no_report, **o):
 
     if not no_report:
         check_output(report_path, [".html", ".htm"], "--report")
+    _whole_flag(horizon, "--horizon")
     columns, seqs, setup, model, train_ = _prepare_inputs(o)
     _engine()
     from .. import stats, store
+    from ..experiments import owndata
     from ..experiments import owndata_run as run
+
+    prep = owndata.prepare(seqs, columns, setup)
 
     seeds = list(range(o["seeds"]))
     config = {"task": Path(o["path"]).name, **train_.to_dict(), "setup": setup.__dict__, "columns": columns.to_json(),
@@ -211,7 +236,7 @@ def compare(horizon, report_path, no_report, **o):
                 yield child
 
         results, notes, verdict = run.compare(seqs, columns, setup, model, train_, seeds, horizon, record=record,
-                                              on_progress=_progress(o["quiet"] or o["json_"]))  # fmt: skip
+                                              on_progress=_progress(o["quiet"] or o["json_"]), prep=prep)  # fmt: skip
         rec.finish(result={"variants": [r.to_json() for r in results], "verdict": verdict, "notes": notes})
     page = None
     if not no_report:
@@ -222,6 +247,7 @@ def compare(horizon, report_path, no_report, **o):
         click.echo(strict_json({"variants": [r.to_json() for r in results], "verdict": verdict, "notes": notes,
                                 "report": None if page is None else str(page), "run_id": rec.run_id}))  # fmt: skip
         return
+    click.echo(_about(columns, seqs, prep))
     name = next(m for m in results[0].metrics if m.startswith("test_") and not m.endswith("loss"))
     rows = [[r.name, str(stats.mean_ci(r.final)), "baseline" if r.difference is None else str(r.difference)]
             for r in results]  # fmt: skip

@@ -23,6 +23,7 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     from ..data.sizes import whole_size
 
     whole_size(batch_size, "--batch-size", UserError)
+    _model_first(model_path, path)
     if Path(output).suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"-o {output}: give a file ending in .csv or .parquet.")
     if state_out and Path(state_out).suffix.lower() != ".npz":
@@ -57,6 +58,19 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
         owndata_io.write_states(state_out, after)
     if not quiet:
         click.echo(f"wrote {written} rows of predictions to {output}" + (f"; states to {state_out}" if state_out else ""))
+
+
+def _model_first(model_path: str, path: str) -> None:
+    """A table given where the model goes (the two arguments swapped, most likely)."""
+    from pathlib import Path
+
+    from ..data.tables import SUFFIXES
+
+    if Path(model_path).suffix.lower() in SUFFIXES:
+        swapped = Path(path).suffix.lower() == ".safetensors"
+        raise UserError(f"MODEL {model_path} is a table; predict takes the model first"
+                        + (f": statecarry predict {path} {model_path} -o ..." if swapped
+                           else ", the .safetensors file 'statecarry train' wrote, then the table."))  # fmt: skip
 
 
 @cli.command("export")

@@ -146,10 +146,12 @@ def load(path: str | os.PathLike) -> tuple[Model, dict[str, dict[str, np.ndarray
             metadata = f.metadata() or {}
             model = _model(path, metadata)
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (not iterable)
-    except (safetensors.SafetensorError, OSError) as e:
+    except safetensors.SafetensorError:  # its header does not parse: another kind of file
         raise CheckpointError(
-            f"{path} is not a safetensors file ({e}); give the path of a model statecarry saved."
+            f"{path} is not a safetensors file; give the path of a model statecarry saved."
         ) from None
+    except OSError as e:
+        raise CheckpointError(f"could not read {path} ({e.strerror or e}); check its permissions.") from None
     expected = expected_shapes(model)
     for name in sorted(expected.keys() - tensors.keys()):
         raise CheckpointError(

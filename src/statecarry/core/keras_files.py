@@ -56,6 +56,9 @@ def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: st
     keras_path = Path(keras_path).expanduser()
     if not keras_path.is_file():
         raise InteropError(f"there is no file at {keras_path}; check the path.")
+    if keras_path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise InteropError(f"{keras_path.name} is not a Keras model file: Keras saves models as .keras (or the "
+                           "older .h5); give the file model.save(...) wrote.")  # fmt: skip
     try:
         with keras_ranks():
             keras_model = keras.saving.load_model(keras_path)

@@ -19,12 +19,12 @@ import pandas as pd
 
 from .. import budget
 from ..errors import DataError
+from .times import check_times
 
 NIXTLA = {"id": "unique_id", "time": "ds", "target": "y"}  # recognised without flags
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # a cell that says "no value"
 MOSTLY = 0.5  # a column whose filled cells are more often numbers than not is numeric, with typos
-REGULAR = 0.9  # a time column whose steps are this often the same is a regular grid: gaps count
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
     x = np.stack([numbers[n] for n in columns.features], axis=1)[index]
     y = np.stack([numbers[n] for n in columns.targets], axis=1)[index] if columns.targets else np.zeros((len(frame), 0))
     if columns.time:
-        _check_times(times, ids if columns.id else None, starts, ends, lines, columns.time, source, allow_gaps)
+        check_times(times, ids if columns.id else None, starts, ends, lines, columns.time, source, allow_gaps)
     return Sequences(
         ids=[ids[s].item() if hasattr(ids[s], "item") else ids[s] for s in starts] if columns.id else [None],
         times=[times[s:e] for s, e in zip(starts, ends)],
@@ -337,7 +337,9 @@ def _times(column: pd.Series, name: str, source: str) -> pd.Series:
     elif _numeric_share(column) == 1.0:
         values = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
     else:
-        values = pd.to_datetime(column, errors="coerce", format="mixed")
+        # 13/01/2024 anywhere: the column is written day first, so 10/01/2024 is 10 January too
+        first = pd.to_numeric(column.astype("string").str.extract(r"^\s*(\d{1,2})[/.]\d{1,2}[/.]\d{2,4}")[0])
+        values = pd.to_datetime(column, errors="coerce", format="mixed", dayfirst=bool((first > 12).any()))
         if values.isna().any() and column.notna().any():
             bad = column[values.isna()].iloc[0]
             raise DataError(f"the time column {name!r} of {source} has {bad!r}, neither a number "
@@ -346,41 +348,6 @@ def _times(column: pd.Series, name: str, source: str) -> pd.Series:
         raise DataError(f"the time column {name!r} of {source} has a missing value; give every "
                         "row its time.")  # fmt: skip
     return values
-
-
-def _check_times(times, ids, starts, ends, lines, name: str, source: str, allow_gaps: bool) -> None:
-    steps = []
-    for s, e in zip(starts, ends):
-        diff = np.diff(times[s:e])
-        same = np.flatnonzero(diff == diff.dtype.type(0))
-        if len(same):
-            k = s + same[0]
-            who = f" for id {ids[k]!r}" if ids is not None else ""
-            raise DataError(
-                f"{source} has the time {times[k]} twice{who} (lines {min(lines[k], lines[k + 1])} "
-                f"and {max(lines[k], lines[k + 1])}); keep one row per time (e.g. average them)."
-            )
-        steps.append(diff)
-    every = np.concatenate(steps) if steps else np.array([])
-    if allow_gaps or len(every) < 2:
-        return
-    values, counts = np.unique(every, return_counts=True)
-    step = values[np.argmax(counts)]
-    if counts.max() < REGULAR * len(every):
-        return  # irregular times (events): nothing to call a gap
-    for s, diff in zip(starts, steps):
-        late = np.flatnonzero(diff > step * 1.5)
-        if len(late):
-            k = s + late[0]
-            raise DataError(
-                f"{source} jumps from time {times[k]} to {times[k + 1]} (line {lines[k + 1]}) "
-                f"where the other rows are {_show(step)} apart; fill the missing steps (e.g. "
-                "interpolate), or pass --allow-gaps to take the rows as consecutive steps."
-            )
-
-
-def _show(step) -> str:
-    return str(pd.Timedelta(step)) if isinstance(step, np.timedelta64) else f"{step:g}"
 
 
 def load_table(

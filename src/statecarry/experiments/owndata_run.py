@@ -188,7 +188,9 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
     if k > 1:
         out.append(Variant(f"stateful, horizon {k}", base, train.replace(mode="stateful", horizon=k)))
     else:
-        notes.append("horizon K left out: an epoch is one batch long, so K = 1.")
+        same = " and rtrl gives horizon 1's numbers (no batch boundary to cut)" if train.reset == "epoch" else ""
+        notes.append(f"horizon K left out: an epoch is one batch long, so K = 1{same}; a smaller "
+                     "--batch-size or --time-steps makes more batches.")  # fmt: skip
     rtrl = train.replace(mode="rtrl", horizon=1)
     try:  # the engine's own estimate; seeds past what fits at once run in waves
         resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=_outputs(prep))
@@ -213,11 +215,13 @@ def _outputs(prep: Prepared) -> int:
 
 def compare(
     seqs: Sequences, columns, setup: Setup, model: Model, train: Train, seeds: Sequence[int],
-    horizon: int | None = None, record: Callable | None = None, on_progress=None,
+    horizon: int | None = None, record: Callable | None = None, on_progress=None, prep: Prepared | None = None,
 ) -> tuple[list[Compared], list[str], str]:  # fmt: skip
     """Every variant on the same data and seeds; (results, notes, verdict). `record(name,
-    config)` gives a context for each variant's stored run (with epoch/finish), or None."""
-    prep = prepare(seqs, columns, setup)
+    config)` gives a context for each variant's stored run (with epoch/finish), or None;
+    `prep`: `prepare(seqs, columns, setup)` when the caller has it already. Progress names
+    each variant's stages after it ("rtrl: train"), so every variant's progress shows."""
+    prep = prep or prepare(seqs, columns, setup)
     if prep.test is None:
         from ..errors import ConfigError
 
@@ -230,7 +234,7 @@ def compare(
         # the variant's own run (open while it trains, so it holds its seconds), or none
         with record(v.name, v.train.to_dict() | {"layout": v.setup.layout}) if record else nullcontext() as run:
             on_epoch = None if run is None else _epochs_into(run, p)
-            f = train_table(p, model, v.train, seeds, on_progress=on_progress, on_epoch=on_epoch)
+            f = train_table(p, model, v.train, seeds, on_progress=_named(on_progress, v.name), on_epoch=on_epoch)
             if run is not None:
                 run.finish(timings={"compile_seconds": f.compile_seconds, "run_seconds": f.run_seconds})
         metrics = in_units(f.metrics, p)
@@ -240,6 +244,13 @@ def compare(
         gain = (r.final - base) if higher else (base - r.final)
         r.difference = stats.mean_ci(gain)
     return results, notes, verdict(results)
+
+
+def _named(on_progress: Callable | None, name: str) -> Callable | None:
+    """`on_progress` with the work's stages named after `name` (compiling stays "compile")."""
+    if on_progress is None:
+        return None
+    return lambda stage, done, total: on_progress(stage if stage == "compile" else f"{name}: {stage}", done, total)
 
 
 def _epochs_into(run, prep: Prepared) -> Callable:
