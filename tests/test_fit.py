@@ -289,7 +289,7 @@ def test_a_diverging_lane_is_named_in_its_own_trains_fit_only():
     spec = TRAIN.replace(epochs=3)
     calm, wild = fit(train, MODEL, [spec, spec.replace(learning_rate=1e30)], [0, 1], test)
     assert calm.diverged == {} and set(wild.diverged) == {0, 1}
-    assert "1e+29" in wild.divergence_message()
+    assert "1e29 or lower" in wild.divergence_message()
 
 
 @pytest.mark.parametrize("other", [TRAIN.replace(epochs=3), TRAIN.replace(horizon=2), "lr"])

@@ -218,10 +218,18 @@ def test_missing_file_and_bad_options_exit_2(tmp_path):
         (["nile", "--seeds", "100000000000000000000"],  # `run`'s rule, not an OverflowError
          "--seeds must be from 1 to 2,147,483,648 (seeds are 32-bit integers), got 1000"),
         (["nile", "--seeds", "0"], "--seeds must be from 1 to 2,147,483,648"),
+        (["--time-steps", "0"], "--window must be a positive whole number"),  # train's name for it
+        (["--target", "co2"], "--column needs a SERIES.csv"),
     ):
         result = CliRunner().invoke(cli, ["forecast", *args])
         assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
         assert message in result.output
+
+
+def test_forecast_help_names_train_s_flags_too_and_no_empty_default():
+    text = CliRunner().invoke(cli, ["forecast", "--help"], terminal_width=200).output
+    assert "--column, --target TEXT" in text and "--window, --time-steps INTEGER" in text
+    assert "[default: None]" not in text and "Season length (default: detected on the training part)." in text
 
 
 def test_setup_rejects_bad_sizes():

@@ -56,6 +56,8 @@ def test_only_the_target_numeric_means_forecasting_it_one_step_ahead(tmp_path):
     ("ds,y\n1,2\n1,3\n2,4\n", "has the time 1 twice (lines 2 and 3)"),
     ("ds,y\n" + "".join(f"{t},{t}\n" for t in [*range(20), 25]), "jumps from time 19 to 25 (line 22)"),
     ("a,b\n1,2\n", "say which column to predict with --target"),
+    ("a;b\n1;2\n", "t.csv reads as one column, 'a;b': its fields are separated by semicolons, and a .csv is"),
+    ("a\tb\n1\t2\n", "its fields are separated by tabs, and a .csv is read comma-separated (a .tsv tab-sep"),
     ("ds,y\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in [*range(1, 21), 22]),
      "jumps from time 2024-01-20 to 2024-01-22 (line 22) where the other rows are 1 day apart"),
     ("ds,y\n" + "".join(f"2024-01-01 {h:02d}:30,{h}\n" for h in [*range(20), 21]),

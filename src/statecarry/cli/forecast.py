@@ -23,6 +23,7 @@ SETUP_FLAGS = [
     ("--period", "period", int, "season length (default: detected on the training part)"),
 ]
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
+ALIASES = {"--window": ("--time-steps",)}  # train's and compare's name for the same length
 
 
 def setup_options(fn):
@@ -30,14 +31,15 @@ def setup_options(fn):
 
     for flag, name, type_, help_ in reversed(SETUP_FLAGS):
         default = Setup.__dataclass_fields__[name].default
-        help_ = f"{help_} [default: {default}]"
-        fn = click.option(flag, name, type=type_, default=None, help=help_)(fn)
+        help_ = f"{help_[0].upper()}{help_[1:]}." + ("" if default is None else f"  [default: {default}]")
+        names = (flag, *ALIASES.get(flag, ()))
+        fn = click.option(*names, name, type=type_, default=None, help=help_)(fn)
     return fn
 
 
 @cli.command()
 @click.argument("series", required=False)
-@click.option("--column", help="The CSV column to forecast (default: the only numeric one).")
+@click.option("--column", "--target", "column", help="The CSV column to forecast (default: the only numeric one).")
 @click.option("--seeds", default=16, show_default=True, callback=seed_count,  # `run`'s rule
               help="Independent runs (seeds 0..N-1).")
 @click.option("--cells", default="lstm,gru", show_default=True, help="Recurrent cells to train.")

@@ -129,6 +129,10 @@ def _drop_blank_lines(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _check_header(frame: pd.DataFrame, source: str) -> None:
     names = [str(c) for c in frame.columns]
+    marks = {";": "semicolons", "|": "bars", "\t": "tabs"}
+    if len(names) == 1 and (mark := next((m for m in marks if m in names[0]), None)):
+        raise DataError(f"{source} reads as one column, {names[0]!r}: its fields are separated by {marks[mark]}, "
+                        "and a .csv is read comma-separated (a .tsv tab-separated); save it with commas.")  # fmt: skip
     if names and all(_is_number(n.split(".")[0] if n.count(".") > 1 else n) for n in names):
         raise DataError(
             f"{source} looks headerless: its first row ({', '.join(names[:4])}"
