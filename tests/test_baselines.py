@@ -114,6 +114,8 @@ def test_period_is_detected_or_absent():
     assert bl.detect_period(wave(200)) == 12
     assert bl.detect_period(wave(200, period=7)) == 7
     assert bl.detect_period(np.random.default_rng(1).standard_normal(200).cumsum()) == 1
+    # a smooth wave: neighbouring steps are alike, so only the peak after the first dip counts
+    assert bl.detect_period(np.sin(np.arange(240) / 8)) == round(2 * np.pi * 8)  # 50
 
 
 def test_mase_scale_is_seasonal_naive_in_sample_mae():
@@ -192,6 +194,12 @@ def test_paired_ratio_and_its_verdict():
     assert rolling.ratio_word(rolling.paired(same, base, 1, 1.0)) == "as good or better"
     noisy = result(truth[None] + rng.exponential(1.0, size=(4, 40, 1)) * 1.05, truth, "lstm")
     assert rolling.ratio_word(rolling.paired(noisy, base, 1, 1.0)) == "unclear"
+    # exact but at one origin, 40 off there: the same MASE as the baseline's, and an interval
+    # whose arithmetic (1 - 1.94) would reach below 0, which a ratio of MASEs cannot
+    spike = np.zeros((2, 40, 1))
+    spike[:, 5] = 40.0
+    r = rolling.paired(result(truth[None] + spike, truth, "lstm"), base, 1, 1.0)
+    assert r.low == 0.0 and r.mean == pytest.approx(1.0) and r.high > 2.5
 
 
 def test_the_best_baseline_is_the_lowest_mase():

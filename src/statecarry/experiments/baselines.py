@@ -57,20 +57,25 @@ class Scaling:
 
 
 def detect_period(train: np.ndarray, longest: int = 60) -> int:
-    """The season length: the lag from 2 to `longest` (and a third of the series) where the
-    first difference's autocorrelation is highest, if that is above white noise's 95% band
-    for the largest of that many lags (Bonferroni: z at 1 - 0.025 / lags, over sqrt(n));
-    1 (no season) otherwise."""
+    """The season length: among the lags from 2 to `longest` (and a third of the series), the
+    highest peak of the first difference's autocorrelation after it first turns negative, if
+    that peak is above white noise's 95% band for the largest of that many lags (Bonferroni: z
+    at 1 - 0.025 / lags, over sqrt(n)); 1 (no season) otherwise. Only a peak after the first
+    dip counts: a smooth series' neighbouring steps are alike, so its autocorrelation is
+    highest at the shortest lags (a sine of period 50 would otherwise read as period 2)."""
     d = np.diff(Scaling.fit(train).to_z(train)) if len(train) > 2 else np.zeros(1)
     d = d - d.mean()
     lags = min(longest, len(d) // 3)
     power = float(np.sum(d * d))
     if lags < 2 or not power > 0:
         return 1
-    acf = np.array([np.sum(d[k:] * d[:-k]) / power for k in range(2, lags + 1)])
-    best = int(np.argmax(acf))
+    acf = np.array([np.sum(d[k:] * d[:-k]) / power for k in range(1, lags + 2)])  # lags 1 .. lags + 1
+    dips = np.flatnonzero(acf < 0)
+    peaks = [k for k in range(max(1, dips[0] if len(dips) else lags), lags)  # index k is lag k + 1
+             if acf[k] > acf[k - 1] and acf[k] >= acf[k + 1]]  # fmt: skip
     band = NormalDist().inv_cdf(1 - 0.025 / (lags - 1)) / np.sqrt(len(d))
-    return best + 2 if acf[best] > band else 1
+    best = max(peaks, key=lambda k: acf[k], default=None)
+    return best + 1 if best is not None and acf[best] > band else 1
 
 
 def mase_scale(train: np.ndarray, period: int) -> float:

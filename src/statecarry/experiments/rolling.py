@@ -84,7 +84,8 @@ def paired(model: ModelResult, base: ModelResult, h: int, scale: float) -> stats
     if base_mase == 0:  # an exact baseline (drift on a straight line): no ratio but 1 or inf
         ratio = 1.0 if mean <= 0 else math.inf
         return stats.Summary(ratio, ratio, ratio, d.size)
-    return stats.Summary(1 + mean / base_mase, 1 + (mean - half) / base_mase,
+    # a ratio of two MASEs is never below 0: the interval is clipped there, as mean_ci's bounds do
+    return stats.Summary(1 + mean / base_mase, max(0.0, 1 + (mean - half) / base_mase),
                          1 + (mean + half) / base_mase, d.size)  # fmt: skip
 
 
