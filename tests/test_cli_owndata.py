@@ -79,6 +79,11 @@ def test_series_train_reports_what_predict_and_numpy_compute(data, tmp_path):
     pred = pd.read_csv(tmp_path / "p.csv")["infl_in_1"].to_numpy()
     best = out["metrics"]["test_rmse"][-1][out["best_seed"]]
     assert scored_rmse(pred, truth, 3, 1) == pytest.approx(best, rel=1e-4)
+    # evaluate scores the same rows the same way: train's own test metrics for the saved seed
+    scored = json.loads(ok("evaluate", model, tmp_path / "test.csv", "--json").output)
+    assert scored["metrics"]["infl"]["rmse"] == pytest.approx(best, rel=1e-4)
+    assert scored["metrics"]["infl"]["mae"] == pytest.approx(out["metrics"]["test_mae"][-1][out["best_seed"]], rel=1e-4)
+    assert (scored["steps"], scored["sequences"], scored["ahead"]) == (len(test) - 3 - 1, 1, 1)
 
 
 def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alone(data, tmp_path):
@@ -180,6 +185,13 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
         correct.append((guess > 0.5) == truth if head == "sigmoid" else guess == truth)
     acc = out["metrics"]["test_acc"][-1][out["best_seed"]]
     assert np.mean(np.concatenate(correct)) == pytest.approx(acc, abs=1e-6)
+    frame[frame.group.isin(test_groups)].to_csv(tmp_path / "held_out.csv", index=False)
+    text = ok("evaluate", model, tmp_path / "held_out.csv").output  # the held-out groups alone
+    assert text.startswith(f"{target}: acc ") and float(text.split()[2]) == pytest.approx(acc, abs=5e-4), text
+    frame.drop(columns=[target]).to_csv(tmp_path / "unlabelled.csv", index=False)
+    result = invoke("evaluate", model, tmp_path / "unlabelled.csv")
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"has no column {target!r}, which evaluate scores the model against" in result.output
     if table == "text.csv":  # text labels: a softmax over the sorted labels, predictions written as the text
         assert [c for c in pred.columns if c.startswith("label_p_")] == ["label_p_hi", "label_p_lo", "label_p_mid"]
         assert set(pred["label_prediction"]) <= {"lo", "mid", "hi"}
@@ -383,7 +395,12 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
          "is a table; predict takes the model first, the .safetensors file 'statecarry train' wrote"),
         (["predict", tmp_path / "junk.safetensors", data / "macro.csv", "-o", tmp_path / "p.csv"],
          "junk.safetensors is not a safetensors file; give the path of a model statecarry saved."),
+        (["evaluate", data / "macro.csv", model], f"is a table; evaluate takes the model first: statecarry evaluate {model} "),
+        (["evaluate", tmp_path / "plain.safetensors", data / "macro.csv"], "has no table columns or scaling; evaluate reads"),
+        (["evaluate", model, tmp_path / "short.csv"], "no sequence is longer than 4 rows, the warm-up and look-ahead"),
     ]  # fmt: skip
+    macro = pd.read_csv(data / "macro.csv")
+    macro.head(4).to_csv(tmp_path / "short.csv", index=False)  # 4 rows: warm-up 3, then 1 ahead
     (tmp_path / "junk.safetensors").write_text("t,value\n1,2\n")
     for args, message in cases:
         result = invoke(*args)

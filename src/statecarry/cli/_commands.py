@@ -15,6 +15,7 @@ import importlib
 LAZY = {
     "compare": ("owndata", "Does carrying state help on TABLE? Stateless windows vs stateful (horizon 1, K) vs RTRL."),
     "doctor": ("doctor", "Check a stateful training setup before it trains: each finding says what goes wrong and the fix."),
+    "evaluate": ("owndata_io", "Score MODEL on TABLE, which holds the target column(s), as `train` scores its test part."),
     "export": ("owndata_io", "Write MODEL as a Keras model, checked to give the same outputs (to 1e-5)."),
     "forecast": ("forecast", "Forecast SERIES.csv, or a shipped series (co2, the default; sunspots, nile, elnino)."),
     "import": ("owndata_io", "Read a Keras model (LSTM/GRU layers then Dense) into a statecarry model file."),

@@ -1,4 +1,4 @@
-"""`statecarry predict`, `export` and `import`: a saved model on new data, and to/from Keras."""
+"""`statecarry predict`, `evaluate`, `export` and `import`: a saved model on new data, and to/from Keras."""
 
 from __future__ import annotations
 
@@ -32,19 +32,10 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     if state_in and not Path(state_in).expanduser().is_file():
         raise UserError(f"--state-in {state_in}: there is no such file; give the .npz an earlier --state-out wrote.")
     _engine()
-    from ..core.checkpoint import load, read_extra
     from ..data import tables
     from ..experiments import owndata_io
-    from ..experiments.owndata_run import all_finite
 
-    model, params = load(model_path)
-    if not all_finite(params):
-        raise UserError(f"{model_path} has non-finite parameters (its training diverged), so its predictions "
-                        "would be empty; retrain it with a smaller --lr.")  # fmt: skip
-    meta = read_extra(model_path)
-    if meta is None or "columns" not in meta:
-        raise UserError(f"{model_path} has no table columns or scaling; predict reads models saved by "
-                        "'statecarry train' (or imported with --like).")  # fmt: skip
+    model, params, meta = _saved(model_path, "predict")
     frame = tables.read_table(path)
     columns = owndata_io.columns_for(frame, meta)
     seqs = tables.to_sequences(frame, columns, allow_gaps)
@@ -60,7 +51,56 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
         click.echo(f"wrote {written} rows of predictions to {output}" + (f"; states to {state_out}" if state_out else ""))
 
 
-def _model_first(model_path: str, path: str) -> None:
+def _saved(model_path: str, command: str) -> tuple:
+    """(model, params, what train stored with them) of a model `command` can use."""
+    from ..core.checkpoint import load, read_extra
+    from ..experiments.owndata_run import all_finite
+
+    model, params = load(model_path)
+    if not all_finite(params):
+        raise UserError(f"{model_path} has non-finite parameters (its training diverged), so its predictions "
+                        "would be empty; retrain it with a smaller --lr.")  # fmt: skip
+    meta = read_extra(model_path)
+    if meta is None or "columns" not in meta:
+        raise UserError(f"{model_path} has no table columns or scaling; {command} reads models saved by "
+                        "'statecarry train' (or imported with --like).")  # fmt: skip
+    return model, params, meta
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("path", metavar="TABLE")
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Sequences run side by side (any size).")
+@click.option("--allow-gaps", is_flag=True, help="Take rows with missing time steps between them as consecutive.")
+@click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
+def evaluate(model_path, path, batch_size, allow_gaps, json_):
+    """Score MODEL on TABLE, which holds the target column(s), as `train` scores its test part."""
+    from ..data.sizes import whole_size
+    from . import strict_json
+
+    whole_size(batch_size, "--batch-size", UserError)
+    _model_first(model_path, path, "evaluate")
+    _engine()
+    from ..data import tables
+    from ..experiments import owndata_io
+
+    model, params, meta = _saved(model_path, "evaluate")
+    frame = tables.read_table(path)
+    seqs = tables.to_sequences(frame, owndata_io.columns_for(frame, meta, targets=True), allow_gaps)
+    metrics, steps = owndata_io.score_table(model, params, meta, seqs, batch_size)
+    ahead, first = meta.get("ahead", 0), meta["time_steps"]
+    if json_:
+        click.echo(strict_json({"metrics": metrics, "steps": steps, "sequences": len(seqs.x),
+                                "first_scored_row": first, "ahead": ahead}))  # fmt: skip
+        return
+    for target, values in metrics.items():
+        click.echo(f"{target}: " + ", ".join(f"{name} {value:.4g}" for name, value in values.items()))
+    later = f", against the target {ahead} row(s) later" if ahead else ""
+    click.echo(f"scored {steps} step(s) of {len(seqs.x)} sequence(s), each from its row {first} on{later} "
+               "(as train scores its test part)")  # fmt: skip
+
+
+def _model_first(model_path: str, path: str, command: str = "predict") -> None:
     """A table given where the model goes (the two arguments swapped, most likely)."""
     from pathlib import Path
 
@@ -68,8 +108,8 @@ def _model_first(model_path: str, path: str) -> None:
 
     if Path(model_path).suffix.lower() in SUFFIXES:
         swapped = Path(path).suffix.lower() == ".safetensors"
-        raise UserError(f"MODEL {model_path} is a table; predict takes the model first"
-                        + (f": statecarry predict {path} {model_path} -o ..." if swapped
+        raise UserError(f"MODEL {model_path} is a table; {command} takes the model first"
+                        + (f": statecarry {command} {path} {model_path}" + (" -o ..." if command == "predict" else "") if swapped
                            else ", the .safetensors file 'statecarry train' wrote, then the table."))  # fmt: skip
 
 

@@ -1,5 +1,6 @@
-"""`predict`'s plumbing: the stored columns found in a new table, predictions written as a
-table (id, time, one column per output), and each id's state kept between calls (.npz)."""
+"""`predict`'s and `evaluate`'s plumbing: the stored columns found in a new table, predictions
+written as a table (id, time, one column per output), each id's state kept between calls
+(.npz), and a table with its targets scored as `train` scores its test part."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from ..errors import DataError
 from .owndata_run import predict_table, state_key
 
 
-def columns_for(frame, meta: dict) -> tables.Columns:
-    """The model's feature, id and time columns, each of which the table must have."""
+def columns_for(frame, meta: dict, targets: bool = False) -> tables.Columns:
+    """The model's feature, id and time columns (and its targets, to score), each of which the
+    table must have."""
     stored = meta["columns"]
     names = [str(c) for c in frame.columns]
     source = frame.attrs.get("source", "the table")
-    for name in [*stored["features"], stored["id"], stored["time"]]:
+    wanted = [*stored["features"], stored["id"], stored["time"]]
+    for name in wanted + (stored["targets"] if targets else []):
         if name is not None and name not in names:
-            raise DataError(f"{source} has no column {name!r}, which the model reads; its columns are: "
-                            f"{', '.join(names)}.")  # fmt: skip
-    return tables.Columns(tuple(stored["features"]), (), stored["id"], stored["time"])
+            why = "the model reads" if name in wanted else "evaluate scores the model against"
+            raise DataError(f"{source} has no column {name!r}, which {why}; its columns are: {', '.join(names)}.")
+    return tables.Columns(tuple(stored["features"]), tuple(stored["targets"]) if targets else (), stored["id"], stored["time"])
 
 
 def predicted(target: str, meta: dict) -> str:
@@ -93,3 +96,28 @@ def read_states(path: str | Path, model: Model) -> dict:
         raise DataError(f"the states in {path} do not fit this model ({model.layers} {model.cell} "
                         f"layer(s) of {model.units} units); give states this model wrote.")  # fmt: skip
     return {i: tuple(kind(*(p[n : n + 1] for p in layer)) for layer in parts) for n, i in enumerate(ids)}
+
+
+def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -> tuple[dict, int]:
+    """The saved model's metrics on a table with its targets, scored as `train` scores its test
+    part: in each sequence, the steps from the `time_steps`-th on (a full window of context),
+    each prediction against the target `ahead` rows later. RMSE and MAE in each target's own
+    units (linear head), else accuracy. Returns ({target: {metric: value}}, steps scored)."""
+    preds, _ = predict_table(model, params, meta, seqs, batch_size)
+    warm, ahead = meta["time_steps"] - 1, meta.get("ahead", 0)
+    pairs = [(p[warm : len(p) - ahead], y[warm + ahead :]) for p, y in zip(preds, seqs.y) if len(p) > warm + ahead]
+    if not pairs:
+        raise DataError(f"no sequence is longer than {warm + ahead} rows, the warm-up and look-ahead the model "
+                        f"needs before a step is scored (time_steps {warm + 1}, ahead {ahead}); give longer ones.")  # fmt: skip
+    pred, truth = (np.concatenate(a) for a in zip(*pairs))
+    targets = meta["columns"]["targets"]
+    if meta["head"] == "linear":
+        error = pred - truth
+        return {t: {"rmse": float(np.sqrt(np.mean(error[:, k] ** 2))), "mae": float(np.mean(np.abs(error[:, k])))}
+                for k, t in enumerate(targets)}, len(pred)  # fmt: skip
+    if meta["head"] == "sigmoid":
+        return {t: {"acc": float(np.mean((pred[:, k] > 0.5) == (truth[:, k] > 0.5)))} for k, t in enumerate(targets)}, len(pred)
+    trained = np.asarray([str(label) if isinstance(label, str) else format(label, "g") for label in meta["labels"]])
+    said = (np.asarray(seqs.labels)[truth[:, 0].astype(int)] if seqs.labels is not None  # text labels: their index
+            else np.asarray([format(v, "g") for v in truth[:, 0]]))  # fmt: skip
+    return {targets[0]: {"acc": float(np.mean(trained[np.argmax(pred, axis=1)] == said))}}, len(pred)
