@@ -116,6 +116,11 @@ def test_period_is_detected_or_absent():
     assert bl.detect_period(np.random.default_rng(1).standard_normal(200).cumsum()) == 1
     # a smooth wave: neighbouring steps are alike, so only the peak after the first dip counts
     assert bl.detect_period(np.sin(np.arange(240) / 8)) == round(2 * np.pi * 8)  # 50
+    t = np.arange(400)  # a slow cycle whose autocorrelation never dips below 0, and a season
+    assert bl.detect_period(5 * np.sin(2 * np.pi * t / 300) + 0.2 * np.sin(2 * np.pi * t / 12)) == 12
+    noise = np.random.default_rng(0).normal(size=240) * 0.1
+    for period in (2, 3, 4):  # the shortest seasons: lag 2 may be a peak itself
+        assert bl.detect_period(np.tile(np.arange(period, dtype=float), 240 // period) + noise) == period
 
 
 def test_mase_scale_is_seasonal_naive_in_sample_mae():
@@ -200,6 +205,9 @@ def test_paired_ratio_and_its_verdict():
     spike[:, 5] = 40.0
     r = rolling.paired(result(truth[None] + spike, truth, "lstm"), base, 1, 1.0)
     assert r.low == 0.0 and r.mean == pytest.approx(1.0) and r.high > 2.5
+    spike[0, 7] = np.nan  # an undefined error leaves the whole interval undefined, not [0, nan]
+    r = rolling.paired(result(truth[None] + spike, truth, "lstm"), base, 1, 1.0)
+    assert np.isnan([r.mean, r.low, r.high]).all()
 
 
 def test_the_best_baseline_is_the_lowest_mase():

@@ -83,7 +83,7 @@ def test_series_train_reports_what_predict_and_numpy_compute(data, tmp_path):
     scored = json.loads(ok("evaluate", model, tmp_path / "test.csv", "--json").output)
     assert scored["metrics"]["infl"]["rmse"] == pytest.approx(best, rel=1e-4)
     assert scored["metrics"]["infl"]["mae"] == pytest.approx(out["metrics"]["test_mae"][-1][out["best_seed"]], rel=1e-4)
-    assert (scored["steps"], scored["sequences"], scored["ahead"]) == (len(test) - 3 - 1, 1, 1)
+    assert (scored["steps"], scored["sequences"], scored["warm_up_rows"], scored["ahead"]) == (len(test) - 3 - 1, 1, 3, 1)
 
 
 def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alone(data, tmp_path):
@@ -188,6 +188,13 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
     frame[frame.group.isin(test_groups)].to_csv(tmp_path / "held_out.csv", index=False)
     text = ok("evaluate", model, tmp_path / "held_out.csv").output  # the held-out groups alone
     assert text.startswith(f"{target}: acc ") and float(text.split()[2]) == pytest.approx(acc, abs=5e-4), text
+    if table == "text.csv":  # a label the model never saw: counted wrong, and said so
+        new = frame[frame.group.isin(test_groups)].assign(label="new")
+        new.to_csv(tmp_path / "new.csv", index=False)
+        scored = json.loads(ok("evaluate", model, tmp_path / "new.csv", "--json").stdout)  # the warning: stderr
+        assert scored["metrics"]["label"]["acc"] == 0.0
+        assert scored["warnings"] == [f"{scored['steps']} scored step(s) have a label the model was not trained "
+                                      "on (new), counted as wrong."]  # fmt: skip
     frame.drop(columns=[target]).to_csv(tmp_path / "unlabelled.csv", index=False)
     result = invoke("evaluate", model, tmp_path / "unlabelled.csv")
     assert result.exit_code == 2 and result.output.count("\n") == 1
@@ -305,6 +312,7 @@ CONTRADICTIONS = [
     (["train", "--layout", "windows", "--mode", "stateful", "--horizon", "3"],
      "--layout windows trains stateless (a window carries no state), so it cannot take --mode stateful --horizon 3"),
     (["train", "--layout", "windows", "--mode", "rtrl"], "so it cannot take --mode rtrl; drop it, or use --layout streams."),
+    (["train", "--layout", "windows", "--horizon", "0"], "--horizon must be a positive whole number"),
     (["train", "-o", "mymodel.keras"], "-o mymodel.keras: a statecarry model is a safetensors file; name it with .safetensors"),
     (["compare", "--report", "fig.png"], "--report fig.png: its name says PNG but this writes HTML"),
     (["compare", "--report", "."], "--report . is a directory"),
@@ -486,7 +494,7 @@ def test_compare_says_what_it_trained_on_and_why_a_variant_is_missing(tmp_path):
              "--time-steps", "8", "--batch-size", "50", "--no-report", "--no-store").output  # fmt: skip
     assert "from 1 feature(s): t (note: t rises by 1 every row, like a time index" in out, out
     pieces = len(pd.read_csv(tmp_path / "s.csv")) * 4 // 5 // 8  # the training part's pieces of 8 steps
-    assert f"; {pieces} rows per batch, not --batch-size 50: the training part makes only {pieces} pieces of " \
+    assert f"; streams of {pieces} rows per batch, not --batch-size 50: the training part makes only {pieces} pieces of " \
            "--time-steps 8" in out, out  # fmt: skip
     assert "note: horizon K left out: an epoch is one batch long, so K = 1 and rtrl gives horizon 1's numbers" in out
     rows = {line.split("  ")[0]: line.split()[-3:] for line in out.splitlines() if line.startswith(("stateful", "rtrl"))}

@@ -57,6 +57,8 @@ def test_only_the_target_numeric_means_forecasting_it_one_step_ahead(tmp_path):
     ("ds,y\n" + "".join(f"{t},{t}\n" for t in [*range(20), 25]), "jumps from time 19 to 25 (line 22)"),
     ("a,b\n1,2\n", "say which column to predict with --target"),
     ("a;b\n1;2\n", "t.csv reads as one column, 'a;b': its fields are separated by semicolons, and a .csv is"),
+    ("ds,y\n" + "".join(f"{20240100 + d},{d}\n" for d in [*range(1, 21), 25]), "jumps from time 20240120 to 20240125"),
+    ("ds,y\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in [1, 2, 2, 3]), "has the time 2024-01-02 twice (lines 3 and 4)"),
     ("a\tb\n1\t2\n", "its fields are separated by tabs, and a .csv is read comma-separated (a .tsv tab-sep"),
     ("ds,y\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in [*range(1, 21), 22]),
      "jumps from time 2024-01-20 to 2024-01-22 (line 22) where the other rows are 1 day apart"),
@@ -68,6 +70,18 @@ def test_each_bad_table_is_one_sentence(tmp_path, text, message):
     with pytest.raises(DataError) as e:
         tables.load_table(write(tmp_path, text), targets)
     assert message in str(e.value) and str(e.value).count(". ") <= 1
+
+
+def test_a_one_column_table_may_name_its_column_with_a_semicolon(tmp_path):
+    _, seqs = tables.load_table(write(tmp_path, "sales; units\n" + "".join(f"{v}\n" for v in range(12))), ("sales; units",))
+    np.testing.assert_array_equal(seqs.y[0][:, 0], np.arange(12))
+
+
+def test_day_first_dates_beside_iso_dates_leave_the_iso_ones_alone(tmp_path):
+    days = pd.date_range("2024-01-01", periods=20, freq="D")
+    written = [d.strftime("%d/%m/%Y") if i % 2 else d.strftime("%Y-%m-%d") for i, d in enumerate(days)]
+    _, seqs = tables.load_table(write(tmp_path, "ds,y\n" + "".join(f"{w},{i}\n" for i, w in enumerate(written))), ("y",))
+    np.testing.assert_array_equal(seqs.y[0][:, 0], np.arange(20))  # daily, in file order
 
 
 @pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])

@@ -79,18 +79,17 @@ def _about(columns, seqs, prep) -> str:
     if prep.head == "linear" and len(columns.targets) > 1:
         ahead += "; RMSE and MAE in standard deviations (several targets)"
     return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
-            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}{_batch_note(seqs, prep)}")  # fmt: skip
+            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}{_batch_note(prep)}")  # fmt: skip
 
 
-def _batch_note(seqs, prep) -> str:
+def _batch_note(prep) -> str:
     """A note when the training data fills fewer rows than --batch-size asked for (the engine
     then trains on as many as there are, which a user would otherwise never learn)."""
     asked, rows = prep.setup.batch_size, prep.train.x.shape[-3]
-    if rows >= asked:
+    if rows >= asked or prep.setup.layout == "windows":  # windows pad every batch to its size
         return ""
-    what = ("windows" if prep.setup.layout == "windows"
-            else f"pieces of --time-steps {prep.setup.time_steps}" if len(seqs.x) == 1 else "training sequences")  # fmt: skip
-    return f"; {rows} rows per batch, not --batch-size {asked}: the training part makes only {rows} {what}"
+    what = f"pieces of --time-steps {prep.setup.time_steps}" if prep.train_sequences == 1 else "training sequences"
+    return f"; streams of {rows} rows per batch, not --batch-size {asked}: the training part makes only {rows} {what}"
 
 
 def _index_hint(columns, seqs) -> str:
@@ -122,13 +121,13 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     from pathlib import Path
 
     model_file(output)
+    _whole_flag(horizon, "--horizon")
     if layout == "windows" and (mode not in (None, "stateless") or horizon not in (None, 1)):
         given = " ".join(f for f in (mode and f"--mode {mode}", horizon and f"--horizon {horizon}") if f)
         raise UserError(f"--layout windows trains stateless (a window carries no state), so it cannot take "
                         f"{given}; drop it, or use --layout streams.")  # fmt: skip
     mode = mode or ("stateless" if layout == "windows" else "stateful")
     horizon = 1 if horizon is None else horizon
-    _whole_flag(horizon, "--horizon")
     columns, seqs, setup, model, train_ = _prepare_inputs(o, layout)
     train_ = train_.replace(mode=mode, horizon=horizon)
     _engine()

@@ -87,17 +87,19 @@ def evaluate(model_path, path, batch_size, allow_gaps, json_):
     model, params, meta = _saved(model_path, "evaluate")
     frame = tables.read_table(path)
     seqs = tables.to_sequences(frame, owndata_io.columns_for(frame, meta, targets=True), allow_gaps)
-    metrics, steps = owndata_io.score_table(model, params, meta, seqs, batch_size)
-    ahead, first = meta.get("ahead", 0), meta["time_steps"]
+    metrics, steps, warnings = owndata_io.score_table(model, params, meta, seqs, batch_size)
+    ahead, warm = meta.get("ahead", 0), meta["time_steps"] - 1
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if json_:
         click.echo(strict_json({"metrics": metrics, "steps": steps, "sequences": len(seqs.x),
-                                "first_scored_row": first, "ahead": ahead}))  # fmt: skip
+                                "warm_up_rows": warm, "ahead": ahead, "warnings": warnings}))  # fmt: skip
         return
     for target, values in metrics.items():
         click.echo(f"{target}: " + ", ".join(f"{name} {value:.4g}" for name, value in values.items()))
-    later = f", against the target {ahead} row(s) later" if ahead else ""
-    click.echo(f"scored {steps} step(s) of {len(seqs.x)} sequence(s), each from its row {first} on{later} "
-               "(as train scores its test part)")  # fmt: skip
+    later = f", each against the target {ahead} row(s) later" if ahead else ""
+    click.echo(f"scored {steps} step(s) of {len(seqs.x)} sequence(s), after each one's first {warm} row(s) "
+               f"(its warm-up){later}, as train scores its test part")  # fmt: skip
 
 
 def _model_first(model_path: str, path: str, command: str = "predict") -> None:

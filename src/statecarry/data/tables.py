@@ -130,7 +130,8 @@ def _drop_blank_lines(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 def _check_header(frame: pd.DataFrame, source: str) -> None:
     names = [str(c) for c in frame.columns]
     marks = {";": "semicolons", "|": "bars", "\t": "tabs"}
-    if len(names) == 1 and (mark := next((m for m in marks if m in names[0]), None)):
+    row = str(frame.iloc[0, 0]) if len(frame) and len(names) == 1 else ""  # the header and a row alike
+    if len(names) == 1 and (mark := next((m for m in marks if m in names[0] and m in row), None)):
         raise DataError(f"{source} reads as one column, {names[0]!r}: its fields are separated by {marks[mark]}, "
                         "and a .csv is read comma-separated (a .tsv tab-separated); save it with commas.")  # fmt: skip
     if names and all(_is_number(n.split(".")[0] if n.count(".") > 1 else n) for n in names):
@@ -341,9 +342,12 @@ def _times(column: pd.Series, name: str, source: str) -> pd.Series:
     elif _numeric_share(column) == 1.0:
         values = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
     else:
-        # 13/01/2024 anywhere: the column is written day first, so 10/01/2024 is 10 January too
+        values = pd.to_datetime(column, errors="coerce", format="mixed")
+        # 13/01/2024 anywhere: such dates are written day first, so 10/01/2024 is 10 January too
         first = pd.to_numeric(column.astype("string").str.extract(r"^\s*(\d{1,2})[/.]\d{1,2}[/.]\d{2,4}")[0])
-        values = pd.to_datetime(column, errors="coerce", format="mixed", dayfirst=bool((first > 12).any()))
+        if (first > 12).any():  # only those cells: an ISO date beside them stays year-month-day
+            slashed = first.notna().to_numpy()
+            values[slashed] = pd.to_datetime(column[slashed], errors="coerce", format="mixed", dayfirst=True)
         if values.isna().any() and column.notna().any():
             bad = column[values.isna()].iloc[0]
             raise DataError(f"the time column {name!r} of {source} has {bad!r}, neither a number "

@@ -20,7 +20,7 @@ def check_times(times, ids, starts, ends, lines, name: str, source: str, allow_g
             k = s + same[0]
             who = f" for id {ids[k]!r}" if ids is not None else ""
             raise DataError(
-                f"{source} has the time {times[k]} twice{who} (lines {min(lines[k], lines[k + 1])} "
+                f"{source} has the time {_show(times[k])} twice{who} (lines {min(lines[k], lines[k + 1])} "
                 f"and {max(lines[k], lines[k + 1])}); keep one row per time (e.g. average them)."
             )
         steps.append(diff)
@@ -44,11 +44,11 @@ def check_times(times, ids, starts, ends, lines, name: str, source: str, allow_g
 
 def _show(value) -> str:
     """A time or a step as a person writes it: 2024-01-31 (a clock time only if not midnight),
-    1 day, 1:30:00, or a number."""
+    1 day, 01:30:00, 1 day 06:00:00, or the number as it is (20240131, not 2.02401e+07)."""
     if isinstance(value, np.datetime64):
         stamp = pd.Timestamp(value)
         return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
     if isinstance(value, np.timedelta64):
-        text = str(pd.Timedelta(value)).removeprefix("0 days ").replace(" days 00:00:00", " days")
-        return "1 day" if text == "1 days" else text
-    return f"{value:g}"
+        text = str(pd.Timedelta(value)).removeprefix("0 days ").replace(" 00:00:00", "")
+        return text.replace("1 days", "1 day") if text.startswith("1 days") else text
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -58,11 +58,12 @@ class Scaling:
 
 def detect_period(train: np.ndarray, longest: int = 60) -> int:
     """The season length: among the lags from 2 to `longest` (and a third of the series), the
-    highest peak of the first difference's autocorrelation after it first turns negative, if
-    that peak is above white noise's 95% band for the largest of that many lags (Bonferroni: z
-    at 1 - 0.025 / lags, over sqrt(n)); 1 (no season) otherwise. Only a peak after the first
-    dip counts: a smooth series' neighbouring steps are alike, so its autocorrelation is
-    highest at the shortest lags (a sine of period 50 would otherwise read as period 2)."""
+    highest peak of the first difference's autocorrelation after its first trough (the first
+    lag not above either neighbour), if that peak is above white noise's 95% band for the
+    largest of that many lags (Bonferroni: z at 1 - 0.025 / lags, over sqrt(n)); 1 (no season)
+    otherwise. Only a peak after the first trough counts: a smooth series' neighbouring steps
+    are alike, so its autocorrelation is highest at the shortest lags (a sine of period 50
+    would otherwise read as period 2)."""
     d = np.diff(Scaling.fit(train).to_z(train)) if len(train) > 2 else np.zeros(1)
     d = d - d.mean()
     lags = min(longest, len(d) // 3)
@@ -70,9 +71,10 @@ def detect_period(train: np.ndarray, longest: int = 60) -> int:
     if lags < 2 or not power > 0:
         return 1
     acf = np.array([np.sum(d[k:] * d[:-k]) / power for k in range(1, lags + 2)])  # lags 1 .. lags + 1
-    dips = np.flatnonzero(acf < 0)
-    peaks = [k for k in range(max(1, dips[0] if len(dips) else lags), lags)  # index k is lag k + 1
-             if acf[k] > acf[k - 1] and acf[k] >= acf[k + 1]]  # fmt: skip
+    # index k is lag k + 1; lag 0's autocorrelation is 1, above every other, so lag 1 is a
+    # trough when lag 2 is not lower
+    troughs = [k for k in range(lags) if (k == 0 or acf[k] < acf[k - 1]) and acf[k] <= acf[k + 1]]
+    peaks = [k for k in range(troughs[0] + 1 if troughs else lags, lags) if acf[k] > acf[k - 1] and acf[k] >= acf[k + 1]]
     band = NormalDist().inv_cdf(1 - 0.025 / (lags - 1)) / np.sqrt(len(d))
     best = max(peaks, key=lambda k: acf[k], default=None)
     return best + 1 if best is not None and acf[best] > band else 1

@@ -71,6 +71,7 @@ class Prepared:
     train: Batches
     test: Batches | None
     test_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    train_sequences: int = 1  # how many sequences the training part has (one: cut into streams)
     label_names: list[str] | None = None  # text labels, in class-index order (predict writes them)
 
     def meta(self) -> dict:
@@ -146,6 +147,7 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         prep.label_names = [seqs.labels[int(c)] for c in labels]
     xs, ys, ws = zip(*(encode(x, y, prep) for x, y in zip(train_x, train_y)))
     prep.train = lay_out(list(xs), list(ys), list(ws), setup, train=True)
+    prep.train_sequences = len(xs)
     parts = [(seqs.x[k][c:], seqs.y[k][c:], seqs.times[k][c:]) for k, c in test_at]
     parts = [p for p in parts if len(p[0]) >= setup.time_steps + ahead]
     if parts:

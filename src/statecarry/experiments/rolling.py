@@ -85,7 +85,8 @@ def paired(model: ModelResult, base: ModelResult, h: int, scale: float) -> stats
         ratio = 1.0 if mean <= 0 else math.inf
         return stats.Summary(ratio, ratio, ratio, d.size)
     # a ratio of two MASEs is never below 0: the interval is clipped there, as mean_ci's bounds do
-    return stats.Summary(1 + mean / base_mase, max(0.0, 1 + (mean - half) / base_mase),
+    low = 1 + (mean - half) / base_mase
+    return stats.Summary(1 + mean / base_mase, max(0.0, low) if math.isfinite(low) else low,
                          1 + (mean + half) / base_mase, d.size)  # fmt: skip
 
 
