@@ -502,3 +502,42 @@ def test_compare_says_what_it_trained_on_and_why_a_variant_is_missing(tmp_path):
     ok_ = ok("train", tmp_path / "s.csv", "--target", "value", "--units", "4", "--epochs", "1", "--seeds", "1",
              "--time-steps", "8", "--batch-size", "4", "--no-store", "-o", tmp_path / "m.safetensors").output  # fmt: skip
     assert "rows per batch, not --batch-size" not in ok_  # 4 rows fit: no note
+
+
+def test_a_model_reads_later_dates_as_its_training_dates_were_read(tmp_path):
+    """Trained on dates written day first (13/01/2020 among them), a model reads a later file
+    of ambiguous ones (01/03/2020 ... 12/03/2020) day first too: 1 to 12 March, not 3 January
+    to 3 December, in predict's time column and in evaluate's order."""
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    y = np.sin(np.arange(72) / 4) + rng.normal(size=72) * 0.05
+    pd.DataFrame({"date": days.strftime("%d/%m/%Y"), "y": y[:60]}).to_csv(tmp_path / "a.csv", index=False)
+    march = pd.date_range("2020-03-01", periods=12, freq="D")
+    pd.DataFrame({"date": march.strftime("%d/%m/%Y"), "y": y[60:]}).to_csv(tmp_path / "b.csv", index=False)
+    model = tmp_path / "m.safetensors"
+    ok("train", tmp_path / "a.csv", "--time", "date", "--target", "y", "--features", "y", *SMALL, "-o", model, "--no-store")
+    ok("predict", model, tmp_path / "b.csv", "-o", tmp_path / "p.csv")
+    assert pd.read_csv(tmp_path / "p.csv")["date"].tolist() == list(march.strftime("%Y-%m-%d"))
+    assert json.loads(ok("evaluate", model, tmp_path / "b.csv", "--json").stdout)["steps"] == 12 - 3 - 1
+
+
+def test_evaluate_counts_labels_a_0_1_model_never_predicts_as_wrong_and_short_sequences_apart(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"id": np.repeat([1, 2, 3], [40, 40, 3]), "x": rng.normal(size=83)})
+    frame["lab"] = (frame.x > 0).astype(int)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    model = tmp_path / "m.safetensors"
+    ok("train", tmp_path / "t.csv", "--id", "id", "--target", "lab", "--features", "x", *SMALL, "-o", model, "--no-store")
+    base = json.loads(ok("evaluate", model, tmp_path / "t.csv", "--json").stdout)
+    assert (base["sequences"], base["steps"], base["warnings"]) == (2, 2 * (40 - 3), [])  # id 3: 3 rows, none scored
+    assert "of 2 sequence(s) (1 too short to score)" in ok("evaluate", model, tmp_path / "t.csv").output
+    frame.assign(lab=frame.lab.replace(1, 2)).to_csv(tmp_path / "two.csv", index=False)
+    odd = json.loads(ok("evaluate", model, tmp_path / "two.csv", "--json").stdout)
+    twos = int((frame[frame.id < 3].groupby("id").lab.apply(lambda s: s.iloc[3:].sum())).sum())
+    assert odd["warnings"] == [f"{twos} scored step(s) have a label the model was not trained on (2; it predicts 0 "
+                               "or 1), counted as wrong."]  # fmt: skip
+    ok("predict", model, tmp_path / "t.csv", "-o", tmp_path / "p.csv")  # the oracle: predict's numbers
+    scored = pd.read_csv(tmp_path / "p.csv").assign(lab=frame.lab).groupby("id").apply(lambda g: g.iloc[3:])
+    zero_right = ((scored.lab_prediction <= 0.5) & (scored.lab == 0)).mean()  # a 2 is never right
+    assert odd["metrics"]["lab"]["acc"] == pytest.approx(zero_right, abs=1e-6)
+    assert base["metrics"]["lab"]["acc"] == pytest.approx(((scored.lab_prediction > 0.5) == scored.lab).mean(), abs=1e-6)

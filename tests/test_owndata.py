@@ -84,7 +84,7 @@ def test_day_first_dates_beside_iso_dates_leave_the_iso_ones_alone(tmp_path):
     np.testing.assert_array_equal(seqs.y[0][:, 0], np.arange(20))  # daily, in file order
 
 
-@pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y"])
 def test_dates_written_day_first_are_read_day_first(tmp_path, fmt):
     """A date whose first number passes 12 shows that the column is written day first: every
     date is then read so (10/01 is 10 January), and 40 daily rows load as 40 daily steps in

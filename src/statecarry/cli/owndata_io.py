@@ -38,7 +38,7 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     model, params, meta = _saved(model_path, "predict")
     frame = tables.read_table(path)
     columns = owndata_io.columns_for(frame, meta)
-    seqs = tables.to_sequences(frame, columns, allow_gaps)
+    seqs = tables.to_sequences(frame, columns, allow_gaps, meta.get("day_first") or None)  # as train read them
     states = owndata_io.read_states(state_in, model) if state_in else None
     unknown = owndata_io.ids_without_state(seqs.ids, states)
     if unknown:
@@ -86,19 +86,20 @@ def evaluate(model_path, path, batch_size, allow_gaps, json_):
 
     model, params, meta = _saved(model_path, "evaluate")
     frame = tables.read_table(path)
-    seqs = tables.to_sequences(frame, owndata_io.columns_for(frame, meta, targets=True), allow_gaps)
-    metrics, steps, warnings = owndata_io.score_table(model, params, meta, seqs, batch_size)
+    seqs = tables.to_sequences(frame, owndata_io.columns_for(frame, meta, targets=True), allow_gaps, meta.get("day_first") or None)
+    metrics, steps, scored, warnings = owndata_io.score_table(model, params, meta, seqs, batch_size)
     ahead, warm = meta.get("ahead", 0), meta["time_steps"] - 1
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
     if json_:
-        click.echo(strict_json({"metrics": metrics, "steps": steps, "sequences": len(seqs.x),
+        click.echo(strict_json({"metrics": metrics, "steps": steps, "sequences": scored,
                                 "warm_up_rows": warm, "ahead": ahead, "warnings": warnings}))  # fmt: skip
         return
     for target, values in metrics.items():
         click.echo(f"{target}: " + ", ".join(f"{name} {value:.4g}" for name, value in values.items()))
     later = f", each against the target {ahead} row(s) later" if ahead else ""
-    click.echo(f"scored {steps} step(s) of {len(seqs.x)} sequence(s), after each one's first {warm} row(s) "
+    short = f" ({len(seqs.x) - scored} too short to score)" if scored < len(seqs.x) else ""
+    click.echo(f"scored {steps} step(s) of {scored} sequence(s){short}, after each one's first {warm} row(s) "
                f"(its warm-up){later}, as train scores its test part")  # fmt: skip
 
 

@@ -49,6 +49,7 @@ class Sequences(NamedTuple):
     x: list[np.ndarray]  # (length, features) float64
     y: list[np.ndarray]  # (length, targets) float64; (length, 0) when no targets are read
     labels: list[str] | None = None  # a target of text labels: the labels sorted, y their index
+    day_first: bool = False  # dates such as 13/01/2024 were read day first (a model keeps this)
 
 
 READ_COPIES = 10  # resident bytes per file byte while a table is read: 4.7-7.6 measured (cells as
@@ -234,9 +235,11 @@ def _numeric_share(column: pd.Series) -> float:
     return float(pd.to_numeric(filled, errors="coerce").notna().mean())
 
 
-def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False) -> Sequences:
+def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False, day_first: bool | None = None) -> Sequences:
     """The table's sequences, rows sorted by id then time; one sentence for the first
-    non-numeric cell, missing value, all-missing column, repeated timestamp or gap."""
+    non-numeric cell, missing value, all-missing column, repeated timestamp or gap.
+    `day_first`: read dates such as 01/02/2024 day first (True) or not (False), as the data a
+    model was trained on was; None: day first if some such date's first number passes 12."""
     source = frame.attrs.get("source", "the table")
     offset = frame.attrs.get("line_offset", 1)
     frame = frame.reset_index(drop=True)
@@ -252,7 +255,8 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
         frame[columns.id] = _ids(frame[columns.id])
     order = frame[[columns.id]] if columns.id else pd.DataFrame(index=frame.index)
     if columns.time:
-        order = order.assign(__time=_times(frame[columns.time], columns.time, source))
+        stamps, day_first = _times(frame[columns.time], columns.time, source, day_first)
+        order = order.assign(__time=stamps)
     keys = list(order.columns)
     if keys:
         order = order.sort_values(keys, kind="stable")
@@ -272,6 +276,7 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
         x=[x[s:e] for s, e in zip(starts, ends)],
         y=[y[s:e] for s, e in zip(starts, ends)],
         labels=labels,
+        day_first=bool(day_first),
     )  # fmt: skip
 
 
@@ -335,19 +340,21 @@ def _ids(column: pd.Series) -> pd.Series:
     return values.astype(np.int64) if np.all(whole == np.round(whole)) else values
 
 
-def _times(column: pd.Series, name: str, source: str) -> pd.Series:
-    """Numbers if every cell is one, else dates; one sentence if neither."""
+def _times(column: pd.Series, name: str, source: str, day_first: bool | None = None) -> tuple[pd.Series, bool]:
+    """Numbers if every cell is one, else dates; one sentence if neither. With it, whether
+    dates such as 01/02/2024 were read day first (see to_sequences)."""
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
         values = column
     elif _numeric_share(column) == 1.0:
         values = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
     else:
         values = pd.to_datetime(column, errors="coerce", format="mixed")
-        # 13/01/2024 anywhere: such dates are written day first, so 10/01/2024 is 10 January too
-        first = pd.to_numeric(column.astype("string").str.extract(r"^\s*(\d{1,2})[/.]\d{1,2}[/.]\d{2,4}")[0])
-        if (first > 12).any():  # only those cells: an ISO date beside them stays year-month-day
-            slashed = first.notna().to_numpy()
-            values[slashed] = pd.to_datetime(column[slashed], errors="coerce", format="mixed", dayfirst=True)
+        # 13/01/2024 (or 13-01-2024, 13.01.2024) anywhere: such dates are written day first
+        first = pd.to_numeric(column.astype("string").str.extract(r"^\s*(\d{1,2})[-/.]\d{1,2}[-/.]\d{2,4}")[0])
+        day_first = bool((first > 12).any()) if day_first is None else day_first
+        if day_first:  # only those cells: an ISO date beside them stays year-month-day
+            marked = first.notna().to_numpy()
+            values[marked] = pd.to_datetime(column[marked], errors="coerce", format="mixed", dayfirst=True)
         if values.isna().any() and column.notna().any():
             bad = column[values.isna()].iloc[0]
             raise DataError(f"the time column {name!r} of {source} has {bad!r}, neither a number "
@@ -355,7 +362,7 @@ def _times(column: pd.Series, name: str, source: str) -> pd.Series:
     if values.isna().any():
         raise DataError(f"the time column {name!r} of {source} has a missing value; give every "
                         "row its time.")  # fmt: skip
-    return values
+    return values, bool(day_first)
 
 
 def load_table(

@@ -72,13 +72,14 @@ class Prepared:
     test: Batches | None
     test_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     train_sequences: int = 1  # how many sequences the training part has (one: cut into streams)
+    day_first: bool = False  # its dates were read day first: so are predict's and evaluate's
     label_names: list[str] | None = None  # text labels, in class-index order (predict writes them)
 
     def meta(self) -> dict:
         """What a saved model carries so that `predict` needs only the model and a table."""
         return {"columns": self.columns.to_json(), "head": self.head, "ahead": self.ahead,
                 "labels": self.label_names or self.labels, "scaling": self.scaling, "layout": self.setup.layout,
-                "time_steps": self.setup.time_steps}  # fmt: skip
+                "time_steps": self.setup.time_steps, "day_first": self.day_first}  # fmt: skip
 
 
 def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
@@ -147,7 +148,7 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         prep.label_names = [seqs.labels[int(c)] for c in labels]
     xs, ys, ws = zip(*(encode(x, y, prep) for x, y in zip(train_x, train_y)))
     prep.train = lay_out(list(xs), list(ys), list(ws), setup, train=True)
-    prep.train_sequences = len(xs)
+    prep.train_sequences, prep.day_first = len(xs), seqs.day_first
     parts = [(seqs.x[k][c:], seqs.y[k][c:], seqs.times[k][c:]) for k, c in test_at]
     parts = [p for p in parts if len(p[0]) >= setup.time_steps + ahead]
     if parts:

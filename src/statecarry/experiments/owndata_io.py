@@ -98,15 +98,16 @@ def read_states(path: str | Path, model: Model) -> dict:
     return {i: tuple(kind(*(p[n : n + 1] for p in layer)) for layer in parts) for n, i in enumerate(ids)}
 
 
-def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -> tuple[dict, int, list[str]]:
+def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -> tuple[dict, int, int, list[str]]:
     """The saved model's metrics on a table with its targets, scored as `train` scores its test
     part: in each sequence, the steps from the `time_steps`-th on (a full window of context),
     each prediction against the target `ahead` rows later. RMSE and MAE in each target's own
     units (linear head; `train` gives several targets' in standard deviations), else accuracy.
-    Returns ({target: {metric: value}}, steps scored, warnings)."""
+    Returns ({target: {metric: value}}, steps scored, sequences scored, warnings)."""
     preds, _ = predict_table(model, params, meta, seqs, batch_size)
     warm, ahead = meta["time_steps"] - 1, meta.get("ahead", 0)
     pairs = [(p[warm : len(p) - ahead], y[warm + ahead :]) for p, y in zip(preds, seqs.y) if len(p) > warm + ahead]
+    scored = len(pairs)  # sequences with a step to score
     if not pairs:
         raise DataError(f"no sequence is longer than {warm + ahead} rows, the warm-up and look-ahead the model "
                         f"needs before a step is scored (time_steps {warm + 1}, ahead {ahead}); give longer ones.")  # fmt: skip
@@ -115,13 +116,19 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
     if meta["head"] == "linear":
         error = pred - truth
         return {t: {"rmse": float(np.sqrt(np.mean(error[:, k] ** 2))), "mae": float(np.mean(np.abs(error[:, k])))}
-                for k, t in enumerate(targets)}, len(pred), []  # fmt: skip
-    if meta["head"] == "sigmoid":
-        return {t: {"acc": float(np.mean((pred[:, k] > 0.5) == (truth[:, k] > 0.5)))} for k, t in enumerate(targets)}, len(pred), []
+                for k, t in enumerate(targets)}, len(pred), scored, []  # fmt: skip
+    if meta["head"] == "sigmoid":  # 0/1 labels; anything else (text too) is never predicted
+        valid = np.isin(truth, (0.0, 1.0)) & (seqs.labels is None)
+        odd = (np.asarray(seqs.labels)[truth[~valid].astype(int)] if seqs.labels is not None
+               else [format(v, "g") for v in truth[~valid]])  # fmt: skip
+        warnings = [f"{(~valid).sum()} scored step(s) have a label the model was not trained on "
+                    f"({', '.join(sorted(set(odd))[:5])}; it predicts 0 or 1), counted as wrong."] if len(odd) else []  # fmt: skip
+        return {t: {"acc": float(np.mean(((pred[:, k] > 0.5) == (truth[:, k] > 0.5)) & valid[:, k]))}
+                for k, t in enumerate(targets)}, len(pred), scored, warnings  # fmt: skip
     trained = np.asarray([str(label) if isinstance(label, str) else format(label, "g") for label in meta["labels"]])
     said = (np.asarray(seqs.labels)[truth[:, 0].astype(int)] if seqs.labels is not None  # text labels: their index
             else np.asarray([format(v, "g") for v in truth[:, 0]]))  # fmt: skip
     unseen = sorted(set(said) - set(trained))  # never predicted, so always counted wrong
     warnings = [f"{np.isin(said, unseen).sum()} scored step(s) have a label the model was not trained on "
                 f"({', '.join(unseen[:5])}), counted as wrong."] if unseen else []  # fmt: skip
-    return {targets[0]: {"acc": float(np.mean(trained[np.argmax(pred, axis=1)] == said))}}, len(pred), warnings
+    return {targets[0]: {"acc": float(np.mean(trained[np.argmax(pred, axis=1)] == said))}}, len(pred), scored, warnings
