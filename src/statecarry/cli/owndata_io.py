@@ -37,8 +37,7 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
 
     model, params, meta = _saved(model_path, "predict")
     frame = tables.read_table(path)
-    columns = owndata_io.columns_for(frame, meta)
-    seqs = tables.to_sequences(frame, columns, allow_gaps, meta.get("day_first") or None)  # as train read them
+    columns, seqs = owndata_io.sequences_for(frame, meta, allow_gaps)
     states = owndata_io.read_states(state_in, model) if state_in else None
     unknown = owndata_io.ids_without_state(seqs.ids, states)
     if unknown:
@@ -86,7 +85,7 @@ def evaluate(model_path, path, batch_size, allow_gaps, json_):
 
     model, params, meta = _saved(model_path, "evaluate")
     frame = tables.read_table(path)
-    seqs = tables.to_sequences(frame, owndata_io.columns_for(frame, meta, targets=True), allow_gaps, meta.get("day_first") or None)
+    _, seqs = owndata_io.sequences_for(frame, meta, allow_gaps, targets=True)
     metrics, steps, scored, warnings = owndata_io.score_table(model, params, meta, seqs, batch_size)
     ahead, warm = meta.get("ahead", 0), meta["time_steps"] - 1
     for warning in warnings:

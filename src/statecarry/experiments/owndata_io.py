@@ -28,6 +28,13 @@ def columns_for(frame, meta: dict, targets: bool = False) -> tables.Columns:
     return tables.Columns(tuple(stored["features"]), tuple(stored["targets"]) if targets else (), stored["id"], stored["time"])
 
 
+def sequences_for(frame, meta: dict, allow_gaps: bool, targets: bool = False) -> tuple[tables.Columns, tables.Sequences]:
+    """The model's columns in a new table, and its sequences read as the training table's were
+    (dates day first if those were)."""
+    columns = columns_for(frame, meta, targets)
+    return columns, tables.to_sequences(frame, columns, allow_gaps, meta.get("day_first") or None)
+
+
 def predicted(target: str, meta: dict) -> str:
     """The prediction's column: `y_prediction` for the row's own target, `y_in_K` for the
     target K steps on (a row's forecast of the row K later)."""
