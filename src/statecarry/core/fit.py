@@ -163,12 +163,6 @@ def fit(
     loss_as_data = len({t.loss_for(model) for t in trains}) > 1
     known = checks.has_known(first_train, first_test)
     batch_size, time_steps = first_train.x.shape[-3], first_train.x.shape[-2]
-    # Data that resets only before a batch's first step goes in with its resets cut to that step
-    # (cells.run_stream zeroes the state once rather than testing it every step); the online
-    # modes follow every step's sensitivities with every step's reset.
-    cut = train.mode not in ONLINE_MODES and source.resets_first_only()
-    reset_steps = 1 if cut else time_steps
-
     devices = runtime.local_devices()
     n_dev = len(devices)
     chunk_size = chunk_size or runtime.SEEDS_PER_DEVICE * n_dev
@@ -210,16 +204,14 @@ def fit(
     program = train.structure()  # epochs, the learning rate, ... do not change the program
     if loss_as_data:
         program = dataclasses.replace(program, loss=None)
-    t0 = time.perf_counter()
-    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data, reset_steps)
-    init_seconds = time.perf_counter() - t0
     chunks = [seeds[i : i + chunk_size] for i in range(0, len(seeds), chunk_size)]
     per_wave = max(1, wave // chunk_size)
     waves = [range(w, min(w + per_wave, len(chunks))) for w in range(0, len(chunks), per_wave)]
 
-    def load(wave: range) -> list:
+    def make(wave: range) -> list:
+        """Each chunk's seeds (padded) and data, checked."""
         nonlocal known
-        states = []
+        made = []
         for i in wave:
             chunk = chunks[i]
             padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
@@ -229,6 +221,30 @@ def fit(
             if not source.shared:  # every seed's data, not only the first seed's
                 checks.resolve(model, train, tr, te)
                 known = known or checks.has_known(tr, te)
+            made.append((i, padded, tr, te))
+        return made
+
+    t0 = time.perf_counter()
+    made = make(waves[0])
+    data_seconds = time.perf_counter() - t0
+    # Data that resets only before a batch's first step goes in with its resets cut to that step
+    # (cells.run_stream zeroes the state once rather than testing it every step), also data made
+    # seed by seed when one wave made all of it; the online modes follow every step's
+    # sensitivities with every step's reset.
+    every_pair = [(tr, te) for _, _, tr, te in made] if len(waves) == 1 else None
+    cut = train.mode not in ONLINE_MODES and source.resets_first_only(every_pair)
+    every_pair = None  # `load` releases each chunk's host data once placed
+    reset_steps = 1 if cut else time_steps
+    t0 = time.perf_counter()
+    init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data, reset_steps)
+    init_seconds = time.perf_counter() - t0
+
+    def load(made: list) -> list:
+        """Each made chunk's carry and data on its devices (emptying `made` as it goes, so the
+        host holds one chunk's data twice, not the wave's)."""
+        states = []
+        while made:
+            i, padded, tr, te = made.pop(0)
             if cut:
                 tr, te = (None if b is None else b._replace(reset=np.asarray(b.reset)[..., :1]) for b in (tr, te))
             if lanes and not source.shared:  # the lanes read a seed's data seed axis last
@@ -239,8 +255,9 @@ def fit(
             states.append([carry, put(tr, placing(tr)), put(te, placing(te)), keys])
         return states
 
-    states = load(waves[0])
-    data_seconds = time.perf_counter() - t0 - init_seconds
+    t0 = time.perf_counter()
+    states = load(made)
+    data_seconds += time.perf_counter() - t0
 
     if on_progress:
         on_progress("compile", 0, 1)
@@ -265,7 +282,7 @@ def fit(
     kept = []  # each chunk's (params, state) on the host once its wave is done
     for w, wave in enumerate(waves):
         if w:  # the previous wave's carry and data are released; this one's are made now
-            states = load(wave)
+            states = load(make(wave))
         for epoch in range(train.epochs):
             pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
             for st in states:

@@ -56,14 +56,14 @@ class Source:
         stacked_test = None if tests[0] is None else checks.stack(tests)
         return checks.stack(trains), stacked_test
 
-    def resets_first_only(self) -> bool:
-        """Whether all the data (known before training: not made seed by seed) resets nowhere
-        but before a batch's first step, so that its resets may go in cut to that step
-        (`cells.run_stream`; one answer for every chunk, which share one program)."""
-        if self.fn is not None:
-            return False
-        resets = [np.asarray(b.reset) for b in (self.train, self.test) if b is not None]
-        return all(r.shape[-1] > 1 and not r[..., 1:].any() for r in resets)
+    def resets_first_only(self, made: list[tuple] | None = None) -> bool:
+        """Whether all the data resets nowhere but before a batch's first step, so that its
+        resets may go in cut to that step (`cells.run_stream`; one answer for every chunk, which
+        share one program). Data made seed by seed is known only once made: `made` holds every
+        chunk's (train, test) when all were made before training (None: not all were)."""
+        if self.fn is None:
+            return first_step_only(self.train, self.test)
+        return made is not None and all(first_step_only(*pair) for pair in made)
 
     def _made(self, seed: int) -> tuple[Batches, Batches | None]:
         """The function's data for `seed`; the first seed's is made once, though it is asked
@@ -74,3 +74,9 @@ class Source:
         if self.first is None:
             self.first = (seed, pair)
         return pair
+
+
+def first_step_only(*batches: Batches | None) -> bool:
+    """Whether these batches reset nowhere but at a batch's first step (and have more steps)."""
+    resets = [np.asarray(b.reset) for b in batches if b is not None]
+    return all(r.shape[-1] > 1 and not r[..., 1:].any() for r in resets)
