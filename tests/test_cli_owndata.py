@@ -88,7 +88,7 @@ def test_series_train_reports_what_predict_and_numpy_compute(data, tmp_path):
 
 def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alone(data, tmp_path):
     model = tmp_path / "m.safetensors"
-    ok("train", data / "pigs.parquet", *PIGS, *SMALL, "-o", model, "--no-store")
+    assert "replacing" not in ok("train", data / "pigs.parquet", *PIGS, *SMALL, "-o", model, "--no-store").output
     ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "a.parquet", "--batch-size", 1)
     ok("predict", model, data / "pigs.parquet", "-o", tmp_path / "b.csv", "--batch-size", 7)
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
@@ -104,6 +104,9 @@ def test_sequences_predict_is_the_same_at_any_batch_size_and_equals_each_pig_alo
         alone, _ = sc.predict(params, x[None, None], spec)
         want = alone[0, 0, :, 0] * s["y_std"][0] + s["y_mean"][0]
         np.testing.assert_allclose(a[a.Pig == pig]["Weight_in_1"], want, rtol=1e-5)
+    # a second train into the same file says that it replaced the model there
+    again = ok("train", data / "pigs.parquet", *PIGS, *SMALL, "--seeds", 1, "-o", model, "--no-store").output
+    assert f"to {model}, replacing the model that was there" in again
 
 
 def test_train_then_predict_reproduces_fit_on_the_same_table(data, tmp_path):
@@ -482,7 +485,11 @@ def test_a_feature_that_rises_by_one_step_every_row_is_named_as_a_likely_time_co
     noted = ok("train", tmp_path / "s.csv", *common).output
     assert "(note: t rises by 1 every row, like a time index; if it is one, say --time t" in noted
     for extra in (("--time", "t"), ("--features", "temp")):
-        assert "note:" not in ok("train", tmp_path / "s.csv", *common, *extra).output
+        out = ok("train", tmp_path / "s.csv", *common, *extra).output
+        assert "note:" not in out and "rows put in --time" not in out  # the file is in t's order
+    # --time naming a column the file is not in the order of: the rows move, and the line says so
+    moved = ok("train", tmp_path / "s.csv", *common, "--time", "temp", "--features", "value", "--allow-gaps").output
+    assert "; rows put in --time temp order (the file had some in another)" in moved, moved
 
 
 def test_compare_says_what_it_trained_on_and_why_a_variant_is_missing(tmp_path):

@@ -79,7 +79,8 @@ def _about(columns, seqs, prep) -> str:
     if prep.head == "linear" and len(columns.targets) > 1:
         ahead += "; RMSE and MAE in standard deviations (several targets)"
     return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
-            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}{_batch_note(prep)}")  # fmt: skip
+            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}{_batch_note(prep)}"
+            + (f"; rows put in --time {columns.time} order (the file had some in another)" if seqs.resorted else ""))  # fmt: skip
 
 
 def _batch_note(prep) -> str:
@@ -143,6 +144,7 @@ def train(layout, mode, horizon, output, all_seeds, **o):
             raise UserError(f"rtrl fits at most {fits} seed(s) of this model in memory at once, not {len(seeds)}; "
                             "use fewer --seeds or --units, or --mode stateful --horizon K.")  # fmt: skip
     config = {"task": Path(o["path"]).name, **train_.to_dict(), **prep.meta(), "model": model.to_dict()}
+    replacing = Path(output).exists()
     with store.recording("train", config, seeds, enabled=not o["no_store"]) as rec:
         fit_ = run.train_table(prep, model, train_, seeds, on_progress=_progress(o["quiet"] or o["json_"]),
                                on_epoch=lambda e, m: rec.epoch(e, {k: v.tolist() for k, v in run.in_units(m, prep).items()}))  # fmt: skip
@@ -165,7 +167,8 @@ def train(layout, mode, horizon, output, all_seeds, **o):
         click.echo("baselines on the same test steps: " + ", ".join(f"{k} RMSE {v:.4g}" for k, v in baselines.items()))
     name, _ = run.test_metric(prep.head)
     score = f" ({name.replace('_', ' ')} {metrics[name][-1][seeds.index(best)]:.4g})" if name in metrics else ""
-    click.echo(f"saved seed {best}{score} to {output}" + (f" and {len(saved) - 1} more" if all_seeds else ""))
+    click.echo(f"saved seed {best}{score} to {output}" + (f" and {len(saved) - 1} more" if all_seeds else "")
+               + (", replacing the model that was there" if replacing else ""))
     if fit_.diverged:
         click.echo(f"Warning: {fit_.divergence_message()} Diverged seeds are not saved.", err=True)
     if rec.run_id is not None and not o["quiet"]:

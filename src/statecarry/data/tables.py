@@ -50,6 +50,7 @@ class Sequences(NamedTuple):
     y: list[np.ndarray]  # (length, targets) float64; (length, 0) when no targets are read
     labels: list[str] | None = None  # a target of text labels: the labels sorted, y their index
     day_first: bool = False  # dates such as 13/01/2024 were read day first (a model keeps this)
+    resorted: bool = False  # sorting by the time column moved rows of a sequence out of file order
 
 
 READ_COPIES = 10  # resident bytes per file byte while a table is read: 4.7-7.6 measured (cells as
@@ -277,6 +278,7 @@ def to_sequences(frame: pd.DataFrame, columns: Columns, allow_gaps: bool = False
         y=[y[s:e] for s, e in zip(starts, ends)],
         labels=labels,
         day_first=bool(day_first),
+        resorted=bool(columns.time) and any((np.diff(index[s:e]) < 0).any() for s, e in zip(starts, ends)),
     )  # fmt: skip
 
 
