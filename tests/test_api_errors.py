@@ -40,6 +40,41 @@ def test_a_seed_given_twice_is_refused(fitted):
         sc.fit(batches, sc.Model(units=2, head="linear"), sc.Train(epochs=1), seeds=[1, 1])
 
 
+@pytest.mark.parametrize(
+    "seeds, sentence",
+    [
+        ("12", "got the text '12'; write seeds=12 for the first 12 seeds, or seeds=\\[12\\]"),
+        ([1.5], "seeds must be whole numbers"),
+        ([True, False], "seeds must be whole numbers"),
+    ],
+)
+def test_seeds_that_are_text_or_fractions_are_refused(fitted, seeds, sentence):
+    """A string was read character by character ("12" -> seeds 1 and 2), a 1.5 cut to 1."""
+    batches, _ = fitted
+    with pytest.raises(ConfigError, match=sentence):
+        sc.fit(batches, sc.Model(units=2, head="linear"), sc.Train(epochs=1), seeds=seeds)
+    assert sc.fit(batches, sc.Model(units=2, head="linear"), sc.Train(epochs=1), seeds=np.array([0.0, 3.0])).seeds == [0, 3]
+
+
+def test_evaluate_checks_the_targets_as_fit_does():
+    """evaluate gave NaN (a class past the model's) or a plausible number (0.5 as a class, 3 as a
+    0/1 target) where fit refuses the same data."""
+    rng = np.random.default_rng(0)
+    seqs = [rng.standard_normal((n, 1)) for n in [2, 3, 4, 5, 2, 3, 4, 5]]
+    labelled = lambda labels: sc.pack(seqs, 2, 4, labels=labels)  # noqa: E731
+    for head, bad, sentence, fix in [
+        ("softmax", [0, 1, 2, 0, 1, 0, 1, 0], "has class index 2, past the model's 2 classes", "a trained model scores only"),
+        ("softmax", [0.5, 1] * 4, "has the class label 0.5", ""),
+        ("sigmoid", [3, 1] * 4, "has targets outside \\[0, 1\\] \\(1 to 3\\)", ""),
+    ]:
+        fit = sc.fit(labelled([0, 1] * 4), sc.Model(units=2, head=head), sc.Train(epochs=1))
+        with pytest.raises(DataError, match="the training data " + sentence):
+            sc.fit(labelled(bad), sc.Model(units=2, head=head, outputs=2 if head == "softmax" else None), sc.Train(epochs=1))
+        with pytest.raises(DataError, match=f"the data {sentence}.*{fix}"):
+            sc.evaluate(fit.params_of(0), labelled(bad), fit.model)
+        assert np.isfinite(sc.evaluate(fit.params_of(0), labelled([0, 1] * 4), fit.model)[0]["loss"])
+
+
 def test_predictor_says_which_of_rows_or_features_is_wrong_and_refuses_nan(fitted):
     _, result = fitted
     p = sc.Predictor(result.params_of(0), result.model)
@@ -108,6 +143,9 @@ def _bad(params, layer, weight, shape):
         (lambda p, m, s: sc.predict(p, "abc", m), "the inputs must be numbers"),
         (lambda p, m, s: sc.predict(_bad(p, "lstm", "bias", 5), np.zeros((1, 2, 4, 1)), m), "lstm/bias has shape"),
         (lambda p, m, s: sc.evaluate(p, np.zeros((1, 2, 4, 1)), m), "evaluate needs Batches"),
+        (lambda p, m, s: sc.predict(p, np.zeros((7, 1)), m), r"got shape \(7, 1\); one series \(time, features\) is x\[None\]"),
+        (lambda p, m, s: sc.predict(p, np.zeros((2, 4, 3)), m), r"the model reads 1 feature\(s\) but the inputs have 3"),
+        (lambda p, m, s: sc.evaluate(p, sc.from_series(np.c_[SERIES, SERIES], 2, 4), m), "the model reads 1 feature.* but the data has 2; give data with the model's features\\.$"),
         (lambda p, m, s: sc.rollout(p, "abc", 3, m), "the context must be numbers"),
         (lambda p, m, s: sc.rollout(p, SERIES[:8], -1, m), "steps must be a positive whole number"),
         (lambda p, m, s: sc.rollout(p, SERIES[:8], 10**20, m), "steps must be a positive whole number up to"),

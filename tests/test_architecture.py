@@ -130,3 +130,15 @@ def test_the_rules_can_fail():
     assert "click" in cli_imports
     assert any(m.startswith("statecarry.experiments") for m in cli_imports)
     assert any(m == "jax" for m, _ in imports(PACKAGE / "core" / "cells.py"))
+
+
+def test_every_public_name_resolves_and_shows_in_dir():
+    """The package root imports its names on first use; dir() and help() must still list them
+    (they did not: only the errors showed), and every listed name must import."""
+    import statecarry
+
+    for name in statecarry.__all__:
+        assert getattr(statecarry, name) is not None, name
+    assert set(statecarry.__all__) <= set(dir(statecarry))
+    assert {"fit", "Model", "Train", "predict", "evaluate", "pack", "packed_positions", "CheckpointError",
+            "TooLargeForMemory"} <= set(dir(statecarry))  # fmt: skip

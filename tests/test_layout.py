@@ -328,3 +328,24 @@ def test_check_layout_refuses_batches_of_another_source():
     series = np.arange(30.0)
     with pytest.raises(DataError, match="windows"):
         check_layout(from_series(series, 2, 3), series[:20])
+
+
+def test_a_dataframe_target_by_column_name_and_a_non_numeric_column_named():
+    """The CLI's --target takes names; from_series and check_layout take a DataFrame's too."""
+    import pandas as pd
+
+    from statecarry import DataError
+
+    t = np.arange(50.0)
+    frame = pd.DataFrame({"temp": np.sin(t / 3), "hum": np.cos(t / 3)})
+    by_name = from_series(frame, 2, 10, target="hum")
+    by_index = from_series(frame.to_numpy(), 2, 10, target=1)
+    for a, b in zip(by_name, by_index):
+        np.testing.assert_array_equal(a, b)
+    check_layout(by_name, frame, target="hum")
+    with pytest.raises(DataError, match="target 'rain' is not a column of the series; its columns are temp, hum"):
+        from_series(frame, 2, 10, target="rain")
+    with pytest.raises(DataError, match="a column index, or a DataFrame's column name, got 'hum'"):
+        from_series(frame.to_numpy(), 2, 10, target="hum")
+    with pytest.raises(DataError, match=r"column 'when' of the series is not numeric \(datetime64"):
+        from_series(frame.assign(when=pd.date_range("2024-01-01", periods=50)), 2, 10)

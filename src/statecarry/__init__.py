@@ -13,10 +13,15 @@ use, so `import statecarry` (and `statecarry --help`) loads neither NumPy nor JA
 
 import importlib
 
+from .errors import CheckpointError as CheckpointError
 from .errors import ConfigError as ConfigError
 from .errors import DataError as DataError
 from .errors import InteropError as InteropError
+from .errors import OutputError as OutputError
 from .errors import StatecarryError as StatecarryError
+from .errors import StoreError as StoreError
+from .errors import TooLargeForMemory as TooLargeForMemory
+from .errors import TooLargeForRTRL as TooLargeForRTRL
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
@@ -27,7 +32,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .core.runtime import clear_cache
     from .core.spec import Model, Train
     from .data.check import check_layout
-    from .data.layout import Batches, from_samples, from_series, pack
+    from .data.layout import Batches, from_samples, from_series, pack, packed_positions
 
 # Imported on first use: even NumPy (0.1 s) would make `statecarry --help` 10x slower.
 _LAZY = {
@@ -39,6 +44,7 @@ _LAZY = {
     "from_series": "data.layout",
     "from_samples": "data.layout",
     "pack": "data.layout",
+    "packed_positions": "data.layout",
     "check_layout": "data.check",
     "predict": "core.predict",
     "evaluate": "core.predict",
@@ -64,9 +70,16 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'statecarry' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public names, the lazy ones too (for dir(), help() and tab completion)."""
+    return sorted(set(__all__) | {"__version__"})
+
+
 __all__ = [
-    "Batches", "ConfigError", "DataError", "Fit", "InteropError", "Model", "StatecarryError",
+    "Batches", "CheckpointError", "ConfigError", "DataError", "Fit", "InteropError", "Model",
+    "OutputError", "StatecarryError", "StoreError", "TooLargeForMemory", "TooLargeForRTRL",
     "Train", "check_layout", "clear_cache", "evaluate", "fit", "from_keras", "from_samples",
-    "from_series", "load", "pack", "predict", "Predictor", "rollout", "save", "to_keras",
+    "from_series", "load", "pack", "packed_positions", "predict", "Predictor", "rollout", "save",
+    "to_keras",
 ]  # fmt: skip
 

@@ -28,8 +28,11 @@ def seed_list(seeds: Any) -> list[int]:
         seeds = range(int(seeds))
     elif isinstance(seeds, range) and len(seeds) > INT32:
         raise ConfigError(f"{len(seeds):,} seeds are more than the {INT32:,} 32-bit seeds there are.")
+    if isinstance(seeds, (str, bytes)):
+        raise ConfigError(f"seeds must be whole numbers or a count, got the text {seeds!r}; write seeds=12 "
+                          "for the first 12 seeds, or seeds=[12] for seed 12.")  # fmt: skip
     try:
-        out = [int(s) for s in seeds]
+        out = [_whole(s) for s in seeds]
     except (TypeError, ValueError):
         raise ConfigError(
             f"seeds must be whole numbers (or a count), got {seeds!r}."
@@ -43,6 +46,13 @@ def seed_list(seeds: Any) -> list[int]:
     if bad:
         raise ConfigError(f"seed {bad[0]} does not fit in 32 bits; use seeds below 2**31.")
     return out
+
+
+def _whole(seed: Any) -> int:
+    """A seed as an int: 3, np.int64(3) or 3.0, but not 1.5, True or '3'."""
+    if isinstance(seed, (str, bytes, bool, np.bool_)) or float(seed) != int(seed):
+        raise ValueError(seed)
+    return int(seed)
 
 
 def as_batches(data: Any, what: str) -> Batches:
@@ -105,12 +115,13 @@ def _check_fields(b: Batches, what: str) -> None:
         raise DataError(f"{what} has no step with a target (every weight is 0).")
 
 
-def resolve(model: Model, train: Train, data: Batches, test: Batches | None) -> Model:
+def resolve(model: Model, train: Train, data: Batches, test: Batches | None, what: str = "the training data") -> Model:
     """The model with its input width and outputs read from the data, after checking that the
-    data fits it and the loss: features, outputs, classes, targets."""
+    data fits it and the loss: features, outputs, classes, targets (`what`: the data's name in
+    a message)."""
     train.check(model)
     loss = train.loss_for(model)
-    pairs = [(data, "the training data")] + ([(test, "the test data")] if test is not None else [])
+    pairs = [(data, what)] + ([(test, "the test data")] if test is not None else [])
     for b, what in pairs:
         _check_fields(b, what)
     features = data.x.shape[-1]
@@ -120,11 +131,12 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None) -> 
         )
     if model.features is not None and model.features != features:
         raise DataError(
-            f"the model reads {model.features} feature(s) but the data has {features}; give "
-            "data with the model's features (or a Model without features= to read them)."
+            f"the model reads {model.features} feature(s) but {what} has {features}; give "
+            "data with the model's features"
+            + (" (or a Model without features= to read them)." if what == "the training data" else ".")
         )
     if model.head == "softmax":
-        outputs = _classes(model, pairs)
+        outputs = _classes(model, pairs, fitting=what == "the training data")
     else:
         outputs = data.y.shape[-1]
         for b, what in pairs:
@@ -152,9 +164,9 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None) -> 
     return model.replace(features=int(features), outputs=int(outputs))
 
 
-def _classes(model: Model, pairs: list[tuple[Batches, str]]) -> int:
+def _classes(model: Model, pairs: list[tuple[Batches, str]], fitting: bool = True) -> int:
     """Softmax targets are class indices in y's one column; the classes come from the labels
-    (or `Model.outputs`, which every label must be below)."""
+    (or `Model.outputs`, which every label must be below; a trained model's, when not `fitting`)."""
     top = -1
     for b, what in pairs:
         if b.y.shape[-1] != 1:
@@ -170,9 +182,11 @@ def _classes(model: Model, pairs: list[tuple[Batches, str]]) -> int:
                 "indices 0, 1, 2, …"
             )
         if model.outputs is not None and (labels >= model.outputs).any():
+            fix = (f"give Model(outputs={int(labels.max()) + 1})" if fitting
+                   else "a trained model scores only the classes it was trained with")  # fmt: skip
             raise DataError(
                 f"{what} has class index {int(labels.max())}, past the model's {model.outputs} "
-                f"classes (0 to {model.outputs - 1}); give Model(outputs={int(labels.max()) + 1})."
+                f"classes (0 to {model.outputs - 1}); {fix}."
             )
         top = max(top, int(labels.max()) if labels.size else -1)
     outputs = model.outputs if model.outputs is not None else max(top + 1, 2)

@@ -20,7 +20,7 @@ from jaxtyping import ArrayLike
 from ..data.inputs import whole_size
 from ..data.layout import Batches
 from ..errors import DataError
-from . import arguments, cells, engine, heads
+from . import arguments, cells, checks, engine, heads
 from .cells import Params, State
 from .runtime import dot_options, program_cache
 from .spec import GATES, Model, Train
@@ -84,10 +84,16 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
         if x.ndim == 3:
             x = x[None]
         reset = np.zeros(x.shape[:3], bool)
-    if x.ndim != 4 or x.shape[-1] != model.features:
+    if x.ndim != 4:
+        hint = "; one series (time, features) is x[None], one row of one batch" if x.ndim == 2 else ""
         raise DataError(
-            f"inputs must be (n_batches, batch, time, {model.features}) for this model, got "
-            f"shape {x.shape}."
+            f"inputs must be (batch, time, {model.features}) or (n_batches, batch, time, "
+            f"{model.features}) for this model, got shape {x.shape}{hint}."
+        )
+    if x.shape[-1] != model.features:
+        raise DataError(
+            f"the model reads {model.features} feature(s) but the inputs have {x.shape[-1]} "
+            f"(shape {x.shape}); give the features the model was trained on."
         )
     if not np.isfinite(x).all():
         raise DataError("the inputs contain NaN or infinite values; fill or drop them first.")
@@ -159,6 +165,9 @@ def evaluate(
             f"evaluate needs Batches (inputs, targets and weights), got {type(batches).__name__}; "
             "use from_series, from_samples or pack, or predict for inputs alone."
         )
+    # the targets must fit the head and loss, as fit checks them (a class past the model's or a
+    # bce target outside [0, 1] would give NaN or a plausible wrong number); no horizon to check
+    checks.resolve(model, train.replace(horizon=1), batches, None, "the data")
     x, _ = _as_x(batches, model)
     fn = _evaluate_fn(model, train, state is None)
     data = jax.tree.map(jnp.asarray, batches)

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError
-from .inputs import as_labels, as_sequences, as_series, target_columns
+from .inputs import as_labels, as_sequences, as_series, column_index, target_columns
 from .layout import Batches, batchify, packed_batches, packed_positions, series_batches, to_streams
 
 
@@ -18,7 +18,7 @@ def check_layout(
     batches: Batches,
     source: ArrayLike | Sequence[ArrayLike],
     *,
-    target: Literal["next"] | int = "next",
+    target: Literal["next"] | int | str = "next",
     labels: ArrayLike | None = None,
 ) -> None:
     """Prove that `batches` lay out `source` correctly, or raise a DataError naming the first
@@ -39,7 +39,7 @@ def check_layout(
     if _is_sequences(source):
         _check_packed(batches, as_sequences(source), labels)
     else:
-        _check_series(batches, as_series(source), target)
+        _check_series(batches, as_series(source), column_index(source, target))
 
 
 def _is_sequences(source: object) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -29,7 +29,7 @@ def target_columns(target: Literal["next"] | int, features: int) -> list[int]:
     if isinstance(target, str) and target == "next":
         return list(range(features))
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise DataError(f"target must be 'next' or a column index, got {target!r}.")
+        raise DataError(f"target must be 'next', a column index, or a DataFrame's column name, got {target!r}.")
     if not -features <= target < features:
         raise DataError(
             f"target column {target} does not exist: the series has {features} feature "
@@ -38,7 +38,23 @@ def target_columns(target: Literal["next"] | int, features: int) -> list[int]:
     return [int(target) % features]
 
 
+def column_index(series: Any, target: Any) -> Any:
+    """A DataFrame's column named as the target -> its index (the CLI's --target takes names)."""
+    if not (isinstance(target, str) and target != "next" and hasattr(series, "columns")):
+        return target
+    names = [str(c) for c in series.columns]
+    if target not in names:
+        raise DataError(f"target {target!r} is not a column of the series; its columns are {', '.join(names)}.")
+    return names.index(target)
+
+
 def numeric(data: ArrayLike, what: str) -> np.ndarray:
+    kinds = getattr(data, "dtypes", None)  # a DataFrame: name the first column that is not numbers
+    if kinds is not None and hasattr(data, "columns"):
+        for name, kind in zip(data.columns, kinds):
+            if getattr(kind, "kind", "O") not in "biuf":
+                raise DataError(f"column {str(name)!r} of {what} is not numeric ({kind}); convert it to "
+                                "numbers or leave it out.")  # fmt: skip
     try:
         array = np.asarray(data, dtype=np.float32)
     except ValueError as e:

@@ -20,7 +20,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError
-from .inputs import as_labels, as_sequences, as_series, check_sizes, check_tail, target_columns
+from .inputs import (
+    as_labels,
+    as_sequences,
+    as_series,
+    check_sizes,
+    check_tail,
+    column_index,
+    target_columns,
+)
 
 
 class Batches(NamedTuple):
@@ -102,7 +110,7 @@ def from_series(
     series: ArrayLike,
     batch_size: int,
     time_steps: int,
-    target: Literal["next"] | int = "next",
+    target: Literal["next"] | int | str = "next",
     tail: Tail = "pad",
 ) -> Batches:
     """One long series -> `batch_size` contiguous streams, each cut into `time_steps` windows.
@@ -116,7 +124,8 @@ def from_series(
     Args:
         series: shape (length,) or (length, features).
         target: `"next"` predicts every feature of the next step (outputs = features); an int
-            `j` predicts only column `j` of the next step (outputs = 1) from all the columns.
+            `j` (or, for a DataFrame, a column's name) predicts only column `j` of the next
+            step (outputs = 1) from all the columns.
         tail: the last window is shorter than `time_steps` when `T` does not divide `L - 1`.
             `"pad"` (default) keeps it, as PyTorch does, and pads it to `time_steps` with zero
             inputs, zero targets, weight 0 and no reset, so it changes no loss, gradient or
@@ -134,6 +143,7 @@ def from_series(
             (one window and its targets); more streams than the series can fill with one
             window each.
     """
+    target = column_index(series, target)
     values = as_series(series)
     check_sizes(batch_size, time_steps)
     check_tail(tail)
