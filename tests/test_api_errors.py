@@ -163,3 +163,22 @@ def test_public_entry_points_refuse_misuse_with_one_sentence(fitted, call, sente
     state = sc.Predictor(params, model).init_state(2)
     with pytest.raises(sc.StatecarryError, match=sentence):
         call(params, model, state)
+
+
+@pytest.mark.parametrize(
+    "call, sentence",
+    [
+        (lambda: sc.Train(shuffle="yes"), "shuffle must be True or False, got 'yes'"),
+        (lambda: sc.Train(shuffle=0.5), "shuffle must be True or False, got 0.5"),
+        (lambda: sc.Train(learning_rate=-1), "^learning_rate must be a finite number from 0"),  # the Python name
+        (lambda: sc.from_series(SERIES[None, :], 2, 4), r"a \(1, 96\) array is one step of 96 features; for 96 steps pass series.ravel\(\)"),
+        (lambda: sc.pack(np.arange(10.0), 1, 4), r"got shape \(\) \(a number: pack takes a list of sequences; for one series use from_series\)"),
+        (lambda: (lambda b: sc.fit(b._replace(weight=-b.weight), sc.Model(units=2, head="linear"), sc.Train(epochs=1)))(
+            sc.from_series(SERIES, 2, 4)), r"weight has a negative value at \(0, 0, 0\); a weight is 0 \(no target\) or positive"),
+    ],
+)
+def test_python_arguments_a_new_user_got_wrong_are_one_sentence(call, sentence):
+    """Each was accepted as given, or answered with a sentence about something else."""
+    with pytest.raises(sc.StatecarryError, match=sentence):
+        call()
+    assert sc.Train(shuffle=np.True_).shuffle is True  # NumPy's bool is a bool, stored as one

@@ -361,7 +361,7 @@ def test_every_seed_diverged_saves_nothing_and_exits_2(data, tmp_path):
     model = tmp_path / "m.safetensors"
     result = invoke("train", data / "macro.csv", *MACRO, *SMALL, "--epochs", "3", "--lr", "3e38", "-o", model, "-q")
     assert result.exit_code == 2 and result.output.startswith("Error: training diverged"), result.output
-    assert f"no seed is left; try a learning rate of 3e37 or lower; no model saved to {model}." in result.output
+    assert f"no seed is left; try a learning rate below 1 (Adam's default is 1e-3); no model saved to {model}." in result.output
     assert not model.exists()
     runs = json.loads(ok("runs", "list", "--json").output)
     assert [r["status"] for r in runs] == ["failed"]

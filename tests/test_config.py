@@ -91,7 +91,7 @@ def test_prev_sample_needs_batch_size_one():
 @pytest.mark.parametrize("value", [math.nan, math.inf, -1e-3])
 def test_a_learning_rate_that_is_not_a_finite_non_negative_number_is_refused(value):
     message = error_of(learning_rate=value)
-    assert "learning-rate" in message and repr(value) in message
+    assert "learning_rate" in message and repr(value) in message
 
 
 def test_adam_betas_must_be_below_one():

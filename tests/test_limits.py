@@ -34,7 +34,7 @@ def refused(*args: str) -> str:
         (["--units", str(2**31)], "units must be a positive whole number up to 2,147,483,647"),
         (["--epochs", HUGE], "epochs must be a positive whole number up to 2,147,483,647"),
         (["--data-seed", str(10**23)], "data-seed must be a whole number from 0 to 2,147,483,647"),
-        (["--lr", "1e39"], "learning-rate must be a finite number from 0 to 3.403e+38 (the engine computes in float32)"),
+        (["--lr", "1e39"], "--lr must be a finite number from 0 to 3.403e+38 (the engine computes in float32)"),
     ],
 )
 def test_sizes_and_seeds_outside_the_engines_range_state_the_range(args, sentence):
@@ -68,7 +68,7 @@ def test_a_diverged_run_says_which_seeds_and_epoch_and_stores_a_warning():
                                    "--n-train", "64", "--n-test", "32"])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "Warning: training diverged (the loss became NaN or infinite) for seeds 0, 1, 2 in epoch 0" in out.output
-    assert "try a learning rate of 3e37 or lower" in out.output
+    assert "try a learning rate below 1 (Adam's default is 1e-3)" in out.output
     assert "3 diverged, so each epoch's statistics are over the seeds still finite" in out.output
     db = store.open_store()
     (run,) = db.list_runs()
@@ -101,7 +101,7 @@ def test_fit_marks_every_metric_of_a_diverged_seed_nan_from_that_epoch():
     for name, values in result.metrics.items():
         assert np.isnan(values).all(), name  # an accuracy of NaN parameters means nothing
     assert "seeds 5, 6 in epoch 0" in result.divergence_message()
-    assert "a learning rate of 3e37 or lower" in result.divergence_message()
+    assert "a learning rate below 1 (Adam's default is 1e-3)" in result.divergence_message()
 
 
 def test_seeds_of_any_model_split_over_two_host_devices_with_the_numbers_of_one():

@@ -129,8 +129,8 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except StatecarryError as e:
-            raise UserError(str(e)) from None
+        except StatecarryError as e:  # the API's names as the CLI spells them
+            raise UserError(str(e).replace("learning_rate must", "--lr must")) from None
         except OSError as e:
             if e.filename is None:
                 raise

@@ -62,7 +62,7 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
         model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
         train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
     except ConfigError as e:
-        raise UserError(str(e).replace("learning-rate must", "--lr must")) from None
+        raise UserError(str(e).replace("learning_rate must", "--lr must")) from None
     columns, seqs = load_table(o["path"], _names(o["targets"]), _names(o["features"]), o["id_"], o["time_"], o["allow_gaps"])
     setup = Setup(layout=layout, split=o["split"], test_fraction=o["test_fraction"], batch_size=o["batch_size"],
                   time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"])  # fmt: skip

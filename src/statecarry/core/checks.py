@@ -111,6 +111,9 @@ def _check_fields(b: Batches, what: str) -> None:
                 f"{what}: {name} has a NaN or infinite value at {where}; fill or drop such "
                 "values first."
             )
+    if (np.asarray(b.weight) < 0).any():
+        where = tuple(int(i) for i in np.argwhere(np.asarray(b.weight) < 0)[0])
+        raise DataError(f"{what}: weight has a negative value at {where}; a weight is 0 (no target) or positive.")
     if not (np.asarray(b.weight) > 0).any():
         raise DataError(f"{what} has no step with a target (every weight is 0).")
 

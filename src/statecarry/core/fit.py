@@ -79,7 +79,9 @@ def divergence_message(diverged: dict[int, int], n_seeds: int, learning_rate: fl
         groups.append(f"{'seeds' if len(seeds) > 1 else 'seed'} {shown} in epoch {epoch}")
     kept = n_seeds - len(diverged)
     rest = f"the other {kept:,} seed(s) are kept" if kept else "no seed is left"
-    lower = f"a learning rate of {learning_rate / 10:.1g} or lower".replace("e+", "e") if learning_rate else "a smaller learning rate"
+    lower = ("a smaller learning rate" if not learning_rate
+             else f"a learning rate of {learning_rate / 10:.1g} or lower".replace("e+", "e") if learning_rate <= 1
+             else "a learning rate below 1 (Adam's default is 1e-3)")  # fmt: skip
     return (
         f"training diverged (the loss became NaN or infinite) for {'; '.join(groups)} (epochs "
         f"counted from 0); their metrics are NaN from there on and {rest}; try {lower}."

@@ -134,9 +134,12 @@ class Train:
                 or not 0 <= value <= FLOAT32_MAX
             ):
                 raise ConfigError(
-                    f"{name.replace('_', '-')} must be a finite number from 0 to {FLOAT32_MAX:.4g} "
+                    f"{name} must be a finite number from 0 to {FLOAT32_MAX:.4g} "
                     f"(the engine computes in float32), got {value!r}."
                 )
+        if type(self.shuffle).__name__ not in ("bool", "bool_"):  # NumPy's too, without importing it
+            raise ConfigError(f"shuffle must be True or False, got {self.shuffle!r}.")
+        object.__setattr__(self, "shuffle", bool(self.shuffle))
         if not (self.beta1 < 1 and self.beta2 < 1):
             raise ConfigError(f"Adam betas must be below 1, got {self.beta1} and {self.beta2}.")
         if self.horizon > 1 and self.mode != "stateful":

@@ -104,8 +104,9 @@ def as_sequences(sequences: Sequence[ArrayLike]) -> list[np.ndarray]:
         if array.ndim == 1:
             array = array[:, None]
         if array.ndim != 2:
+            single = " (a number: pack takes a list of sequences; for one series use from_series)" if not array.ndim else ""
             raise DataError(
-                f"sequence {n} must be (length,) or (length, features), got shape {array.shape}."
+                f"sequence {n} must be (length,) or (length, features), got shape {array.shape}{single}."
             )
         seqs.append(array)
     if not seqs:

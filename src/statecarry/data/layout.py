@@ -153,7 +153,9 @@ def from_series(
         raise DataError(
             f"the series has {length} values, shorter than one window of time_steps={time_steps} "
             f"plus its next-value target; give at least {time_steps + 1} values or a smaller "
-            "time_steps."
+            "time_steps"
+            + (f" (a {values.shape} array is one step of {values.shape[1]} features; for {values.shape[1]} steps "
+               "pass series.ravel())." if length == 1 < values.shape[1] else ".")
         )
     most = length // (time_steps + 1)
     if batch_size > most:
