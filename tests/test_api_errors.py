@@ -182,3 +182,15 @@ def test_python_arguments_a_new_user_got_wrong_are_one_sentence(call, sentence):
     with pytest.raises(sc.StatecarryError, match=sentence):
         call()
     assert sc.Train(shuffle=np.True_).shuffle is True  # NumPy's bool is a bool, stored as one
+
+
+def test_a_fit_prints_in_a_line_and_help_names_every_argument(fitted):
+    """repr(Fit) was every metric and parameter array (496 lines for LSTM(16) × 4 seeds)."""
+    _, result = fitted
+    shown = repr(result)
+    assert "\n" not in shown and len(shown) < 600 and "seeds=[0, 1] (2), epochs=1" in shown
+    for cls, names in ((sc.Model, ("cell", "units", "layers", "head", "features")),
+                       (sc.Train, ("mode", "horizon", "reset", "carry", "shuffle", "epochs", "learning_rate", "loss"))):  # fmt: skip
+        args = cls.__doc__.split("Args:")[1]
+        assert all(f"{name}" in args for name in names), cls
+    assert "seeds=8" in sc.fit.__doc__ and "chunk_size" in sc.fit.__doc__

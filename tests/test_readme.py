@@ -31,3 +31,19 @@ def test_the_api_example_runs_and_prints_what_the_readme_says(tmp_path):
     # fuse differently, so allow a little
     assert abs(float(got[1]) - float(said[1])) < 0.02
     assert (tmp_path / "co2-gru.safetensors").stat().st_size > 0
+
+
+def blocks_starting(first_line: str) -> list[str]:
+    text = README.read_text()
+    return [b.split("```")[0] for b in text.split("```python\n")[1:] if b.startswith(first_line)]
+
+
+def test_the_pack_and_any_batch_size_examples_run_as_printed(tmp_path):
+    """Each block runs alone, imports included (the pack block once needed the API's imports,
+    the inference block was a fragment of undefined names)."""
+    (pack_block,) = [b for b in blocks_starting("import numpy as np\nfrom statecarry import check_layout, pack")]
+    (serve_block,) = [b for b in blocks_starting("import numpy as np\nimport statecarry as sc\n\nseries =")]
+    check = "\nassert pred.shape == (1, 1, 500, 1) and more.shape == (1, 1, 300, 1) and path.shape == (24, 1)\n"
+    for code in (pack_block, serve_block + check):
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]

@@ -27,7 +27,7 @@ EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
 ProgressCallback = Callable[[str, int, int], None]
 
 
-@dataclass
+@dataclass(repr=False)
 class Fit:
     """What `fit` returns. `metrics[name]` is (epochs, seeds), seeds in the order given;
     `params` and `state` (the training state after the last batch) have a leading seed axis."""
@@ -59,6 +59,11 @@ class Fit:
     @property
     def epochs(self) -> int:
         return next(iter(self.metrics.values())).shape[0]
+
+    def __repr__(self) -> str:  # the arrays' values would run to hundreds of lines
+        seeds = ", ".join(map(str, self.seeds[:6])) + (", …" if len(self.seeds) > 6 else "")
+        return (f"Fit({self.model!r}, {self.train!r}, seeds=[{seeds}] ({len(self.seeds)}), "
+                f"epochs={self.epochs}, metrics={sorted(self.metrics)}, diverged={self.diverged})")  # fmt: skip
 
     def divergence_message(self) -> str | None:
         """One sentence naming where training diverged, or None."""
@@ -133,6 +138,10 @@ def fit(
       - a function `seed -> (train, test)` (or `seed -> train`), called chunk by chunk so
         memory stays bounded; every seed's data must have the same shapes.
     `test` (not with a function) is evaluated after every epoch on a state of its own.
+
+    `seeds` is a list of seeds (whole numbers, each an independent run) or a count: `seeds=8`
+    runs seeds 0 to 7. `chunk_size` caps the seeds run at once (default: as many as memory and
+    the cores allow; the numbers do not depend on it).
 
     `vector_lanes=False` keeps small models on the seed-first `vmap` program, where one seed
     costs one seed's work (the vector lanes pad a device's seeds to 16; for timing one run).

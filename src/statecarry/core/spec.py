@@ -44,6 +44,15 @@ class Model:
 
     Parameters carry Keras' names: `lstm`, `lstm_1`, ... (or `gru`, `gru_1`, ...) for the
     layers, bottom first, and `dense` for the head.
+
+    Args:
+        cell: "lstm" (Keras' LSTM) or "gru" (Keras' GRU, reset_after=True).
+        units: the state's width in each layer.
+        layers: recurrent layers stacked, each reading the one below.
+        head: "sigmoid" (0/1 targets, BCE), "linear" (real values, MSE) or "softmax" (class
+            indices 0, 1, …, cross-entropy).
+        features, outputs: the input width and the output width (classes for softmax); None
+            reads them from the data at `fit`. `Fit.model` has them filled in.
     """
 
     cell: Literal["lstm", "gru"] = "lstm"  # lstm: Keras' LSTM; gru: Keras' GRU, reset_after=True
@@ -104,6 +113,18 @@ class Train:
     gradient through the whole history (forward-mode sensitivities; small models only); `uoro`
     (unbiased rank-one estimate) and `snap1` (sparse one-step pattern) approximate it at
     O(params) memory.
+
+    Args:
+        mode: "stateless", "stateful", "rtrl", "uoro" or "snap1" (above).
+        horizon: batches one gradient reaches back through (stateful only; 1 = Keras).
+        reset: "epoch" zeroes the training state before each epoch, "never" carries it on.
+        carry: "hc" carries an LSTM's h and c across batches (Keras); "c" only c.
+        shuffle: reshuffle the samples every epoch, as Keras' `fit(shuffle=True)` (it breaks
+            the streams a stateful model reads, on purpose).
+        epochs: passes over the training data.
+        learning_rate, beta1, beta2, adam_eps: Adam exactly as Keras applies it (its
+            defaults); data, not constants, so runs that differ only here share one program.
+        loss: "mse", "bce" or "cross-entropy"; None takes the head's own.
     """
 
     mode: Literal["stateless", "stateful", "rtrl", "uoro", "snap1"] = "stateful"
