@@ -46,6 +46,7 @@ def test_a_seed_given_twice_is_refused(fitted):
         ("12", "got the text '12'; write seeds=12 for the first 12 seeds, or seeds=\\[12\\]"),
         ([1.5], "seeds must be whole numbers"),
         ([True, False], "seeds must be whole numbers"),
+        ([float("inf")], "seeds must be whole numbers"),  # was a raw OverflowError
     ],
 )
 def test_seeds_that_are_text_or_fractions_are_refused(fitted, seeds, sentence):

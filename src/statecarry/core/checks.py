@@ -33,7 +33,7 @@ def seed_list(seeds: Any) -> list[int]:
                           "for the first 12 seeds, or seeds=[12] for seed 12.")  # fmt: skip
     try:
         out = [_whole(s) for s in seeds]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
             f"seeds must be whole numbers (or a count), got {seeds!r}."
         ) from None

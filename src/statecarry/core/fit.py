@@ -219,43 +219,39 @@ def fit(
     per_wave = max(1, wave // chunk_size)
     waves = [range(w, min(w + per_wave, len(chunks))) for w in range(0, len(chunks), per_wave)]
 
-    def make(wave: range) -> list:
-        """Each chunk's seeds (padded) and data, checked."""
+    def make(i: int) -> tuple:
+        """Chunk i's seeds (padded) and data, checked."""
         nonlocal known
-        made = []
-        for i in wave:
-            chunk = chunks[i]
-            padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
-            tr, te = source.get(padded, i * chunk_size)
-            if i:
-                checks.same_shapes(first_train, first_test, tr, te, source.shared)
-            if not source.shared:  # every seed's data, not only the first seed's
-                checks.resolve(model, train, tr, te)
-                known = known or checks.has_known(tr, te)
-            made.append((i, padded, tr, te))
-        return made
+        chunk = chunks[i]
+        padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
+        tr, te = source.get(padded, i * chunk_size)
+        if i:
+            checks.same_shapes(first_train, first_test, tr, te, source.shared)
+        if not source.shared:  # every seed's data, not only the first seed's
+            checks.resolve(model, train, tr, te)
+            known = known or checks.has_known(tr, te)
+        return i, padded, tr, te
 
     t0 = time.perf_counter()
-    made = make(waves[0])
-    data_seconds = time.perf_counter() - t0
     # Data that resets only before a batch's first step goes in with its resets cut to that step
-    # (cells.run_stream zeroes the state once rather than testing it every step), also data made
-    # seed by seed when one wave made all of it; the online modes follow every step's
-    # sensitivities with every step's reset.
-    every_pair = [(tr, te) for _, _, tr, te in made] if len(waves) == 1 else None
-    cut = train.mode not in ONLINE_MODES and source.resets_first_only(every_pair)
-    every_pair = None  # `load` releases each chunk's host data once placed
+    # (cells.run_stream zeroes the state once rather than testing it every step); the online
+    # modes follow every step's sensitivities with every step's reset. Data made seed by seed
+    # is known only once made: when one wave holds every chunk, it is made before the program
+    # (its data then sits on the host until placed, within memory's DATA_COPIES), else not cut.
+    ahead = source.fn is not None and len(waves) == 1 and train.mode not in ONLINE_MODES
+    made = [make(i) for i in waves[0]] if ahead else None
+    cut = train.mode not in ONLINE_MODES and source.resets_first_only(
+        [(tr, te) for _, _, tr, te in made] if ahead else None)  # fmt: skip
     reset_steps = 1 if cut else time_steps
+    data_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data, reset_steps)
     init_seconds = time.perf_counter() - t0
 
-    def load(made: list) -> list:
-        """Each made chunk's carry and data on its devices (emptying `made` as it goes, so the
-        host holds one chunk's data twice, not the wave's)."""
+    def load(items) -> list:
+        """Each chunk's carry and data on its devices, made chunk by chunk as `items` yields."""
         states = []
-        while made:
-            i, padded, tr, te = made.pop(0)
+        for i, padded, tr, te in items:
             if cut:
                 tr, te = (None if b is None else b._replace(reset=np.asarray(b.reset)[..., :1]) for b in (tr, te))
             if lanes and not source.shared:  # the lanes read a seed's data seed axis last
@@ -267,7 +263,7 @@ def fit(
         return states
 
     t0 = time.perf_counter()
-    states = load(made)
+    states = load(_drain(made) if ahead else map(make, waves[0]))
     data_seconds += time.perf_counter() - t0
 
     if on_progress:
@@ -293,7 +289,7 @@ def fit(
     kept = []  # each chunk's (params, state) on the host once its wave is done
     for w, wave in enumerate(waves):
         if w:  # the previous wave's carry and data are released; this one's are made now
-            states = load(make(wave))
+            states = load(map(make, wave))
         for epoch in range(train.epochs):
             pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
             for st in states:
@@ -335,6 +331,12 @@ def fit(
                      "devices": n_dev if split is not None else 1},  # the seeds ran split over
         ))  # fmt: skip
     return fits if many else fits[0]
+
+
+def _drain(items: list):
+    """The list's items, each dropped from it as it is handed out (its memory freed once used)."""
+    while items:
+        yield items.pop(0)
 
 
 def _epoch_program(model: Model, train: Train, shared: bool, lanes: bool, split, whole, data, test):

@@ -38,10 +38,25 @@ def target_columns(target: Literal["next"] | int, features: int) -> list[int]:
     return [int(target) % features]
 
 
+def _name_column(data: Any, what: str) -> None:
+    """For a DataFrame that is not numbers, name the first column that is not."""
+    for name in getattr(data, "columns", ()):
+        column = data[name]
+        try:
+            if getattr(column.dtype, "kind", "O") in "Mm":  # dates and durations: not numbers here
+                raise TypeError(column.dtype)
+            np.asarray(column, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise DataError(f"column {str(name)!r} of {what} is not numeric ({column.dtype}); "
+                            "convert it to numbers or leave it out.") from None  # fmt: skip
+
+
 def column_index(series: Any, target: Any) -> Any:
     """A DataFrame's column named as the target -> its index (the CLI's --target takes names)."""
-    if not (isinstance(target, str) and target != "next" and hasattr(series, "columns")):
+    if not (isinstance(target, str) and target != "next"):
         return target
+    if not hasattr(series, "columns"):  # a named Series is one column: its name means column 0
+        return 0 if target == str(getattr(series, "name", None)) and getattr(series, "ndim", 0) == 1 else target
     names = [str(c) for c in series.columns]
     if target not in names:
         raise DataError(f"target {target!r} is not a column of the series; its columns are {', '.join(names)}.")
@@ -49,12 +64,6 @@ def column_index(series: Any, target: Any) -> Any:
 
 
 def numeric(data: ArrayLike, what: str) -> np.ndarray:
-    kinds = getattr(data, "dtypes", None)  # a DataFrame: name the first column that is not numbers
-    if kinds is not None and hasattr(data, "columns"):
-        for name, kind in zip(data.columns, kinds):
-            if getattr(kind, "kind", "O") not in "biuf":
-                raise DataError(f"column {str(name)!r} of {what} is not numeric ({kind}); convert it to "
-                                "numbers or leave it out.")  # fmt: skip
     try:
         array = np.asarray(data, dtype=np.float32)
     except ValueError as e:
@@ -63,8 +72,10 @@ def numeric(data: ArrayLike, what: str) -> np.ndarray:
                 f"{what} has ragged features (rows of different lengths); give every step the "
                 "same number of features."
             ) from None
+        _name_column(data, what)
         raise DataError(f"{what} is not numeric ({e}); convert it to numbers first.") from None
     except TypeError as e:
+        _name_column(data, what)
         raise DataError(f"{what} is not numeric ({e}); convert it to numbers first.") from None
     bad = np.argwhere(~np.isfinite(array))
     if len(bad):
