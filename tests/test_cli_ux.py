@@ -197,3 +197,17 @@ print("click" in sys.modules, file=sys.stderr)
     if from_file or columns == "50":  # at 50 columns click wraps differently
         assert (out.stdout == stored) == from_file
     assert out.stdout.startswith("Usage: statecarry [OPTIONS] COMMAND [ARGS]...")
+
+
+def test_stdout_on_a_full_disk_is_one_error_line_for_any_command(tmp_path):
+    """`runs list > /dev/full` (and doctor, run, reproduce) ended in an OSError traceback."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    env = os.environ | {"STATECARRY_HOME": str(tmp_path / "home")}
+    for args in (["runs", "list"], ["doctor", "--no-probe"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "statecarry", *args], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, env=env, timeout=120)  # fmt: skip
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.strip() == ("Error: could not write to standard output (No space left on device); "
+                                       "write to a file instead (redirect it, or -o FILE where the command takes it).")
