@@ -70,6 +70,7 @@ def test_a_diverged_run_says_which_seeds_and_epoch_and_stores_a_warning():
     assert "Warning: training diverged (the loss became NaN or infinite) for seeds 0, 1, 2 in epoch 0" in out.output
     assert "try a learning rate below 1 (Adam's default is 1e-3)" in out.output
     assert "3 diverged, so each epoch's statistics are over the seeds still finite" in out.output
+    assert "nan" not in out.output and "— (no finite seed)" in out.output  # the solved column too
     db = store.open_store()
     (run,) = db.list_runs()
     stored = db.get_run(run.id)

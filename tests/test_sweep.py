@@ -37,6 +37,7 @@ def test_grid_values_take_the_type_of_their_config_field():
         ("units=3 units=8", "appears twice"),
         ("", "empty"),
         ("task=first-step", "unknown grid key"),
+        ("seeds=2,4", "Seeds are not a grid key: every point runs the same seeds, --seeds N"),  # was "Did you mean 'steps'"
     ],
 )
 def test_bad_grids_are_one_sentence(text, match):
@@ -173,3 +174,18 @@ def test_a_loss_grid_trains_side_by_side_with_each_points_own_numbers():
             np.testing.assert_allclose(np.asarray(child.metrics[name], np.float32), values, rtol=1e-5, atol=1e-7, err_msg=name)
     shares = [stored.get_run(c.id).timings["run_seconds"] for c in sorted(children, key=lambda c: c.id)]
     assert len(set(shares[1:])) == 1 and shares[0] != shares[1]  # the last three: one program
+
+
+def test_a_grid_over_epochs_names_each_points_final_epoch_not_the_default():
+    """`--grid "epochs=1,3"` headed its table "final epoch (5)", the --epochs default."""
+    from types import SimpleNamespace
+
+    from statecarry.cli.sweep import format_points
+
+    summary = stats.mean_ci(np.array([0.5, 0.6]))
+    point = lambda e: SimpleNamespace(values={"epochs": e}, skipped=None, test_acc=summary, known_acc=summary,  # noqa: E731
+                                      solved=stats.solved_fraction(np.array([0.5, 0.6])), seconds=1.0)  # fmt: skip
+    title = format_points([point(1), point(3)], 2, Config(task="prev-batch")).splitlines()[0]
+    assert "each point's final epoch" in title and "(5)" not in title
+    plain = format_points([SimpleNamespace(**{**vars(point(1)), "values": {"units": 3}})], 2, Config(task="prev-batch"))
+    assert "final epoch (5)" in plain.splitlines()[0]

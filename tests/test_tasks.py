@@ -155,3 +155,18 @@ def test_distance_is_refused_for_a_task_without_one():
         Config(task="first-step", distance=2)
     with pytest.raises(ConfigError, match="distance"):
         Config(task="prev-batch", distance=0)
+
+
+@pytest.mark.parametrize("task", ["prev-batch", "copy"])
+def test_a_distance_past_the_test_set_is_refused_since_no_test_label_would_be_determined(task):
+    """`--distance 300` trained and showed "nan% — (no finite seed)" solved: its test set of 64
+    batches has no sample whose label lies 300 batches back inside it."""
+    from statecarry import ConfigError
+
+    with pytest.raises(ConfigError, match="distance 300 reaches past the test set's 64 batches.*up to 63"):
+        Config(task=task, distance=300)
+    with pytest.raises(ConfigError, match="give --n-test at least 8 \\(two batches\\)"):
+        Config(task=task, n_train=4, n_test=4)
+    config = Config(task=task, distance=63)
+    _, test = make_samples(config, 0)
+    assert test.known.any()  # the largest distance allowed still determines some test labels

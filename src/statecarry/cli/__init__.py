@@ -290,7 +290,8 @@ def format_summary(history, stats) -> str:
         if known:
             row.append(str(stats.mean_ci(history.metrics["test_known_acc"][e], bounds=stats.ACCURACY)))
         solved = stats.solved_fraction(history.metrics[solved_metric][e])
-        row.append(f"{solved.mean:.0%} {solved.bracket('.0%')}")
+        row.append(f"{solved.mean:.0%} {solved.bracket('.0%')}" if solved.mean == solved.mean
+                   else solved.bracket(".0%"))  # no finite seed: the bracket says so, not "nan%"
         rows.append(row)
     c = history.config
     setup = [c.mode] + [f"horizon {c.horizon}"] * (c.horizon > 1) + ["marker"] * c.marker

@@ -103,8 +103,9 @@ def format_points(result, seeds: int, base) -> str:
             solved = f"{p.solved.mean:.0%} {solved}"
         cells += [str(p.test_acc), str(p.known_acc), solved, f"{p.seconds:.1f}"]
         rows.append(cells)
+    final = "each point's final epoch" if "epochs" in keys else f"final epoch ({base.epochs})"  # a grid over epochs
     title = (
-        f"{base.task}, {seeds} seed{'s' if seeds != 1 else ''}, final epoch ({base.epochs}); mean ± 95% CI; 'solved' = seeds "
+        f"{base.task}, {seeds} seed{'s' if seeds != 1 else ''}, {final}; mean ± 95% CI; 'solved' = seeds "
         "with accuracy ≥ 0.99 on the samples whose label the inputs determine"
     )
     skipped = [f"  skipped {' '.join(f'{k}={v}' for k, v in p.values.items())}: {p.skipped}" for p in result if p.skipped]

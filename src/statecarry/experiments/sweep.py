@@ -60,6 +60,8 @@ def parse_grid(text: str) -> list[tuple[str, list[Any]]]:
         if name not in keys:
             close = difflib.get_close_matches(name, keys + list(ALIASES), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            if name in ("seeds", "seed", "first_seed"):  # the seeds are the sweep's, not a point's
+                hint = " Seeds are not a grid key: every point runs the same seeds, --seeds N."
             raise ConfigError(f"unknown grid key {key!r}; use one of {', '.join(field_names()[1:])}.{hint}")
         if any(name == k for k, _ in grid):
             raise ConfigError(f"grid key {key!r} appears twice; give all its values once: {key}=a,b.")

@@ -162,6 +162,14 @@ def check_task(config: Config) -> None:
             f"copy shows its {config.pattern}-bit pattern inside one sample of {config.time_steps} "
             f"steps; use --pattern from 1 to {config.time_steps}, or more --time-steps."
         )
+    test_batches = config.n_test // config.batch_size
+    if config.task in ("prev-batch", "copy") and config.distance >= test_batches:
+        raise ConfigError(
+            f"distance {config.distance} reaches past the test set's {test_batches} batches, so no "
+            f"test label is determined by the inputs (nothing could be solved); "
+            + (f"use --distance up to {test_batches - 1}, or more --n-test." if test_batches > 1
+               else f"give --n-test at least {2 * config.batch_size} (two batches).")
+        )
     if config.task != "copy" and config.pattern != 1:
         raise ConfigError(
             f"pattern {config.pattern} is the copy task's (bits recalled per sample); "
