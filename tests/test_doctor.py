@@ -38,6 +38,8 @@ def test_batch_size_that_does_not_divide_the_training_or_validation_set():
     assert "batch-size-divides" in codes(n_validation=250)
     assert "batch-size-divides" not in codes(n_validation=256)
     assert "batch-size-divides" not in codes(n_train=1000, batch_size=32, stateful=False)
+    small = finding("batch-size-divides", n_train=100, batch_size=1000)  # no smaller multiple
+    assert small.fix.startswith("use 1000 samples, or a batch_size that divides 100")  # was "1000 or 1000"
 
 
 def test_fit_batch_size_different_from_the_models():

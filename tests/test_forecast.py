@@ -324,6 +324,16 @@ def test_cli_global_compares_several_series(tmp_path):
     assert out["cell"] == "gru" and [(r["series"], r["h"]) for r in out["rows"]] == [
         ("v", "1"), ("v", "6"), ("v", "1"), ("v", "6")]
     assert all(r["verdict"] in ("as good or better", "worse", "unclear") for r in out["rows"])
+    # stored like every forecast (it was not): its rows are the run's result
+    from statecarry import store
+
+    with store.open_store() as s:
+        (listed,) = s.list_runs()
+        run = s.get_run(listed.id)
+    assert run.status == "done" and run.config["task"] == "forecast --global" and run.result["rows"] == out["rows"]
+    # a SERIES beside --global was dropped without a word
+    refused = CliRunner().invoke(cli, ["forecast", "nile", "--global", ",".join(paths)])
+    assert refused.exit_code == 2 and "--global takes its series itself, so SERIES nile would be left out" in refused.output
 
 
 BAD_SERIES = [
@@ -459,3 +469,13 @@ def test_a_bad_table_path_gets_the_sentence_train_gives(tmp_path):
         said = [CliRunner().invoke(cli, [command, path]) for command in ("forecast", "train")]
         assert [r.exit_code for r in said] == [2, 2]
         assert said[0].output == said[1].output and said[0].output.startswith("Error: "), said[0].output
+
+
+def test_cells_that_do_not_exist_are_named_as_written():
+    """The message printed Python's tuple, ('lstm', 'rnn'), or () for --cells ","."""
+    from statecarry.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--cells must be some of lstm, gru, got lstm,rnn\\.$"):
+        fc.Setup(cells=("lstm", "rnn"))
+    with pytest.raises(ConfigError, match="got nothing\\.$"):
+        fc.Setup(cells=())

@@ -398,3 +398,18 @@ def test_check_output_refuses_before_any_work(tmp_path):
         files.check_output(tmp_path / "new" / "page", (".html",))
     assert not (tmp_path / "new").exists()
     assert files.check_output(tmp_path / "page", (".html",)).name == "page"
+
+
+def test_an_output_that_cannot_be_opened_is_not_told_to_free_space(tmp_path):
+    """`report -o /proc/r.html` said "the partial file was removed: free some space" when no
+    partial file was ever written and space was not the matter."""
+    from statecarry import files
+    from statecarry.errors import OutputError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as caught:
+        files.write_output(blocker / "r.html", "<html>")  # its folder is a file
+    message = str(caught.value)
+    assert message.endswith(": choose another path.") and "partial" not in message and "space" not in message
+    assert blocker.read_text() == "x"

@@ -65,7 +65,10 @@ def write_output(path: str | Path, data: str | bytes) -> int:
         except OSError as e:
             raise _failed(path, e, removed=False) from None
         return len(raw)
-    path.parent.mkdir(parents=True, exist_ok=True)  # from Python; the CLI refused it earlier
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # from Python; the CLI refused it earlier
+    except OSError as e:  # a folder in the way is a file, or may not be made
+        raise _failed(path, e, removed=False) from None
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(partial, "wb") as f:
@@ -82,6 +85,9 @@ def write_output(path: str | Path, data: str | bytes) -> int:
 
 
 def _failed(path: Path, e: OSError, removed: bool) -> OutputError:
+    """One sentence: a partial file is named only when one was written, and space only when
+    space ran out (a path under /proc or a read-only folder fails otherwise)."""
     what = e.strerror or str(e)
-    kept = "; the partial file was removed" if removed else ""
-    return OutputError(f"could not write {path} ({what}){kept}: free some space or choose another path.")
+    kept = "; the partial file was removed" if removed and e.filename != str(path.with_name(f".{path.name}.{os.getpid()}.partial")) else ""
+    fix = "free some space or choose another path" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "choose another path"
+    return OutputError(f"could not write {path} ({what}){kept}: {fix}.")

@@ -69,7 +69,12 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
     cell_list = tuple(c.strip().lower() for c in cells.split(",") if c.strip())
     setup = fc.Setup(**{k: v for k, v in options.items() if v is not None}, cells=cell_list)
     if global_:
-        return _global(global_, seeds, setup, json_)
+        if series or column:
+            given = f"SERIES {series}" if series else f"--column {column}"
+            example = f"{series},co2" if series and series != "co2" else "co2,nile"
+            raise UserError(f"--global takes its series itself, so {given} would be left out; name every series "
+                            f"in --global (e.g. --global {example}), or drop --global.")  # fmt: skip
+        return _global(global_, seeds, setup, json_, no_store)
     if not no_figure:
         from .. import files
 
@@ -133,7 +138,7 @@ def _load(name: str, column: str | None = None):
     return series_.load_csv(name, column)
 
 
-def _global(names: str, seeds: int, setup, json_: bool) -> None:
+def _global(names: str, seeds: int, setup, json_: bool, no_store: bool = False) -> None:
     """`--global`: one model for several series against one model per series."""
     from ..experiments import forecast as fc
     from ..experiments import global_model
@@ -146,10 +151,17 @@ def _global(names: str, seeds: int, setup, json_: bool) -> None:
         fc.model_series(s.values, start, True)
         fc.period_of(s.values, start, setup)
     _engine()
+    from dataclasses import asdict
+
+    from .. import store
+
     cell = setup.cells[0]
-    scores = global_model.compare_global(many, list(range(seeds)), setup, cell)
     header = ["series", "h", "MASE per series", "MASE global", "global / per series", "verdict"]
-    rows = global_model.rows(scores, setup.ahead)
+    config = {"task": "forecast --global", "series": [s.source for s in many], "cell": cell} | asdict(setup)
+    with store.recording("forecast", config, list(range(seeds)), enabled=not no_store) as rec:
+        scores = global_model.compare_global(many, list(range(seeds)), setup, cell)
+        rows = global_model.rows(scores, setup.ahead)
+        rec.finish(result={"cell": cell, "rows": [dict(zip(header, r)) for r in rows]})
     if json_:
         click.echo(strict_json({"cell": cell, "seeds": seeds, "rows": [dict(zip(header, r)) for r in rows]}))
         return

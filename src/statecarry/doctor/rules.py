@@ -30,7 +30,7 @@ def _divides(s: Setup) -> list[Finding]:
                 f"batch_size {b} does not divide the {name} ({n} samples): the last batch has only "
                 f"{n % b} samples, which a stateful layer built for {b} rows rejects (or, with a "
                 "flexible batch size, its rows stop lining up with the streams).",
-                f"use {lower if lower else upper} or {upper} samples, or a batch_size that divides {n} "
+                f"use {f'{lower} or ' if lower else ''}{upper} samples, or a batch_size that divides {n} "
                 f"(e.g. {_divisor_near(n, b)}).",
             )
         )

@@ -48,7 +48,8 @@ class Setup:
         if self.period is not None and (isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1):
             raise ConfigError(f"--period must be a positive whole number, got {self.period!r}.")
         if not self.cells or set(self.cells) - set(CELLS):
-            raise ConfigError(f"--cells must be some of {', '.join(CELLS)}, got {self.cells!r}.")
+            given = ",".join(self.cells) or "nothing"  # as the user wrote it, not a tuple
+            raise ConfigError(f"--cells must be some of {', '.join(CELLS)}, got {given}.")
 
 
 @dataclass(frozen=True)
