@@ -57,7 +57,7 @@ def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json
     click.echo(
         f"{setup.n_train} training / {setup.n_test} test sequences, lengths "
         f"{setup.min_length}-{setup.max_length}, label = first step; {setup.epochs} epochs, "
-        f"{seeds} seed(s), test accuracy mean ± 95% CI; ms/epoch = one training epoch, all "
+        f"{seeds} seed(s), test accuracy mean ± 95% CI; ms/epoch = one epoch (training and the test pass), all "
         "seeds at once."
     )
     click.echo(table(vl.TABLE_HEADER, vl.table_rows(results)))
