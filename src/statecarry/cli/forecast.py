@@ -56,9 +56,9 @@ def setup_options(fn):
 def forecast(series, column, seeds, cells, output, no_figure, global_, json_, quiet, no_store, **options):
     """Forecast SERIES.csv, or a shipped series (co2, the default; sunspots, nile, elnino).
 
-    The classical ladder (naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA)
-    against LSTMs and GRUs with a linear head (stateless windows; stateful window 1 with
-    horizon 1 and K; stateful window W), each on the raw and the differenced series. Every
+    The classical ladder (naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA,
+    AR(p) by AIC) against LSTMs and GRUs with a linear head (stateless windows; stateful window
+    1 with horizon 1 and K; stateful window W), each on the raw and the differenced series. Every
     held-out position is a forecast origin; MASE by horizon (1, 6, 12, 24), mean ± 95% CI
     over seeds, and the best LSTM/GRU against the best baseline, paired per origin and seed.
     """

@@ -190,7 +190,7 @@ CLAIMS: tuple[Claim, ...] = (
              "same series: stateless window 12 on the raw vs the differenced series; one-step RMSE ratio, paired by seed"),
             ("19", "A (stateful) LSTM is a good one-step forecaster for a series like this.",
              "the practice the blog's forecasting section implies: forecast the series with a (stateful) LSTM",
-             "same series: the best stateful LSTM vs the best of naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA (0,1,1)(0,1,1)12; one-step MASE ratio over every held-out origin, paired per origin and seed; confirmed if its 95% CI is at or below 1.05"),
+             "same series: the best stateful LSTM vs the best of naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA (0,1,1)(0,1,1)12, AR(p); one-step MASE ratio over every held-out origin, paired per origin and seed; confirmed if its 95% CI is at or below 1.05"),
         ))
     ),
     Claim(
