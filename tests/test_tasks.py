@@ -165,8 +165,9 @@ def test_a_distance_past_the_test_set_is_refused_since_no_test_label_would_be_de
 
     with pytest.raises(ConfigError, match="distance 300 reaches past the test set's 64 batches.*up to 63"):
         Config(task=task, distance=300)
-    with pytest.raises(ConfigError, match="give --n-test at least 8 \\(two batches\\)"):
-        Config(task=task, n_train=4, n_test=4)
+    with pytest.raises(ConfigError, match="give --n-test at least 12"):
+        Config(task=task, distance=2, n_train=8, n_test=4)
+    Config(task=task, n_train=4, n_test=4)  # distance 1 on one test batch: the gradient tests' size
     config = Config(task=task, distance=63)
     _, test = make_samples(config, 0)
     assert test.known.any()  # the largest distance allowed still determines some test labels
