@@ -79,15 +79,19 @@ def write_output(path: str | Path, data: str | bytes) -> int:
             raise OSError(errno.EIO, f"wrote {partial.stat().st_size} of {len(raw)} bytes")
         os.replace(partial, path)
     except OSError as e:
+        written = partial.exists()  # opening it may be what failed
         partial.unlink(missing_ok=True)
-        raise _failed(path, e, removed=True) from None
+        raise _failed(path, e, removed=written) from None
     return len(raw)
+
+
+OUT_OF_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write that failed for want of space
 
 
 def _failed(path: Path, e: OSError, removed: bool) -> OutputError:
     """One sentence: a partial file is named only when one was written, and space only when
     space ran out (a path under /proc or a read-only folder fails otherwise)."""
     what = e.strerror or str(e)
-    kept = "; the partial file was removed" if removed and e.filename != str(path.with_name(f".{path.name}.{os.getpid()}.partial")) else ""
-    fix = "free some space or choose another path" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "choose another path"
+    kept = "; the partial file was removed" if removed else ""
+    fix = "free some space or choose another path" if e.errno in OUT_OF_ROOM else "choose another path"
     return OutputError(f"could not write {path} ({what}){kept}: {fix}.")

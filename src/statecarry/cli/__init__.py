@@ -132,8 +132,12 @@ class Group(click.Group):
         except StatecarryError as e:  # the API's names as the CLI spells them
             raise UserError(str(e).replace("learning_rate must", "--lr must")) from None
         except OSError as e:
-            if e.filename is None and e.errno in _FULL:  # files we open name themselves: stdout
-                _drop_stdout()
+            import errno
+
+            from ..files import OUT_OF_ROOM
+
+            if e.filename is None and e.errno in (*OUT_OF_ROOM, errno.EIO):  # files we open name themselves: stdout
+                drop_stdout()
                 raise UserError(f"could not write to standard output ({e.strerror}); write to a file instead "
                                 "(redirect it, or -o FILE where the command takes it).") from None  # fmt: skip
             if e.filename is None:
@@ -141,10 +145,7 @@ class Group(click.Group):
             raise UserError(f"cannot write {e.filename}: {e.strerror}; choose another path.") from None
 
 
-_FULL = (28, 5, 27, 122)  # ENOSPC, EIO, EFBIG, EDQUOT: a write that failed for want of room
-
-
-def _drop_stdout() -> None:
+def drop_stdout() -> None:
     """Send what is still buffered for standard output nowhere, so that a write that failed
     (a full disk behind `> file`) does not fail again, with a traceback, at exit."""
     import contextlib

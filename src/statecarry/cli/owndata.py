@@ -51,18 +51,15 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
     from ..core.spec import Model, Train
     from ..data.sizes import whole_size
     from ..data.tables import load_table
-    from ..errors import ConfigError
     from ..experiments.owndata import Setup
 
     for flag in ("batch_size", "time_steps", "units", "layers", "epochs"):
         whole_size(o[flag], "--" + flag.replace("_", "-"), UserError)
     if o["lr"] == 0:
         raise UserError("--lr 0 trains nothing (the weights never move); give a positive learning rate, e.g. 1e-3.")
-    try:
-        model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
-        train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
-    except ConfigError as e:
-        raise UserError(str(e).replace("learning_rate must", "--lr must")) from None
+    # a ConfigError here is one sentence through the group's handler (learning_rate as --lr)
+    model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
+    train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
     columns, seqs = load_table(o["path"], _names(o["targets"]), _names(o["features"]), o["id_"], o["time_"], o["allow_gaps"])
     setup = Setup(layout=layout, split=o["split"], test_fraction=o["test_fraction"], batch_size=o["batch_size"],
                   time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"])  # fmt: skip

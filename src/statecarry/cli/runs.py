@@ -107,18 +107,15 @@ def export(run_id: int, fmt: str, output: Path | None):
 
 def echo_all(text: str, what: str) -> None:
     """`text` to stdout, flushed, so a full disk or closed pipe is one sentence, not lost."""
-    import contextlib
-    import os
     import sys
+
+    from . import drop_stdout
 
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except OSError as e:
-        # what is still buffered would fail again at exit: send it nowhere (a test's captured
-        # stdout has no descriptor, hence the suppress)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        drop_stdout()  # what is still buffered would fail again at exit
         raise UserError(f"could not write {what} to standard output ({e.strerror}); "
                         "write it to a file with -o FILE instead.") from None
 
