@@ -131,6 +131,30 @@ def test_delete_asks_first_and_removes_the_run_and_its_children():
         assert s.list_runs() == []
 
 
+def test_export_of_a_sweep_holds_its_points_rows_and_a_run_without_epochs_says_so():
+    with store.recording("sweep", {"task": "first-step"}, [0, 1]) as sweep:
+        with sweep.child("run", {"task": "first-step", "units": 2}, [0, 1]) as a:
+            a.epoch(0, {"test_acc": [0.5, 0.75]})
+        with sweep.child("run", {"task": "first-step", "units": 3}, [0, 1]) as b:
+            b.epoch(0, {"test_acc": [1.0, 0.25], "test_loss": [0.1, 0.2]})
+    with store.recording("forecast", {"series": "s.csv"}, [0]) as bare:
+        pass
+    runner = CliRunner()
+    result = runner.invoke(cli, ["runs", "export", str(sweep.run_id)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(int(r["run_id"]), r["seed"], r["test_acc"], r["test_loss"]) for r in rows] == [
+        (a.run_id, "0", "0.5", ""), (a.run_id, "1", "0.75", ""),
+        (b.run_id, "0", "1.0", "0.1"), (b.run_id, "1", "0.25", "0.2"),
+    ]  # fmt: skip
+    result = runner.invoke(cli, ["runs", "export", str(sweep.run_id), "--format", "json"])
+    assert json.loads(result.stdout)["children"] == [a.run_id, b.run_id]
+    result = runner.invoke(cli, ["runs", "export", str(bare.run_id)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"Error: run {bare.run_id} (forecast) stored no per-epoch metrics; "
+                             "export it as JSON with --format json.\n")  # fmt: skip
+
+
 def test_show_prints_provenance_epochs_and_a_claims_table():
     claims = [
         {"id": "blog-1", "claim": "stateful learns it", "measured": 0.66, "verdict": "refuted"},

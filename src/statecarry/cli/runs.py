@@ -86,18 +86,30 @@ def compare(run_ids: tuple[int, ...], json_: bool):
 @click.argument("run_id", type=int)
 @click.option("fmt", "--format", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True,
-              help="csv: one row per (epoch, seed); json: the whole run.")  # fmt: skip
+              help="csv: one row per (run, epoch, seed), a sweep's rows from its runs; json: the whole run.")  # fmt: skip
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of stdout (exactly there: no suffix is added).")  # fmt: skip
 def export(run_id: int, fmt: str, output: Path | None):
-    """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON."""
+    """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON.
+
+    A sweep, `reproduce` or `forecast` keeps its epochs in the runs it made (`runs show` lists
+    them): its CSV holds theirs, one row per (run, epoch, seed)."""
     from .. import files
 
     if output is not None:
         files.check_output(output, (f".{fmt}", ".txt"), "--output")
     with store_.open_store() as store:
         run = store.get_run(run_id)
-    text = store_.to_csv(run) if fmt == "csv" else strict_json(run.to_json(), indent=1) + "\n"
+        children = [store.get_run(child.id) for child in store.children(run_id)]
+    if fmt == "json":
+        text = strict_json(run.to_json() | {"children": [c.id for c in children]}, indent=1) + "\n"
+    elif run.metrics or not children:
+        text = store_.to_csv(run)
+    else:  # a sweep, reproduce or forecast: its epochs are in the runs it made
+        text = store_.to_csv([c for c in children if c.metrics])
+    if fmt == "csv" and text.count("\n") == 1:
+        raise UserError(f"run {run_id} ({run.kind}) stored no per-epoch metrics; "
+                        f"export it as JSON with --format json.")
     if output is None:
         echo_all(text, f"run {run_id}")
         return

@@ -11,17 +11,20 @@ from typing import Any
 from .records import Run, _json_safe, canonical_json
 
 
-def to_csv(run: Run) -> str:
-    """One row per (epoch, seed), one column per metric: ready for pandas or a spreadsheet."""
-    names = sorted(run.metrics)
+def to_csv(runs: Run | Sequence[Run]) -> str:
+    """One row per (run, epoch, seed), one column per metric any of `runs` has (empty where a
+    run lacks it): ready for pandas or a spreadsheet. A sweep's points are its child runs."""
+    runs = [runs] if isinstance(runs, Run) else list(runs)
+    names = sorted({m for run in runs for m in run.metrics})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run_id", "epoch", "seed", *names])
-    for epoch in range(run.epochs):
-        for k, seed in enumerate(run.seeds):
-            values = [run.metrics[m][epoch][k] for m in names]
-            cells = ("" if math.isnan(v) else repr(v) for v in values)
-            writer.writerow([run.id, epoch, seed, *cells])
+    for run in runs:
+        for epoch in range(run.epochs):
+            for k, seed in enumerate(run.seeds):
+                values = (run.metrics[m][epoch][k] if m in run.metrics else math.nan for m in names)
+                cells = ("" if math.isnan(v) else repr(v) for v in values)
+                writer.writerow([run.id, epoch, seed, *cells])
     return out.getvalue()
 
 
