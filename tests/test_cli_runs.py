@@ -174,6 +174,16 @@ def test_show_prints_provenance_epochs_and_a_claims_table():
     assert [row.split()[-1] for row in claim_rows] == ["refuted", "confirmed"]
 
 
+def test_show_says_so_when_every_stored_value_is_nan():
+    nan = float("nan")
+    with store.recording("run", {"task": "first-step"}, [0, 1]) as rec:
+        rec.epoch(0, {"test_acc": [nan, nan], "test_loss": [nan, nan]})
+    lines = CliRunner().invoke(cli, ["runs", "show", str(rec.run_id)]).stdout.splitlines()
+    assert "per epoch: every value of test_acc, test_loss is NaN in all 1 epoch(s) (diverged?); " \
+           "'runs export' has them" in lines  # fmt: skip
+    assert not any(line.startswith("epoch ") for line in lines)
+
+
 def test_a_damaged_store_is_an_error_line_not_a_traceback():
     path = store.store_path()
     path.parent.mkdir(parents=True)

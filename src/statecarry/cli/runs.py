@@ -195,6 +195,9 @@ def describe(run: store_.Run, children: list[store_.Run]) -> list[str]:
         lines += ["", f"per epoch: mean ± 95% CI over {len(seeds)} seed(s){some}"]
         rows = [[str(e)] + [_summary(run.metrics[m][e], m) for m in names] for e in shown]
         lines.append(table(["epoch", *(m.replace("_", " ") for m in names)], rows))
+    elif run.metrics and run.epochs:  # stored, but nothing finite to average
+        lines += ["", f"per epoch: every value of {', '.join(sorted(run.metrics))} is NaN in all "
+                      f"{run.epochs} epoch(s) (diverged?); 'runs export' has them"]  # fmt: skip
     result = run.result or {}
     if result.get("points"):  # a sweep: one row per grid point
         lines += ["", *_sweep_table(result["points"])]
