@@ -201,6 +201,28 @@ def test_page_is_self_contained_and_has_one_row_per_claim(tmp_path):
     assert "[-0.4, -0.3]" in text and "confirmed" in text and "refuted" in text
 
 
+def test_a_forecast_run_gets_its_models_table_best_one_step_mase_first():
+    from scipy import stats as scipy_stats
+
+    def model(name, mase, rmse):
+        return {"model": name, "series": "differenced", "mase_per_seed": {"1": mase, "2": [9.0]},
+                "one_step_rmse": {"mean": rmse, "low": None, "high": None, "n": 1},
+                "recursive_rmse": None}  # fmt: skip
+
+    run = {"id": 4, "kind": "forecast", "task": "forecast s.csv", "config": {}, "epochs": [],
+           "result": {"series": "s.csv <b>", "held_out": 30, "recursive_steps": 24,
+                      "models": [model("LSTM", [0.5, 0.7, 0.9], 1.5), model("naive", [0.6], 2.0)]}}  # fmt: skip
+    text = report.render([run])
+    section = text[text.index("<h2>Forecast: s.csv &lt;b&gt;</h2>"):]
+    section = section[: section.index("</section>")]
+    rows = re.findall(r"<tr><td>(.*?)</td>", section)
+    assert rows == ["naive", "LSTM"]  # 0.6 < 0.7: one-step MASE decides the order
+    half = scipy_stats.t.ppf(0.975, 2) * np.std([0.5, 0.7, 0.9], ddof=1) / np.sqrt(3)
+    assert f"0.700 <span class=ci>[{0.7 - half:.3f}, {0.7 + half:.3f}]</span>" in section
+    assert "2.000 <span class=ci>" in section and "recursive RMSE (24 steps)" in section
+    assert "30 held-out origins" in section
+
+
 def test_report_of_an_empty_list_says_what_to_do():
     from statecarry import StatecarryError
 

@@ -11,7 +11,7 @@ from .curves import curves_section
 from .layout import layout_section
 from .provenance import provenance_section
 from .style import PAGE, SCRIPT, STYLE
-from .tables import claims_section, metrics_section, summary_section
+from .tables import claims_section, forecast_section, metrics_section, summary_section
 
 
 def write_report(runs: Sequence[dict], path: str | Path) -> Path:
@@ -44,6 +44,7 @@ def render(runs: Sequence[dict]) -> str:
         parts.append(summary_section(blog))
     if other:
         parts.append(metrics_section(other))
+    parts += [forecast_section(r) for r in runs if (r.get("result") or {}).get("models")]
     if claims:
         parts.append(claims_section(claims))
     if blog:

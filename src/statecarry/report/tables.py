@@ -84,6 +84,39 @@ def _bounds(metric: str) -> tuple[float, float]:
     return stats.ACCURACY if metric.endswith("acc") else stats.NON_NEGATIVE
 
 
+# -- forecasts ---------------------------------------------------------------------------------
+def forecast_section(run: dict) -> str:
+    """A stored forecast's models, best one-step MASE first: what `runs show` prints as text."""
+    result = run["result"]
+    rows = []
+    for m in result["models"]:
+        mase = stats.mean_ci((m.get("mase_per_seed") or {}).get("1") or [], bounds=stats.NON_NEGATIVE)
+        rows.append((mase.mean if mase.n else math.inf, [
+            esc(m.get("model", "")), esc(m.get("series", "")), ci_cell(mase),
+            _stored_ci(m.get("one_step_rmse")), _stored_ci(m.get("recursive_rmse")),
+        ]))  # fmt: skip
+    rows.sort(key=lambda row: row[0])
+    steps = result.get("recursive_steps", "")
+    return (
+        f"<section><h2>Forecast: {esc(result.get('series', run.get('task', '')))}</h2>"
+        + table(["model", "series", "one-step MASE (95% CI)", "one-step RMSE",
+                 f"recursive RMSE ({esc(steps)} steps)"], [r for _, r in rows], "runs")  # fmt: skip
+        + f"<p class=note>Run {esc(run.get('id', '—'))}: every model scored over "
+        f"{esc(result.get('held_out', ''))} held-out origins, best one-step MASE first. MASE divides by the "
+        "seasonal naive forecast's in-sample error (below 1 beats it); intervals are over seeds "
+        "(a baseline has one). RMSE is in the series' units.</p></section>"
+    )
+
+
+def _stored_ci(summary: dict | None) -> str:
+    """A mean and interval as the store keeps them ({"mean", "low", "high", "n"}; one seed: nulls)."""
+    if not summary or summary.get("mean") is None:
+        return "—"
+    n, low, high = summary.get("n", 0), summary.get("low"), summary.get("high")
+    return ci_cell(stats.Summary(summary["mean"], math.nan if low is None else low,
+                                 math.nan if high is None else high, n))  # fmt: skip
+
+
 # -- claims ------------------------------------------------------------------------------------
 def claims_section(claims: Sequence[dict]) -> str:
     rows = []
