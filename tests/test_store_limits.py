@@ -400,6 +400,16 @@ def test_check_output_refuses_before_any_work(tmp_path):
     assert files.check_output(tmp_path / "page", (".html",)).name == "page"
 
 
+def test_check_output_tries_the_folder_where_permissions_say_yes(monkeypatch, tmp_path):
+    """As root, `reproduce -o /sys/r.html` passed the permission check and failed after the
+    runs were stored: the check now makes (and removes) the partial file write_output will."""
+    monkeypatch.setattr(files.os, "access", lambda *args: True)  # what root is told
+    with pytest.raises(OutputError, match=r"^-o /proc/r.html: cannot create a file in /proc .*choose another path"):
+        files.check_output("/proc/r.html", (".html",))
+    assert files.check_output(tmp_path / "r.html", (".html",)) == tmp_path / "r.html"
+    assert list(tmp_path.iterdir()) == []  # the trial file is gone
+
+
 def test_an_output_that_cannot_be_opened_is_not_told_to_free_space(tmp_path):
     """`report -o /proc/r.html` said "the partial file was removed: free some space" when no
     partial file was ever written and space was not the matter."""

@@ -45,7 +45,25 @@ def check_output(path: str | Path, formats: Sequence[str], flag: str = "-o") -> 
     target = path if path.exists() else parent
     if not parent.is_dir() or not os.access(target, os.W_OK):
         raise OutputError(f"{flag} {path}: {target} is not writable; choose another path.")
+    if not (path.exists() and not stat.S_ISREG(path.stat().st_mode)):
+        _try_partial(path, flag)
     return path
+
+
+def _try_partial(path: Path, flag: str) -> None:
+    """Create and remove the partial file `write_output` will write: permissions say yes to
+    root in a folder like /sys or /proc, where no file can be made, and to a read-only mount
+    on some systems."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "xb"):
+            pass
+    except FileExistsError:
+        return  # ours from an earlier call in this process: write_output replaces it
+    except OSError as e:
+        raise OutputError(f"{flag} {path}: cannot create a file in {path.parent} "
+                          f"({e.strerror or e}); choose another path.") from None  # fmt: skip
+    partial.unlink(missing_ok=True)
 
 
 def write_output(path: str | Path, data: str | bytes) -> int:
