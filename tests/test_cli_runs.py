@@ -97,6 +97,9 @@ def test_export_csv_and_json_hold_the_stored_numbers(recorded, tmp_path):
     result = invoke(env, "runs", "export", run_id, "--format", "json", "-o", str(out))
     assert result.exit_code == 0 and result.stdout == ""
     assert json.loads(out.read_text())["epochs"] == printed["epochs"]
+    assert result.stderr == f"wrote run {run_id} to {out} ({out.stat().st_size} bytes)\n"
+    result = invoke(env, "runs", "export", run_id, "-o", str(tmp_path / "run.csv"), "-q")
+    assert result.exit_code == 0 and result.output == "" and (tmp_path / "run.csv").read_text() == exported
 
 
 def test_an_unknown_id_is_one_error_line_with_exit_code_2(recorded):

@@ -267,6 +267,9 @@ def test_report_command_writes_the_page_and_refuses_unknown_ids(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(run_id), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert Page(out.read_text()).claim_rows == 3
+    assert result.stdout.startswith(f"wrote {out} (") and result.stdout.endswith(" KiB)\n")
+    quiet = CliRunner().invoke(cli, ["report", str(run_id), "-o", str(tmp_path / "q.html"), "-q"])
+    assert quiet.exit_code == 0 and quiet.output == "" and (tmp_path / "q.html").stat().st_size > 0
     missing = CliRunner().invoke(cli, ["report", "999", "-o", str(out)])
     assert missing.exit_code == 2 and "no run 999" in missing.output
 

@@ -19,7 +19,8 @@ REPORT_SUFFIXES = (".html", ".htm")  # a page; a name without a suffix is writte
     type=click.Path(dir_okay=False),
     help="Where to write the HTML page (exactly there: no suffix is added).",
 )
-def report(ids: tuple[int, ...], output: str) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No summary line (errors only).")
+def report(ids: tuple[int, ...], output: str, quiet: bool) -> None:
     """Write an HTML report (curves, claims, batch layout) for run IDS; default: the latest run.
 
     The page is one file with its figures inside: open it offline, attach it, archive it.
@@ -31,4 +32,5 @@ def report(ids: tuple[int, ...], output: str) -> None:
     runs = report_mod.load_runs(list(ids))
     path = report_mod.write_report(runs, output)
     size = path.stat().st_size / 1024
-    click.echo(f"wrote {path} ({len(runs)} run{'s' if len(runs) != 1 else ''}, {size:.0f} KiB)")
+    if not quiet:
+        click.echo(f"wrote {path} ({len(runs)} run{'s' if len(runs) != 1 else ''}, {size:.0f} KiB)")

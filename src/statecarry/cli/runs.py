@@ -89,7 +89,8 @@ def compare(run_ids: tuple[int, ...], json_: bool):
               help="csv: one row per (run, epoch, seed), a sweep's rows from its runs; json: the whole run.")  # fmt: skip
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of stdout (exactly there: no suffix is added).")  # fmt: skip
-def export(run_id: int, fmt: str, output: Path | None):
+@click.option("-q", "--quiet", is_flag=True, help="No summary line with -o (errors only).")
+def export(run_id: int, fmt: str, output: Path | None, quiet: bool):
     """Export one run's per-seed, per-epoch metrics as CSV, or the whole run as JSON.
 
     A sweep, `reproduce` or `forecast` keeps its epochs in the runs it made (`runs show` lists
@@ -114,7 +115,8 @@ def export(run_id: int, fmt: str, output: Path | None):
         echo_all(text, f"run {run_id}")
         return
     size = files.write_output(output, text)
-    click.echo(f"wrote run {run_id} to {output} ({size} bytes)", err=True)
+    if not quiet:
+        click.echo(f"wrote run {run_id} to {output} ({size} bytes)", err=True)
 
 
 def echo_all(text: str, what: str) -> None:
