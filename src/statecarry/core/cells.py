@@ -189,10 +189,16 @@ def forward(
     x: Float[Array, "batch time features"],
     reset: Bool[Array, "batch time"],
 ) -> tuple[State, Float[Array, "batch time outputs"]]:
-    """One batch: per-step head outputs and the state after the batch's last step."""
+    """One batch: per-step head outputs and the state after the batch's last step.
+
+    The head runs once over all (row, step) pairs, flattened into one axis: under two nested
+    vmaps its kernel's gradient contracts two axes, which XLA:CPU computes with its slowest
+    dot (char model, LSTM(256) into 96 classes: 9.8 ms of a 70 ms gradient, one product)."""
 
     def row(state: State, x: Array, reset: Array) -> tuple[State, Array]:
-        state, h = run_stream(params, model, state, x, reset)
-        return state, jax.vmap(head, in_axes=(None, 0, None))(params["dense"], h, model.head)
+        return run_stream(params, model, state, x, reset)
 
-    return jax.vmap(row)(state, x, reset)
+    state, h = jax.vmap(row)(state, x, reset)
+    flat = h.reshape((-1,) + h.shape[2:])
+    out = jax.vmap(head, in_axes=(None, 0, None))(params["dense"], flat, model.head)
+    return state, out.reshape(h.shape[:2] + out.shape[1:])
