@@ -409,14 +409,19 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
         (["evaluate", data / "macro.csv", model], f"is a table; evaluate takes the model first: statecarry evaluate {model} "),
         (["evaluate", tmp_path / "plain.safetensors", data / "macro.csv"], "has no table columns or scaling; evaluate reads"),
         (["evaluate", model, tmp_path / "short.csv"], "no sequence is longer than 4 rows, the warm-up and look-ahead"),
+        (["predict", model, tmp_path / "few.csv", "-o", tmp_path / "." / "few.csv"],
+         "few.csv is TABLE itself: the predictions would replace your data; write them to another file."),
+        (["predict", model, data / "macro.csv", "-o", tmp_path / "d.csv"], "d.csv is a directory; give a file name"),
     ]  # fmt: skip
     macro = pd.read_csv(data / "macro.csv")
     macro.head(4).to_csv(tmp_path / "short.csv", index=False)  # 4 rows: warm-up 3, then 1 ahead
+    (tmp_path / "d.csv").mkdir()
     (tmp_path / "junk.safetensors").write_text("t,value\n1,2\n")
     for args, message in cases:
         result = invoke(*args)
         assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
         assert message in result.output and result.output.count("\n") == 1, result.output
+    assert (tmp_path / "few.csv").read_text() == "infl,realgdp\n1,2\n"  # the table predict was told to overwrite
 
 
 def test_a_windows_model_predicts_what_train_scored(data, tmp_path):

@@ -26,6 +26,12 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     _model_first(model_path, path)
     if Path(output).suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"-o {output}: give a file ending in .csv or .parquet.")
+    from .. import files
+
+    files.check_output(Path(output).expanduser(), (".csv", ".parquet"), "-o")
+    if _same_file(output, path):
+        raise UserError(f"-o {output} is TABLE itself: the predictions would replace your data; "
+                        "write them to another file.")  # fmt: skip
     if state_out and Path(state_out).suffix.lower() != ".npz":
         raise UserError(f"--state-out {state_out}: states are written as NumPy .npz; name it with .npz, "
                         f"e.g. {Path(state_out).with_suffix('.npz').name}.")  # fmt: skip
@@ -48,6 +54,15 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
         owndata_io.write_states(state_out, after)
     if not quiet:
         click.echo(f"wrote {written} rows of predictions to {output}" + (f"; states to {state_out}" if state_out else ""))
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file that exists (through ~, links or ./)."""
+    import os
+    from pathlib import Path
+
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    return a.exists() and b.exists() and os.path.samefile(a, b)
 
 
 def _saved(model_path: str, command: str) -> tuple:
