@@ -195,6 +195,9 @@ CSV_ERRORS = [
     ("a,b\n1,2\n3,4\n", [], "has 2 columns (a, b); choose one with --column NAME."),
     ("temp\n" + "1\n" * 10, [], "the series has 10 values"),
     ("temp\n1\ninf\n", [], "an infinite value on line 3"),
+    # one bad cell in the values: refused at its line, not passed over for the row index beside it
+    ("date,temp\nmon,1.5\ntue,x\nwed,2\n", [], "column 'temp' of s.csv has a value that is not a number on line 3: 'x'"),
+    ("t,temp\n1,1.5\n2,x\n3,2\n", [], "has 2 columns (t, temp); choose one with --column NAME."),
 ]
 
 
@@ -479,3 +482,12 @@ def test_cells_that_do_not_exist_are_named_as_written():
         fc.Setup(cells=("lstm", "rnn"))
     with pytest.raises(ConfigError, match="got nothing\\.$"):
         fc.Setup(cells=())
+
+
+def test_a_ratio_past_1e5_prints_in_3_significant_digits():
+    """An all-but-exact baseline (MASE 9e-300) made the ratio a 170-digit number."""
+    from statecarry import stats
+    from statecarry.experiments.forecast_verdicts import ratio_text
+
+    assert ratio_text(stats.Summary(1.234, 1.1, 1.4, 4)) == "ratio 1.23 [1.10, 1.40]"
+    assert ratio_text(stats.Summary(8.5e170, 2e-6, 1.5e171, 4)) == "ratio 8.5e+170 [2e-06, 1.5e+171]"

@@ -135,6 +135,19 @@ def test_summary_prints_mean_and_half_width_or_the_clipped_interval():
     assert str(stats.Summary(0.5, 0.4, 0.62, 10)) == "0.500 [0.400, 0.620]"
 
 
+def test_mean_ci_of_values_near_1e300_is_the_scaled_interval_not_inf():
+    x = np.random.default_rng(3).normal(0.6, 0.2, 5)
+    small, huge = stats.mean_ci(x), stats.mean_ci(x * 1e300)  # x * 1e300 squared overflows
+    assert (huge.mean, huge.low, huge.high) == pytest.approx(tuple(v * 1e300 for v in small[:3]), rel=1e-12)
+    assert stats.mean_ci([1e308, 1e308]).mean == 1e308  # their sum overflows
+
+
+def test_summary_prints_4_significant_digits_from_1e5_not_hundreds_of_digits():
+    assert str(stats.Summary(7.9131e298, 7.9e298, 7.93e298, 2)) == "7.913e+298 [7.9e+298, 7.93e+298]"
+    assert str(stats.Summary(2.0e5, 1.0e5, 3.0e5, 4)) == "2e+05 ± 1e+05"
+    assert str(stats.Summary(99999.0, 99998.0, 100000.0, 4)) == "99999.000 ± 1.000"
+
+
 def test_bounds_clip_the_interval_to_what_the_metric_can_take():
     acc = np.r_[np.ones(6), 0.5, 0.6]
     free, bounded = stats.mean_ci(acc), stats.mean_ci(acc, bounds=stats.ACCURACY)

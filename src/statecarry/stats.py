@@ -27,10 +27,10 @@ class Summary(NamedTuple):
         """"mean ± half", or "mean [low, high]" when clipped to the metric's bounds; an
         interval that too few seeds leave undefined is "—" with why, never "nan"."""
         if self.n < 2:
-            return undefined(self.n) if self.n == 0 else f"{self.mean:.3f} ± {undefined(1)}"
-        if abs((self.high - self.mean) - (self.mean - self.low)) < 1e-9:
-            return f"{self.mean:.3f} ± {self.half_width:.3f}"
-        return f"{self.mean:.3f} {self.bracket()}"  # clipped to its bounds
+            return undefined(self.n) if self.n == 0 else f"{_decimals(self.mean)} ± {undefined(1)}"
+        if abs((self.high - self.mean) - (self.mean - self.low)) < 1e-9 * max(1.0, abs(self.mean)):
+            return f"{_decimals(self.mean)} ± {_decimals(self.half_width)}"
+        return f"{_decimals(self.mean)} {self.bracket()}"  # clipped to its bounds
 
     def bracket(self, spec: str = ".3f") -> str:
         """The interval alone, "[low, high]" in `spec`, or "— (1 seed)" when undefined (a
@@ -38,11 +38,19 @@ class Summary(NamedTuple):
         ends = (self.low, self.high)  # None: read back from stored JSON, where NaN is null
         if self.n == 0 or any(v is None or not math.isfinite(v) for v in ends):
             return undefined(self.n)
+        if spec == ".3f":
+            return f"[{_decimals(self.low)}, {_decimals(self.high)}]"
         return f"[{self.low:{spec}}, {self.high:{spec}}]"
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
+
+
+def _decimals(x: float) -> str:
+    """3 decimals, or 4 significant digits from 1e5 on (an error in a series' units near 1e300
+    printed 300 digits)."""
+    return f"{x:.3f}" if not math.isfinite(x) or abs(x) < 1e5 else f"{x:.4g}"
 
 
 def undefined(n: int) -> str:
@@ -130,10 +138,13 @@ def mean_ci(values, confidence: float = 0.95, bounds: tuple[float, float] | None
     n = len(x)
     if n == 0:
         return Summary(math.nan, math.nan, math.nan, 0)
-    mean = float(x.mean())
+    big = float(np.abs(x).max())
+    scale = big if big > 1e150 else 1.0  # near 1e300 a sum or a square would overflow
+    mean = float((x / scale).mean()) * scale if scale != 1.0 else float(x.mean())
     if n == 1:
         return Summary(mean, math.nan, math.nan, 1)
-    half = t_quantile(0.5 + confidence / 2, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    std = float((x / scale).std(ddof=1)) * scale if scale != 1.0 else float(x.std(ddof=1))
+    half = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
     low, high = mean - half, mean + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])

@@ -56,8 +56,11 @@ def ratio_verdict(
     return "inconclusive", ratio
 
 
-def _ratio(r: stats.Summary) -> str:
-    return f"ratio {r.mean:.2f} {r.bracket('.2f')}"
+def ratio_text(r: stats.Summary) -> str:
+    """"ratio 1.23 [1.10, 1.40]"; past 1e5 (a baseline that is all but exact) in 3 significant
+    digits, not hundreds."""
+    spec = ".2f" if all(not math.isfinite(v) or abs(v) < 1e5 for v in (r.mean, r.low, r.high)) else ".3g"
+    return f"ratio {r.mean:{spec}} {r.bracket(spec)}"
 
 
 def claims(c: Comparison, margin: float = 0.05) -> list[Verdict]:
@@ -112,7 +115,7 @@ def good_forecaster(c: Comparison, margin: float = 0.05) -> Verdict:
         verdict,
         f"one-step MASE over {c.split.n_test} held-out origins: best stateful LSTM "
         f"({lstm.name}, {lstm.series}) {m}, best baseline ({base.name}) "
-        f"{float(rolling.mase(base, 1, c.scale)[0]):.3f}; LSTM / baseline {_ratio(r)}"
+        f"{number(float(rolling.mase(base, 1, c.scale)[0]))}; LSTM / baseline {ratio_text(r)}"
         + (" (1 seed: no verdict on one seed)" if len(c.seeds) < 2 else ""),
     )
 
@@ -137,20 +140,20 @@ def _blog(c: Comparison, margin: float) -> list[Verdict]:
             SINGLE_STEP,
             plain_wrong,
             f"one-step RMSE, LSTM on the differenced series: naive {number(persist[0])}, window 1 "
-            f"horizon 1 {m(single)} (naive / model {_ratio(r1)}); with horizon {k} {m(longer)} "
-            f"(horizon 1 / horizon {k} {_ratio(r4)})",
+            f"horizon 1 {m(single)} (naive / model {ratio_text(r1)}); with horizon {k} {m(longer)} "
+            f"(horizon 1 / horizon {k} {ratio_text(r4)})",
         ),
         Verdict(
             USE_WINDOWS,
             v2,
             f"one-step RMSE, differenced series: window 1 horizon 1 {m(single)}, window {w} "
-            f"{m(window)} ({_ratio(r2)}); window 1 horizon {k} / window {w} {_ratio(r5)}",
+            f"{m(window)} ({ratio_text(r2)}); window 1 horizon {k} / window {w} {ratio_text(r5)}",
         ),
         Verdict(
             DETREND,
             v3,
             f"one-step RMSE, stateless window {w}: raw {m(raw)}, differenced {m(window)} "
-            f"({_ratio(r3)})",
+            f"({ratio_text(r3)})",
         ),
     ]
 
@@ -182,5 +185,5 @@ def versus_rows(c: Comparison, margin: float = 0.05) -> list[list[str]]:
             model = rolling.best_model(c, h, lambda r, cell=cell: r.cell == cell)
             r = rolling.paired(model, base, h, c.scale)
             rows.append([str(h), model.label + f" ({model.series})", base.name,
-                         _ratio(r).removeprefix("ratio "), rolling.ratio_word(r, margin, len(c.seeds))])  # fmt: skip
+                         ratio_text(r).removeprefix("ratio "), rolling.ratio_word(r, margin, len(c.seeds))])  # fmt: skip
     return rows

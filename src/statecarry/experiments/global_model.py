@@ -30,6 +30,7 @@ from .forecast import (
     split,
     truth_paths,
 )
+from .forecast_verdicts import ratio_text
 from .series import Series
 
 
@@ -86,5 +87,5 @@ def rows(scores: list[SeriesScore], ahead: int, margin: float = 0.05) -> list[li
             r = rolling.paired(sc.global_, sc.alone, h, sc.scale)
             table.append([sc.series, str(h), fmt(rolling.mase(sc.alone, h, sc.scale)),
                           fmt(rolling.mase(sc.global_, h, sc.scale)),
-                          f"{r.mean:.2f} [{r.low:.2f}, {r.high:.2f}]", rolling.ratio_word(r, margin, len(sc.global_.paths))])  # fmt: skip
+                          ratio_text(r).removeprefix("ratio "), rolling.ratio_word(r, margin, len(sc.global_.paths))])  # fmt: skip
     return table

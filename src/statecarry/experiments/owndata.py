@@ -28,6 +28,7 @@ from ..data.layout import Batches
 from ..data.steps import pack_steps, windows_of
 from ..data.tables import Columns, Sequences
 from ..errors import ConfigError, DataError
+from . import scores
 
 FEW_LABELS = 10  # at most this many whole-number values: a column of labels, not a quantity
 
@@ -139,10 +140,10 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     head, labels = choose_head(np.concatenate(train_y), "softmax" if seqs.labels is not None else setup.head)
     ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
     x_all = np.concatenate(train_x)
-    scaling = {"x_mean": x_all.mean(0).tolist(), "x_std": _std(x_all).tolist()}
+    scaling = {"x_mean": _mean(x_all).tolist(), "x_std": _std(x_all).tolist()}
     if head == "linear":
         y_all = np.concatenate(train_y)
-        scaling |= {"y_mean": y_all.mean(0).tolist(), "y_std": _std(y_all).tolist()}
+        scaling |= {"y_mean": _mean(y_all).tolist(), "y_std": _std(y_all).tolist()}
     prep = Prepared(columns, setup, head, ahead, labels, scaling, None, None)  # type: ignore[arg-type]
     if seqs.labels is not None:
         prep.label_names = [seqs.labels[int(c)] for c in labels]
@@ -166,8 +167,19 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     return prep
 
 
+def _largest(a: np.ndarray) -> np.ndarray:
+    """Each column's largest magnitude (1 for an all-zero column): the moments are taken of
+    the column divided by it, so values near 1e300 neither overflow a sum nor a square."""
+    top = np.abs(a).max(0)
+    return np.where(top > 0, top, 1.0)
+
+
+def _mean(a: np.ndarray) -> np.ndarray:
+    return (a / _largest(a)).mean(0) * _largest(a)
+
+
 def _std(a: np.ndarray) -> np.ndarray:
-    std = a.std(0)
+    std = (a / _largest(a)).std(0) * _largest(a)
     return np.where(std > 0, std, 1.0)  # a constant column stays as it is (minus its mean)
 
 
@@ -231,5 +243,7 @@ def persistence_rmse(prep: Prepared) -> dict[str, float] | None:
         truth = y[first:]  # scored inputs start at `warm`; their targets are k steps on
         last.append(truth - y[first - 1 : len(y) - 1])
         mean.append(truth - y_mean)
-    return {"persistence": float(np.sqrt(np.mean(np.concatenate(last) ** 2))),
-            "training mean": float(np.sqrt(np.mean(np.concatenate(mean) ** 2)))}  # fmt: skip
+    def rms(errors: list[np.ndarray]) -> float:
+        return float(scores.rmse(np.concatenate(errors).ravel(), 0.0))  # no overflow near 1e300
+
+    return {"persistence": rms(last), "training mean": rms(mean)}

@@ -11,6 +11,7 @@ import numpy as np
 from ..core.spec import Model
 from ..data import tables
 from ..errors import DataError
+from . import scores
 from .owndata_run import predict_table, state_key
 
 
@@ -122,7 +123,7 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
     targets = meta["columns"]["targets"]
     if meta["head"] == "linear":
         error = pred - truth
-        return {t: {"rmse": float(np.sqrt(np.mean(error[:, k] ** 2))), "mae": float(np.mean(np.abs(error[:, k])))}
+        return {t: {"rmse": float(scores.rmse(error[:, k], 0.0)), "mae": float(np.mean(np.abs(error[:, k])))}
                 for k, t in enumerate(targets)}, len(pred), scored, []  # fmt: skip
     if meta["head"] == "sigmoid":  # 0/1 labels; anything else (text too) is never predicted
         valid = np.isin(truth, (0.0, 1.0)) & (seqs.labels is None)

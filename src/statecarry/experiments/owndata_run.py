@@ -44,7 +44,8 @@ def in_units(metrics: dict[str, np.ndarray], prep: Prepared) -> dict[str, np.nda
     if prep.head != "linear" or len(prep.columns.targets) != 1:
         return dict(metrics)
     std = float(prep.scaling["y_std"][0])
-    return {k: v * std if k.endswith(("_rmse", "_mae")) else v for k, v in metrics.items()}
+    return {k: np.asarray(v, np.float64) * std if k.endswith(("_rmse", "_mae")) else v
+            for k, v in metrics.items()}  # float64: a float32 metric times a deviation near 1e300 overflows
 
 
 def finite_seeds(fit_: Fit) -> list[int]:
