@@ -13,6 +13,7 @@ alone (the Python API) against the packed CLI predictions; Keras' own outputs.
 """
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,14 @@ def test_predict_export_import_are_quiet_with_q_and_state_paths_are_checked_firs
     assert ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.csv", "-q").output == ""
     assert ok("export", model, "--keras", tmp_path / "m.keras", "-q").output == ""
     assert ok("import", tmp_path / "m.keras", "-o", tmp_path / "b.safetensors", "--like", model, "-q").output == ""
+    # --like a model of other sizes: its columns and scaling would fit nothing (was written anyway)
+    other = tmp_path / "other.safetensors"
+    ok("train", data / "macro.csv", "--target", "infl", "--features", "infl", *SMALL, "--units", 3, "-o", other,
+       "--no-store", "-q")  # fmt: skip
+    refused = invoke("import", tmp_path / "m.keras", "-o", tmp_path / "c.safetensors", "--like", other)
+    assert refused.exit_code == 2 and not (tmp_path / "c.safetensors").exists()
+    assert refused.output == ("Error: the Keras model has units 4 (expected 3), features 4 (expected 1); build it "
+                              "with the same sizes as the model it should replace.\n")  # fmt: skip
     for args, message in [
         (["--state-out", tmp_path / "s.txt"], f"--state-out {tmp_path / 's.txt'}: states are written as NumPy .npz; name it with .npz"),
         (["--state-in", tmp_path / "nosuch.npz"], f"--state-in {tmp_path / 'nosuch.npz'}: there is no such file"),
@@ -381,6 +390,23 @@ def test_a_model_with_non_finite_parameters_is_refused_by_predict_and_export(dat
     result = invoke("export", bad, "--keras", tmp_path / "m.keras")
     assert result.exit_code == 2 and "gives non-finite outputs (its training diverged)" in result.output
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.keras").exists()
+
+
+def test_a_value_near_1e300_is_scaled_not_overflowed(data, tmp_path):
+    """One cell of 1e300 made the deviation inf: a NaN model saved, 'rmse nan' and NumPy's
+    overflow warnings. The scaling and every error in the target's units stay finite."""
+    macro = pd.read_csv(data / "macro.csv")
+    macro.loc[100, "realgdp"] = 1e300
+    macro.to_csv(tmp_path / "huge.csv", index=False)
+    model = tmp_path / "m.safetensors"
+    trained = ok("train", tmp_path / "huge.csv", *MACRO, *SMALL, "-o", model, "--no-store").output
+    assert not re.search(r"\b(nan|inf)\b", trained) and "Warning" not in trained, trained
+    scaling = sc.core.checkpoint.read_extra(model)["scaling"]
+    # one cell of 1e300 among n: deviation 1e300 sqrt(n - 1) / n, n the training rows (100 to 203)
+    assert 1e300 / np.sqrt(203) < scaling["x_std"][1] < 1e300 / np.sqrt(100)
+    assert np.isfinite(scaling["x_mean"] + scaling["x_std"]).all()
+    scored = ok("evaluate", model, tmp_path / "huge.csv").output
+    assert "rmse nan" not in scored and "Warning" not in scored
 
 
 def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):

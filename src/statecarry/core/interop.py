@@ -248,11 +248,11 @@ def from_keras(keras_model: Any, like: Model | None = None) -> tuple[Model, dict
     }
     check_params(params, model)
     if like is not None:
-        _check_like(model, like)
+        check_like(model, like)
     return model, params
 
 
-def _check_like(model: Model, like: Model) -> None:
+def check_like(model: Model, like: Model) -> None:
     differ = [
         f"{name} {getattr(model, name)!r} (expected {getattr(like, name)!r})"
         for name in ("cell", "layers", "units", "head", "features", "outputs")

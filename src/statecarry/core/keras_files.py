@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InteropError
 from .checkpoint import load, read_extra, save
-from .interop import _keras, from_keras, keras_ranks, to_keras
+from .interop import _keras, check_like, from_keras, keras_ranks, to_keras
 
 TOLERANCE = 1e-5  # float32 round-off of two implementations of the same cell
 CHECK_SHAPE = (4, 12)  # (streams, steps) of the random batch the outputs are compared on
@@ -67,7 +67,9 @@ def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: st
     model, params = from_keras(keras_model)
     extra = read_extra(like) if like else None
     if extra is not None:
-        model = model.replace(head=load(like)[0].head)
+        liked = load(like)[0]  # its columns and scaling fit only a model of its sizes
+        check_like(model, liked.replace(head=model.head))  # a softmax is Keras' logits + activation
+        model = model.replace(head=liked.head)
     difference = largest_difference(keras_model, params, model)
     if not difference <= TOLERANCE:  # NaN too: a non-finite model is never written
         raise InteropError(f"the imported model differs from the Keras one by {difference:.2g}; nothing written.")
