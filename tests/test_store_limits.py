@@ -299,6 +299,12 @@ def test_a_damaged_epoch_value_is_named_by_run_epoch_and_metric():
     assert f"run {ids[0]}" in shown.output and "table epochs, epoch 0, test_acc" in shown.output
     listed = invoke("runs", "list", "--json")  # the damage is in an earlier epoch: still listed
     assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 2
+    # valid JSON with a value too few for the run's seeds: an IndexError in export, a shifted mean in show
+    _raw("update epochs set value = '[0.5]' where run_id = ? and epoch = 0", ids[1])
+    for command in (["show"], ["export"], ["export", "--format", "json"]):
+        damaged = invoke("runs", *command[:1], str(ids[1]), *command[1:])
+        assert damaged.exit_code == 2 and one_sentence(damaged.output), damaged.output
+        assert f"run {ids[1]}" in damaged.output and "table epochs, epoch 0, test_acc" in damaged.output
 
 
 def test_a_store_missing_its_epochs_table_is_named_its_runs_stay_listable_and_untouched():

@@ -285,6 +285,8 @@ class Store:
         for epoch, name, value in rows:
             try:
                 values = _floats(value)
+                if len(values) != len(run.seeds):  # one value per seed, or the tables shift
+                    raise BadValue
             except BadValue:
                 raise DamagedRow(run.id, "epochs", f"epoch {epoch}, {name}", self.path) from None
             if metrics:
