@@ -179,6 +179,11 @@ def is_numeric(column: pd.Series) -> bool:
     return _numeric_share(column) == 1.0
 
 
+def is_mostly_numeric(column: pd.Series) -> bool:
+    """Numbers but for a few bad cells: meant as numbers (and refused at the bad cell's line)."""
+    return _numeric_share(column) > MOSTLY
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

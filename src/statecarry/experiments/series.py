@@ -115,12 +115,14 @@ def _series(frame, column: str | None, source: str) -> Series:
             f"{source} has a header ({', '.join(header)}) but no data rows under it; "
             "give at least one value per row."
         )
-    name = header[_pick_column(header, frame, column, source, tables.is_numeric)]
+    name = header[_pick_column(header, frame, column, source, tables.is_mostly_numeric)]
     values = tables.column_values(frame, name, lines_of)
     return Series(values, name, source)
 
 
 def _pick_column(header: list[str], frame, column: str | None, source: str, is_numeric) -> int:
+    """The one column of numbers (a column with a few bad cells counts: it is refused at its
+    bad cell, not passed over for the row index beside it)."""
     if column is not None:
         if column not in header:
             raise DataError(
