@@ -2,6 +2,8 @@
 the horizon that covers a packed sequence, `fit` against the plain engine loop, and the
 claim's verdict rule."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,20 @@ def test_variable_length_task_is_the_qa_padding_without_a_mask():
         np.testing.assert_array_equal(row[: len(seq)], seq)
         assert not row[len(seq) :].any()
     np.testing.assert_array_equal(train.y, labels)
+
+
+def test_a_packed_window_too_long_for_the_covering_horizon_names_time_steps_before_training():
+    """`varlen --time-steps 500` trained 4 layouts, then said 'horizon 2 is longer than an epoch',
+    naming a setting varlen has no flag for. The bound is the largest window that still works."""
+    from statecarry.data.padding import covering_horizon
+
+    setup = varlen.Setup()
+    with pytest.raises(ConfigError, match=r"^--time-steps 500 leaves a packed epoch 1 window\(s\), fewer than the 2 "
+                                          r"its covering horizon reaches back; use --time-steps (\d+) or less\.$") as caught:  # fmt: skip
+        varlen.with_setup(setup, time_steps=500)
+    bound = int(caught.value.args[0].split("use --time-steps ")[1].split()[0])
+    for t, fits in ((bound, True), (bound + 1, False)):  # the packed batches themselves decide
+        packed = varlen.Layout("packed", "packed", setup.batch_size, "stateful")
+        windows = min(varlen.layout_batches(packed, dataclasses.replace(setup, time_steps=t), *part).x.shape[0]
+                      for part in varlen.make_data(setup))  # fmt: skip
+        assert (windows >= covering_horizon(setup.max_length, t)) is fits

@@ -332,7 +332,27 @@ def with_setup(setup: Setup, **changes) -> Setup:
         raise ConfigError(f"max-length {setup.max_length} is above {MAX_LENGTH}; this experiment is about short sequences.")
     if not (setup.learning_rate > 0 and setup.learning_rate < float("inf")):
         raise ConfigError(f"lr must be a finite number > 0, got {setup.learning_rate!r}.")
+    _check_packed_windows(setup)
     return setup
+
+
+def _check_packed_windows(setup: Setup) -> None:
+    """The packed layouts need as many windows per epoch as the covering horizon reaches back
+    (train and test alike); say so before the padded layouts have trained, naming the flag."""
+    one_step = Layout("packed", "packed", setup.batch_size, "stateful")
+    steps = min(layout_batches(one_step, replace(setup, time_steps=1), *part).x.shape[0]
+                for part in make_data(setup))  # a row's stream, in steps (the shorter part's)  # fmt: skip
+
+    def enough(t: int) -> bool:
+        return -(-steps // t) >= covering_horizon(setup.max_length, t)
+
+    if enough(setup.time_steps):
+        return
+    fits = next((t for t in range(setup.time_steps - 1, 0, -1) if enough(t)), None)
+    hint = f"use --time-steps {fits} or less" if fits else "use a smaller --batch-size"
+    raise ConfigError(f"--time-steps {setup.time_steps} leaves a packed epoch {-(-steps // setup.time_steps)} "
+                      f"window(s), fewer than the {covering_horizon(setup.max_length, setup.time_steps)} its "
+                      f"covering horizon reaches back; {hint}.")  # fmt: skip
 
 
 MAX_LENGTH = 1000
