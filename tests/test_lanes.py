@@ -131,3 +131,31 @@ def test_a_product_is_written_out_up_to_small_product_and_a_dot_past_it(n, m):
     lanes = np.stack([w, 2 * w], axis=-1)  # with a lane axis: always written out, one per lane
     assert "dot_general" not in str(jax.make_jaxpr(cells.matvec)(v, lanes))
     np.testing.assert_allclose(cells.matvec(v, lanes)[..., 1], 2 * (v.astype(np.float64) @ w), rtol=1e-5, atol=1e-5)
+
+
+def test_when_one_lane_group_does_not_fit_fit_runs_a_seed_at_a_time_without_the_lanes(monkeypatch):
+    """One seed in the lanes is 16 seeds' data; `run prev-batch --time-steps 100000` was killed
+    by the kernel (the plan said 6 seeds fit, the lanes padded them to 16). With room for 4
+    seeds and none for 16, fit takes the seed-first program: the lanes never run, and the
+    numbers are those of `vector_lanes=False`."""
+    from statecarry.core import memory
+
+    monkeypatch.setattr(runtime, "_PROGRAM_DIR", None)  # a stored program would skip the spy
+    tr, te = data(0)
+    model, train = CASES["stateful"]
+    plain = fit(tr, model, train, SEEDS, te, vector_lanes=False)
+    needs = []
+    original_plan = memory.plan
+    monkeypatch.setattr(memory, "plan", lambda need, *a, **k: needs.append(need) or original_plan(need, *a, **k))
+    fit(tr, model, train, SEEDS, te)  # records what one seed needs
+    room = needs[0].total(4, runtime.LANE_WIDTH)  # 4 seeds at once, not 16
+    monkeypatch.setattr(memory, "budget", lambda: (room, "the test's budget"))
+
+    def lanes_not_wanted(*args, **kwargs):
+        raise AssertionError("the lanes ran")
+
+    monkeypatch.setattr(engine, "run_epoch_lanes", lanes_not_wanted)
+    runtime.clear_cache()
+    fallen = fit(tr, model, train, SEEDS, te)
+    for name in plain.metrics:
+        np.testing.assert_array_equal(fallen.metrics[name], plain.metrics[name], err_msg=name)
