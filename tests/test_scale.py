@@ -136,6 +136,24 @@ def test_executor_errors_are_sentences():
         executors.make_executor("dask")
 
 
+def test_an_address_that_takes_no_connection_is_refused_before_ray_tries_it(monkeypatch):
+    """Ray retried `--address 127.0.0.1:1` for over 10 minutes, printing only its own logs."""
+    import socket
+
+    ray = pytest.importorskip("ray")
+    from statecarry.errors import ConfigError
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: pytest.fail("ray.init was called"))
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ConfigError, match=rf"^cannot reach the Ray cluster at {address} \(connection refused\); "
+                                              r"start it with 'ray start --head' there, or check --address\.$"):  # fmt: skip
+            executors.RayExecutor(address)
+
+
 def test_the_local_executor_never_imports_ray(tmp_path):
     import subprocess
 

@@ -84,6 +84,7 @@ class RayExecutor:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "logging_level": logging.ERROR}  # no INFO lines
             if address:
+                _reachable(address)
                 options["address"] = address
             try:
                 with warnings.catch_warnings():
@@ -108,6 +109,25 @@ class RayExecutor:
         finally:  # Ctrl-C or an error: stop what has not finished
             for ref in pending:
                 self.ray.cancel(ref, force=True)
+
+
+PROBE_SECONDS = 10  # Ray itself retries an address that answers nothing for many minutes
+
+
+def _reachable(address: str) -> None:
+    """Refuse, within PROBE_SECONDS, a HOST:PORT (or ray://HOST:PORT) that takes no connection:
+    Ray retries such an address for many minutes, printing only its own log lines."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local" and other forms are Ray's to read
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        why = f"no answer within {PROBE_SECONDS} s" if isinstance(e, TimeoutError) else (e.strerror or str(e)).lower()
+        raise ConfigError(f"cannot reach the Ray cluster at {address} ({why}); "
+                          "start it with 'ray start --head' there, or check --address.") from None  # fmt: skip
 
 
 def make_executor(name: str, address: str | None = None, gpus: float = 0):
