@@ -169,3 +169,14 @@ def test_json_numbers_are_the_runners_numbers_for_the_same_flags():
     got = np.array([[e[m][0] for m in METRICS] for e in data["epochs"]])
     want = np.stack([alone.metrics[m][:, 0] for m in METRICS], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_prev_sample_runs_at_its_own_batch_size_unless_told_otherwise():
+    """`run prev-sample` refused the Config default batch size 4, although the task is batch
+    size 1 by definition; a batch size given is still checked."""
+    args = ["run", "prev-sample", "--seeds", "1", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--json", "--no-store"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"]["batch_size"] == 1
+    told = CliRunner().invoke(cli, [*args, "--batch-size", "4"])
+    assert told.exit_code == 2 and "prev-sample needs batch-size 1" in told.output

@@ -19,7 +19,7 @@ import click
 
 from ..core.spec import MODES
 from ..errors import StatecarryError
-from ..experiments.config import Config
+from ..experiments.config import TASK_DEFAULTS, Config
 from ._store import store_option
 
 
@@ -58,7 +58,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--shuffle/--no-shuffle", "shuffle", None, "reshuffle samples every epoch"),
     ("--epochs", "epochs", int, "training epochs"),
     ("--units", "units", int, "LSTM units"),
-    ("--batch-size", "batch_size", int, "samples per batch"),
+    ("--batch-size", "batch_size", int, "samples per batch (prev-sample: 1)"),
     ("--time-steps", "time_steps", int, "steps per sample"),
     ("--n-train", "n_train", int, "training samples"),
     ("--n-test", "n_test", int, "test samples"),
@@ -83,7 +83,7 @@ def config_options(fn: Callable) -> Callable:
 
 def make_config(task: str, options: dict[str, Any]) -> Config:
     given = {k: v for k, v in options.items() if v is not None}
-    return Config(task=task, **{k: v for k, v in given.items() if k != "task"})
+    return Config(task=task, **TASK_DEFAULTS.get(task, {}) | {k: v for k, v in given.items() if k != "task"})
 
 
 def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
@@ -210,7 +210,7 @@ def run(
     task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quiet: bool, no_store: bool,
     **options,
 ):
-    """Train TASK (first-step, prev-batch, prev-sample, random-labels, copy) over many seeds."""
+    """Train TASK (first-step, prev-batch, prev-sample, random-labels, copy, variable-length) over many seeds."""
     if not 0 <= first_seed <= SEED_LIMIT - seeds:
         raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)

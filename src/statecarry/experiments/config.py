@@ -16,6 +16,10 @@ from ..core.spec import Model, Train
 from ..data.sizes import MAX_SIZE, whole_size
 from ..errors import ConfigError
 
+# What a task defines for itself, where the Config default would be refused: prev-sample's
+# label is in the previous sample, which is the collocated one only at batch size 1.
+TASK_DEFAULTS: dict[str, dict] = {"prev-sample": {"batch_size": 1}}
+
 
 @dataclass(frozen=True)
 class Config:
