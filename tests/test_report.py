@@ -236,6 +236,9 @@ def test_equivalent_command_repeats_the_config():
     )
     command = report.equivalent_command(run)
     assert command == "statecarry run prev-batch --marker --horizon 2 --lr 0.01 --seeds 5"
+    sweep = fake_run(4, task="prev-batch", horizon=2) | {"kind": "sweep"}
+    sweep["config"] = sweep["config"] | {"grid": "horizon=1,2 marker=0,1"}
+    assert report.equivalent_command(sweep) == 'statecarry sweep prev-batch --grid "horizon=1,2 marker=0,1" --horizon 2 --seeds 5'
 
 
 # -- from the store and the CLI ---------------------------------------------------------------

@@ -223,3 +223,19 @@ def test_a_packed_window_too_long_for_the_covering_horizon_names_time_steps_befo
         windows = min(varlen.layout_batches(packed, dataclasses.replace(setup, time_steps=t), *part).x.shape[0]
                       for part in varlen.make_data(setup))  # fmt: skip
         assert (windows >= covering_horizon(setup.max_length, t)) is fits
+
+
+def test_a_layout_is_stored_with_its_own_batch_size_and_steps():
+    """The store said batch_size=16, time_steps=12 for 'padded, batch 1' (the setup's values
+    overrode the layout's); the report could not tell the padded layouts apart."""
+    setup = varlen.Setup()
+    records = {layout.name: varlen.layout_record(layout, setup) for layout in varlen.layouts(setup)}
+    steps = {name: (r["batch_size"], r["time_steps"], r["mask"]) for name, r in records.items()}
+    assert steps == {
+        "padded, batch 1 (Q&A)": (1, 20, True), "padded, batch 16": (16, 20, True),
+        "padded, batch 16, no mask": (16, 20, False), "packed, batch 16, horizon 1": (16, 12, True),
+        "packed, batch 16, horizon 3": (16, 12, True),
+    }  # fmt: skip
+    from statecarry.report.cells import run_label
+
+    assert run_label({"config": records["padded, batch 16, no mask"]}) == "padded, batch 16, no mask"

@@ -158,9 +158,10 @@ def layout_spec(layout: Layout, setup: Setup) -> tuple[Model, Train]:
 
 def layout_record(layout: Layout, setup: Setup) -> dict:
     """What identifies a layout's runs in the store (and lets `--resume` reuse them)."""
+    steps = setup.time_steps if layout.kind == "packed" else setup.max_length  # padded: to the longest
     return {"experiment": "varlen", "task": layout.name, "layout": layout.name, "kind": layout.kind,
-            "batch_size": layout.batch_size, "mode": layout.mode, "horizon": layout.horizon,
-            "mask": layout.mask, **setup.__dict__}  # fmt: skip
+            **setup.__dict__, "batch_size": layout.batch_size, "time_steps": steps, "mode": layout.mode,
+            "horizon": layout.horizon, "mask": layout.mask}  # fmt: skip
 
 
 def _measure(train: Batches, test: Batches, layout: Layout, setup: Setup, seeds: list[int]):

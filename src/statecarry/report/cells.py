@@ -53,7 +53,7 @@ def run_label(run: dict, with_id: bool = True) -> str:
     if run.get("label"):
         return str(run["label"])
     c = run["config"]
-    if "mode" not in c:  # a forecast model: its task names it ("LSTM stateless, window 12, raw")
+    if "mode" not in c or "layout" in c:  # a forecast model or a varlen layout: its task names it
         return (f"#{run['id']} " if with_id and run.get("id") is not None else "") + str(c.get("task", "?"))
     bits = [c["mode"]]
     if c.get("horizon", 1) != 1:

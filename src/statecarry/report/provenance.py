@@ -18,9 +18,13 @@ FLAG_NAMES = {"learning_rate": "--lr"}
 
 
 def equivalent_command(run: dict) -> str:
-    """A `statecarry run` command line that repeats this run (from its config and seeds)."""
+    """A `statecarry run` (a sweep: `statecarry sweep … --grid`) command line that repeats this
+    run, from its config and seeds."""
     c, defaults = run.get("config") or {}, _defaults()
-    parts = ["statecarry", "run", str(c.get("task", ""))]
+    sweep = run.get("kind") == "sweep" and c.get("grid")
+    parts = ["statecarry", "sweep" if sweep else "run", str(c.get("task", ""))]
+    if sweep:
+        parts.append(f'--grid "{c["grid"]}"')
     for key, value in c.items():
         if key == "task" or key not in defaults or value == defaults[key] or value is None:
             continue
