@@ -41,3 +41,13 @@ def test_a_terminal_gets_a_bar_with_rate_and_time_left(monkeypatch):
 
 def test_quiet_prints_nothing(monkeypatch):
     assert run(monkeypatch, tty=True, quiet=True) == ""
+
+
+def test_piped_progress_says_something_at_least_once_a_minute(monkeypatch):
+    """A 100,000-epoch train piped to a file printed nothing for 10 minutes (its first quarter)."""
+    clock = iter(range(0, 100_000, 7))  # each call to the clock: 7 s later
+    monkeypatch.setattr(_progressbar.time, "perf_counter", lambda: float(next(clock)))
+    lines = run(monkeypatch, tty=False).splitlines()
+    seconds = [int(line.split("(")[1].split(" s")[0]) for line in lines]
+    assert all(b - a <= _progressbar.PIPED_EVERY_SECONDS + 14 for a, b in zip(seconds, seconds[1:])), seconds
+    assert "train 25/100" in [line.split(" (")[0] for line in lines] and len(lines) < 100 // 4

@@ -12,6 +12,7 @@ import click
 
 PROGRESS_AFTER_SECONDS = 2.0  # short work shows no progress at all
 PIPED_LINES = 4  # when piped: a line at each quarter (and the last)
+PIPED_EVERY_SECONDS = 60.0  # and at least once a minute: a long quarter said nothing for 10 minutes
 
 Progress = Callable[[str, int, int], None]
 
@@ -24,6 +25,7 @@ def progress(quiet: bool) -> Progress | None:
     interactive = sys.stderr.isatty()
     bars: dict[str, object] = {}
     printed: dict[str, int] = {}
+    last_line: dict[str, float] = {}
 
     def report(stage: str, done: int, total: int) -> None:
         if stage == "compile":
@@ -37,9 +39,11 @@ def progress(quiet: bool) -> Progress | None:
         quarter = done * PIPED_LINES // max(total, 1)
         if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and done < total:
             return
-        if quarter > printed.get(stage, 0) or (done >= total and printed.get(stage, 0) < PIPED_LINES):
-            printed[stage] = quarter
-            click.echo(f"{stage} {done}/{total} ({time.perf_counter() - start:.0f} s)", err=True)
+        now = time.perf_counter()
+        quiet_too_long = now - last_line.get(stage, start) >= PIPED_EVERY_SECONDS and done < total
+        if quarter > printed.get(stage, 0) or (done >= total and printed.get(stage, 0) < PIPED_LINES) or quiet_too_long:
+            printed[stage], last_line[stage] = quarter, now
+            click.echo(f"{stage} {done}/{total} ({now - start:.0f} s)", err=True)
 
     return report
 
