@@ -163,7 +163,7 @@ def test_forecast_and_verdict_lines_of_one_seed_say_why_there_is_no_interval():
     (row,) = forecast_verdicts.table_rows(SimpleNamespace(results=[one], scale=0.5, ahead=1))
     assert row[2:4] == ["0.500 ± — (1 seed)", "0.250 ± — (1 seed)"]  # MASE h=1, one-step RMSE
     verdict, ratio = forecast_verdicts.ratio_verdict(np.array([2.0]), np.array([1.0]))
-    assert verdict == "inconclusive" and forecast_verdicts._ratio(ratio) == "ratio 2.00 — (1 seed)"
+    assert verdict == "inconclusive" and forecast_verdicts.ratio_text(ratio) == "ratio 2.00 — (1 seed)"
     evidence = {"a": {"test_acc": np.array([[0.9]])}, "b": {"test_acc": np.array([[0.5]])}}
     judged = verdicts.Differs("a", "b", expect="greater").judge(evidence)
     assert "+0.400 — (1 seed)" in judged.measured and "nan" not in judged.measured
