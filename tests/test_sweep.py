@@ -35,6 +35,8 @@ def test_grid_values_take_the_type_of_their_config_field():
         ("marker=maybe", "true/false"),
         ("units", "KEY=V1,V2"),
         ("units=3 units=8", "appears twice"),
+        ("units=3,3", "gives '3' twice; give each value once"),  # the same point trained twice
+        ("lr=0.01,1e-2", "gives '1e-2' twice"),  # equal once read as numbers
         ("", "empty"),
         ("task=first-step", "unknown grid key"),
         ("seeds=2,4", "Seeds are not a grid key: every point runs the same seeds, --seeds N"),  # was "Did you mean 'steps'"
@@ -189,3 +191,13 @@ def test_a_grid_over_epochs_names_each_points_final_epoch_not_the_default():
     assert "each point's final epoch" in title and "(5)" not in title
     plain = format_points([SimpleNamespace(**{**vars(point(1)), "values": {"units": 3}})], 2, Config(task="prev-batch"))
     assert "final epoch (5)" in plain.splitlines()[0]
+
+
+def test_a_flag_that_is_also_a_grid_key_is_refused_not_dropped():
+    from click.testing import CliRunner
+
+    from statecarry.cli import cli
+
+    result = CliRunner().invoke(cli, ["sweep", "first-step", "--grid", "units=2,3", "--units", "5", "--no-store"])
+    assert result.exit_code == 2
+    assert result.output == "Error: --units is also a --grid key; give its values in --grid only.\n"

@@ -68,7 +68,11 @@ def parse_grid(text: str) -> list[tuple[str, list[Any]]]:
         parts = values.split(",")
         if "" in parts:
             raise ConfigError(f"grid entry {token!r} has an empty value; write {key}=a,b.")
-        grid.append((name, [_convert(name, v) for v in parts]))
+        converted = [_convert(name, v) for v in parts]
+        twice = next((parts[i] for i, v in enumerate(converted) if v in converted[:i]), None)
+        if twice is not None:  # the same point would train twice
+            raise ConfigError(f"grid entry {token!r} gives {twice!r} twice; give each value once.")
+        grid.append((name, converted))
     if not grid:
         raise ConfigError('the grid is empty; e.g. --grid "horizon=1,2 units=3,8".')
     return grid
