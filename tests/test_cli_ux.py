@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -211,3 +213,18 @@ def test_stdout_on_a_full_disk_is_one_error_line_for_any_command(tmp_path):
         assert done.returncode == 2, done.stderr[-2000:]
         assert done.stderr.strip() == ("Error: could not write to standard output (No space left on device); "
                                        "write to a file instead (redirect it, or -o FILE where the command takes it).")
+
+
+def test_the_store_errors_name_every_command_that_takes_no_store():
+    """The read-only store sentence listed four commands; varlen, train and compare take --no-store too."""
+    import re
+
+    from statecarry.cli import cli
+    from statecarry.store import opening
+
+    ctx = click.Context(cli)
+    takes = {name for name in cli.list_commands(ctx)
+             if any(p.name == "no_store" for p in cli.get_command(ctx, name).params)}  # fmt: skip
+    text = Path(opening.__file__).read_text()
+    listed = re.search(r"--no-store to the command \(([^)]*)\)", text).group(1)
+    assert set(re.split(r", | or ", listed)) == takes

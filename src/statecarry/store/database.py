@@ -81,7 +81,7 @@ class Store:
             raise StoreError(
                 f"cannot write the run store {self.path}: it is damaged (its {self.missing[0]} "
                 "table is missing); move it aside, point STATECARRY_HOME elsewhere, or add "
-                "--no-store to run, sweep, reproduce or forecast."
+                "--no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
             )
         try:
             with transaction(self.db):
@@ -89,7 +89,7 @@ class Store:
         except sqlite3.OperationalError as e:
             raise StoreError(
                 f"cannot write the run store {self.path} ({e}); free some space or make it "
-                "writable, point STATECARRY_HOME elsewhere, or add --no-store to run, sweep, reproduce or forecast."
+                "writable, point STATECARRY_HOME elsewhere, or add --no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
             ) from None
 
     def close(self) -> None:
