@@ -277,6 +277,8 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
+    ("folder.csv", "folder", ["--target", "b"], "folder.csv is a folder; give a .csv, .tsv or .parquet file in it."),
+    ("folder", "folder", ["--target", "b"], "folder is a folder; give"),  # was "folder is neither CSV nor Parquet"
     ("t.csv", "a,b\n" + "0.5,1\n" * 30, ["--target", "b"], "the target has one label only (1)"),
     ("t.csv", "a,b\n" + "".join(f"{i},{['lo', 'mid', 'hi'][i % 3]}\n" for i in range(30)), ["--target", "a", "--features", "b"],
      "column 'b' of t.csv holds text, not numbers ('lo' on line 2); statecarry reads numbers only"),
@@ -289,7 +291,9 @@ BAD_TABLES = [
 @pytest.mark.parametrize("command", ["train", "compare"])
 @pytest.mark.parametrize("name, text, args, message", BAD_TABLES)
 def test_every_bad_table_is_one_error_line_and_exit_2(tmp_path, command, name, text, args, message):
-    if text is not None:
+    if text == "folder":
+        (tmp_path / name).mkdir()
+    elif text is not None:
         (tmp_path / name).write_text(text)
     result = invoke(command, tmp_path / name, *args, "--no-store")
     assert result.exit_code == 2, result.output

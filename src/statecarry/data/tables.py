@@ -73,6 +73,8 @@ def table_kind(path: Path) -> str:
     """"csv", "tsv" or "parquet" for a table file that is there and fits in memory, or the
     sentence every command that reads a table says (train, compare, predict, forecast)."""
     kind = SUFFIXES.get(path.suffix.lower())
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a .csv, .tsv or .parquet file in it.")
     if kind is None:
         raise DataError(
             f"{path.name} is neither CSV nor Parquet; give a .csv, .tsv or .parquet file."
