@@ -430,6 +430,8 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
         (["import", tmp_path / "nope.keras", "-o", tmp_path / "x.safetensors"], "there is no file at"),
         (["import", data / "macro.csv", "-o", tmp_path / "x.safetensors"],
          "macro.csv is not a Keras model file: Keras saves models as .keras (or the older .h5)"),
+        (["import", tmp_path / "png.keras", "-o", tmp_path / "x.safetensors"],
+         "png.keras is not a Keras model file (Keras could not open it as the zip file a .keras model is)."),
         (["predict", data / "macro.csv", model, "-o", tmp_path / "p.csv"],
          f"MODEL {data / 'macro.csv'} is a table; predict takes the model first: statecarry predict {model} "),
         (["predict", data / "macro.csv", data / "gee.csv", "-o", tmp_path / "p.csv"],
@@ -446,6 +448,7 @@ def test_predict_refuses_what_it_cannot_use_in_one_line(data, tmp_path):
     macro = pd.read_csv(data / "macro.csv")
     macro.head(4).to_csv(tmp_path / "short.csv", index=False)  # 4 rows: warm-up 3, then 1 ahead
     (tmp_path / "d.csv").mkdir()
+    (tmp_path / "png.keras").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))  # an image renamed: Keras said "File not found"
     (tmp_path / "junk.safetensors").write_text("t,value\n1,2\n")
     for args, message in cases:
         result = invoke(*args)

@@ -63,7 +63,10 @@ def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: st
         with keras_ranks():
             keras_model = keras.saving.load_model(keras_path)
     except (ValueError, OSError) as e:
-        raise InteropError(f"{keras_path.name} is not a Keras model file ({str(e).splitlines()[0]}).") from None
+        said = str(e).splitlines()[0]
+        if said.startswith("File not found"):  # Keras' words for a file that is there but no zip
+            said = "Keras could not open it as the zip file a .keras model is"
+        raise InteropError(f"{keras_path.name} is not a Keras model file ({said}).") from None
     model, params = from_keras(keras_model)
     extra = read_extra(like) if like else None
     if extra is not None:
