@@ -1,9 +1,12 @@
 """The README's Python example runs as printed, and prints what the README says it prints."""
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -47,3 +50,17 @@ def test_the_pack_and_any_batch_size_examples_run_as_printed(tmp_path):
     for code in (pack_block, serve_block + check):
         done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_keras_example_runs_after_the_inference_example(tmp_path):
+    """The Keras block continues the inference block's model; its `km(x)` once took that
+    block's x, one stream of 800 steps, which a Keras model built for batch 4 refuses."""
+    pytest.importorskip("keras")
+    (serve_block,) = blocks_starting("import numpy as np\nimport statecarry as sc\n\nseries =")
+    (keras_block,) = blocks_starting("import numpy as np\nimport statecarry as sc\n\nkm = ")
+    # km is stateful: this second call continues the block's first, as a stream of x then x does
+    check = ("\ntwice = sc.predict(params, np.concatenate([x, x], axis=1), model)[0][0]\n"
+             "assert abs(np.asarray(km(x)) - twice[:, -1]).max() < 1e-5\n")
+    done = subprocess.run([sys.executable, "-c", serve_block + keras_block + check], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, env=os.environ | {"KERAS_BACKEND": "jax"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
