@@ -107,7 +107,7 @@ BAD_RUNS = [
     (["run", "first-step", "--batch-size", "0"], "batch-size"),
     (["run", "first-step", "--n-train", "1022"], "1020 or 1024"),
     (["run", "first-step", "--n-test", "30"], "28 or 32"),
-    (["run", "prev-sample"], "batch-size 1"),
+    (["run", "prev-sample", "--batch-size", "4"], "batch-size 1"),
     (["run", "first-step", "--lr", "nan"], "nan"),
     (["run", "first-step", "--horizon", "0"], "horizon"),
     (["run", "first-step", "--horizon", "300"], "256"),
