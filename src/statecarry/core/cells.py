@@ -189,24 +189,10 @@ def forward(
     x: Float[Array, "batch time features"],
     reset: Bool[Array, "batch time"],
 ) -> tuple[State, Float[Array, "batch time outputs"]]:
-    """One batch: per-step head outputs and the state after the batch's last step.
-
-    A head whose product is a dot runs once over all (row, step) pairs flattened into one
-    axis: under two nested vmaps its kernel's gradient contracts two axes, which XLA:CPU
-    computes with its slowest dot (char model, LSTM(256) into 96 classes: 9.8 ms of a 70 ms
-    gradient, one product). A small head keeps the nested form, whose sums the vector lanes
-    order the same way for any number of seeds (flattened, 64 seeds split over two devices
-    differed from 16 at a time by 6e-8)."""
+    """One batch: per-step head outputs and the state after the batch's last step."""
 
     def row(state: State, x: Array, reset: Array) -> tuple[State, Array]:
         state, h = run_stream(params, model, state, x, reset)
-        if flat_head:
-            return state, h
         return state, jax.vmap(head, in_axes=(None, 0, None))(params["dense"], h, model.head)
 
-    flat_head = params["dense"]["kernel"].ndim == 2 and is_dot(*params["dense"]["kernel"].shape)
-    state, out = jax.vmap(row)(state, x, reset)
-    if flat_head:
-        flat = out.reshape((-1,) + out.shape[2:])
-        out = jax.vmap(head, in_axes=(None, 0, None))(params["dense"], flat, model.head).reshape(out.shape[:2] + (-1,))
-    return state, out
+    return jax.vmap(row)(state, x, reset)
