@@ -159,3 +159,30 @@ def test_when_one_lane_group_does_not_fit_fit_runs_a_seed_at_a_time_without_the_
     fallen = fit(tr, model, train, SEEDS, te)
     for name in plain.metrics:
         np.testing.assert_array_equal(fallen.metrics[name], plain.metrics[name], err_msg=name)
+
+
+def test_the_lanes_take_whole_lane_groups_within_the_plan_and_a_small_chunk_size_keeps_them(monkeypatch):
+    """Room for 20 seeds at once: a chunk of 16 (it was rounded up to 32, past the plan); and a
+    chunk_size below 16 with room to spare stays in the lanes (the fallback took it out)."""
+    from statecarry.core import memory
+
+    monkeypatch.setattr(runtime, "_PROGRAM_DIR", None)
+    tr, te = data(0)
+    model, train = CASES["stateful"]
+    seen = []
+    original_lanes = engine.run_epoch_lanes
+    monkeypatch.setattr(engine, "run_epoch_lanes",
+                        lambda carry, *a, **k: seen.append(carry.params["dense"]["bias"].shape[0]) or original_lanes(carry, *a, **k))  # fmt: skip
+    runtime.clear_cache()
+    fit(tr, model, train, SEEDS, te, chunk_size=4)
+    assert seen == [runtime.LANE_WIDTH]  # traced once, for one lane group
+    needs = []
+    original_plan = memory.plan
+    monkeypatch.setattr(memory, "plan", lambda need, *a, **k: needs.append(need) or original_plan(need, *a, **k))
+    seeds = list(range(40))
+    fit(tr, model, train, seeds, te)
+    monkeypatch.setattr(memory, "budget", lambda: (needs[-1].total(20, 48), "the test's budget"))
+    seen.clear()
+    runtime.clear_cache()
+    fit(tr, model, train, seeds, te)
+    assert seen == [runtime.LANE_WIDTH]

@@ -183,12 +183,13 @@ def fit(
     width = runtime.LANE_WIDTH if lanes else 1
     # Estimated before anything is allocated; seeds past what fits at once stream in waves.
     planned = chunk_size
-    chunk_size, wave = memory.plan_for(model, train, len(seeds), chunk_size, first_train, first_test, source.shared,
-                                        making=source.fn is not None, width=width)  # fmt: skip
+    chunk_size, wave = memory.plan_for(model, train, len(seeds), max(planned, width), first_train, first_test,
+                                        source.shared, making=source.fn is not None, width=width)  # fmt: skip
     if lanes and chunk_size < width:  # not even one lane group fits: one seed costs one seed's memory
         lanes, width = False, 1
         chunk_size, wave = memory.plan_for(model, train, len(seeds), planned, first_train, first_test, source.shared,
                                             making=source.fn is not None)  # fmt: skip
+    chunk_size -= chunk_size % width  # whole lane groups, never more seeds at once than the plan's
     chunk_size = max(1, min(chunk_size, len(seeds)))
     # Every chunk has the same shape (the last is padded), so one compiled program serves all;
     # a chunk that divides over the devices runs on all cores at once.
