@@ -238,7 +238,10 @@ def test_equivalent_command_repeats_the_config():
     assert command == "statecarry run prev-batch --marker --horizon 2 --lr 0.01 --seeds 5"
     sweep = fake_run(4, task="prev-batch", horizon=2) | {"kind": "sweep"}
     sweep["config"] = sweep["config"] | {"grid": "horizon=1,2 marker=0,1"}
-    assert report.equivalent_command(sweep) == 'statecarry sweep prev-batch --grid "horizon=1,2 marker=0,1" --horizon 2 --seeds 5'
+    # a flag beside its own grid key is refused by sweep: the grid's keys are left out
+    assert report.equivalent_command(sweep) == 'statecarry sweep prev-batch --grid "horizon=1,2 marker=0,1" --seeds 5'
+    one = fake_run(5, task="prev-sample", batch_size=1)  # the task's own batch size: no flag
+    assert report.equivalent_command(one) == "statecarry run prev-sample --seeds 5"
 
 
 # -- from the store and the CLI ---------------------------------------------------------------

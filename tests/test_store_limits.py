@@ -429,3 +429,12 @@ def test_an_output_that_cannot_be_opened_is_not_told_to_free_space(tmp_path):
     message = str(caught.value)
     assert message.endswith(": choose another path.") and "partial" not in message and "space" not in message
     assert blocker.read_text() == "x"
+
+
+def test_an_epoch_with_another_count_than_the_seeds_is_refused_when_written():
+    with store.open_store() as s:
+        run_id = s.start_run("run", CONFIG, [0, 1])
+        with pytest.raises(ValueError, match=rf"^run {run_id} has 2 seed\(s\), but its test_acc has 1 value\(s\)\.$"):
+            s.record_epoch(run_id, 0, {"test_acc": [0.5]})
+        s.record_epoch(run_id, 0, {"test_acc": [0.5, 0.6]})
+        assert s.get_run(run_id).final["test_acc"] == [0.5, 0.6]

@@ -215,9 +215,9 @@ def test_a_packed_window_too_long_for_the_covering_horizon_names_time_steps_befo
 
     setup = varlen.Setup()
     with pytest.raises(ConfigError, match=r"^--time-steps 500 leaves a packed epoch 1 window\(s\), fewer than the 2 "
-                                          r"its covering horizon reaches back; use --time-steps (\d+) or less\.$") as caught:  # fmt: skip
+                                          r"its covering horizon reaches back; --time-steps (\d+) is the longest that works\.$") as caught:  # fmt: skip
         varlen.with_setup(setup, time_steps=500)
-    bound = int(caught.value.args[0].split("use --time-steps ")[1].split()[0])
+    bound = int(caught.value.args[0].split("reaches back; --time-steps ")[1].split()[0])
     for t, fits in ((bound, True), (bound + 1, False)):  # the packed batches themselves decide
         packed = varlen.Layout("packed", "packed", setup.batch_size, "stateful")
         windows = min(varlen.layout_batches(packed, dataclasses.replace(setup, time_steps=t), *part).x.shape[0]
@@ -239,3 +239,11 @@ def test_a_layout_is_stored_with_its_own_batch_size_and_steps():
     from statecarry.report.cells import run_label
 
     assert run_label({"config": records["padded, batch 16, no mask"]}) == "padded, batch 16, no mask"
+
+
+def test_a_train_run_keeps_its_mode_label_though_its_config_names_a_layout():
+    """Only varlen's layouts are labelled by their task; train runs also store a 'layout'."""
+    from statecarry.report.cells import run_label
+
+    train = {"task": "sales.csv", "layout": "streams", "mode": "stateful", "horizon": 4}
+    assert run_label({"config": train}) == "stateful, horizon 4"

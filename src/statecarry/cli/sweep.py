@@ -41,7 +41,7 @@ def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_
     parsed = sweeps.parse_grid(grid)
     both = [k for k, _ in parsed if options.get(k) is not None]
     if both:  # the grid's values win; a flag beside them would be dropped without a word
-        flag = next(f for f, field, *_ in CONFIG_FLAGS if field == both[0]).split("/")[0]
+        flag = next(f for f, field, *_ in CONFIG_FLAGS if field == both[0])  # --shuffle/--no-shuffle whole
         raise UserError(f"{flag} is also a --grid key; give its values in --grid only.")
     if not yes and (why := sweeps.too_many_points(parsed, seeds)):
         raise UserError(why)  # before building a million configs

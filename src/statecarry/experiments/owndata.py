@@ -168,10 +168,11 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
 
 
 def _largest(a: np.ndarray) -> np.ndarray:
-    """Each column's largest magnitude (1 for an all-zero column): the moments are taken of
-    the column divided by it, so values near 1e300 neither overflow a sum nor a square."""
+    """Each column's largest magnitude past 1e150, else 1: the moments are taken of the column
+    divided by it, so values near 1e300 neither overflow a sum nor a square, and ordinary
+    columns keep their moments to the bit (as stats.mean_ci does)."""
     top = np.abs(a).max(0)
-    return np.where(top > 0, top, 1.0)
+    return np.where(top > 1e150, top, 1.0)
 
 
 def _mean(a: np.ndarray) -> np.ndarray:

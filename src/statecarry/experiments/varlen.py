@@ -350,7 +350,7 @@ def _check_packed_windows(setup: Setup) -> None:
     if enough(setup.time_steps):
         return
     fits = next((t for t in range(setup.time_steps - 1, 0, -1) if enough(t)), None)
-    hint = f"use --time-steps {fits} or less" if fits else "use a smaller --batch-size"
+    hint = f"--time-steps {fits} is the longest that works" if fits else "use a smaller --batch-size"
     raise ConfigError(f"--time-steps {setup.time_steps} leaves a packed epoch {-(-steps // setup.time_steps)} "
                       f"window(s), fewer than the {covering_horizon(setup.max_length, setup.time_steps)} its "
                       f"covering horizon reaches back; {hint}.")  # fmt: skip

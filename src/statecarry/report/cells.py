@@ -53,7 +53,7 @@ def run_label(run: dict, with_id: bool = True) -> str:
     if run.get("label"):
         return str(run["label"])
     c = run["config"]
-    if "mode" not in c or "layout" in c:  # a forecast model or a varlen layout: its task names it
+    if "mode" not in c or c.get("experiment") == "varlen":  # a forecast model, a varlen layout: named by task
         return (f"#{run['id']} " if with_id and run.get("id") is not None else "") + str(c.get("task", "?"))
     bits = [c["mode"]]
     if c.get("horizon", 1) != 1:

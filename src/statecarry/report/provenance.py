@@ -20,13 +20,20 @@ FLAG_NAMES = {"learning_rate": "--lr"}
 def equivalent_command(run: dict) -> str:
     """A `statecarry run` (a sweep: `statecarry sweep … --grid`) command line that repeats this
     run, from its config and seeds."""
-    c, defaults = run.get("config") or {}, _defaults()
+    from ..experiments.config import TASK_DEFAULTS
+
+    c = run.get("config") or {}
+    defaults = _defaults() | TASK_DEFAULTS.get(str(c.get("task")), {})  # prev-sample's batch 1
     sweep = run.get("kind") == "sweep" and c.get("grid")
     parts = ["statecarry", "sweep" if sweep else "run", str(c.get("task", ""))]
+    in_grid = set()
     if sweep:
+        from ..experiments.sweep import parse_grid
+
         parts.append(f'--grid "{c["grid"]}"')
+        in_grid = {name for name, _ in parse_grid(c["grid"])}  # a flag beside its grid key is refused
     for key, value in c.items():
-        if key == "task" or key not in defaults or value == defaults[key] or value is None:
+        if key == "task" or key in in_grid or key not in defaults or value == defaults[key] or value is None:
             continue
         flag = FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
         if isinstance(value, bool):

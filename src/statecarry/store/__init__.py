@@ -47,7 +47,7 @@ API (what commands and the report use):
         [per seed]}, ...], the shape `statecarry run --json` prints; include_epochs=False
         gives "epochs": count and "final" instead (what `runs list --json` prints).
 
-    to_csv(run) -> str      one row per (epoch, seed), one column per metric
+    to_csv(runs) -> str     one row per (run, epoch, seed), one column per metric
     compare_runs(runs) -> dict   final test accuracy mean ± 95% CI per run, config differences
     metric_bounds(metric) -> (low, high) | None   what a metric can take, to clip its interval
     KINDS, STATUSES, store_path() -> Path

@@ -137,6 +137,11 @@ class Store:
         ]
         with self._writing():
             self._still_there(run_id)
+            (seeds,) = self.db.execute("select seeds from runs where id = ?", (run_id,)).fetchone()
+            n = len(json.loads(seeds))
+            wrong = next(((name, len(v)) for name, v in metrics.items() if len(v) != n), None)
+            if wrong:  # read back, it would be a damaged row
+                raise ValueError(f"run {run_id} has {n} seed(s), but its {wrong[0]} has {wrong[1]} value(s).")
             self.db.executemany(
                 "insert or replace into epochs (run_id, epoch, metric, value) values (?,?,?,?)",
                 rows,
