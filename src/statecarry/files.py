@@ -54,7 +54,7 @@ def _try_partial(path: Path, flag: str) -> None:
     """Create and remove the partial file `write_output` will write: permissions say yes to
     root in a folder like /sys or /proc, where no file can be made, and to a read-only mount
     on some systems."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = _partial_name(path)
     try:
         with open(partial, "xb"):
             pass
@@ -87,7 +87,7 @@ def write_output(path: str | Path, data: str | bytes) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)  # from Python; the CLI refused it earlier
     except OSError as e:  # a folder in the way is a file, or may not be made
         raise _failed(path, e, removed=False) from None
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = _partial_name(path)
     try:
         with open(partial, "wb") as f:
             written = f.write(raw)
@@ -101,6 +101,11 @@ def write_output(path: str | Path, data: str | bytes) -> int:
         partial.unlink(missing_ok=True)
         raise _failed(path, e, removed=written) from None
     return len(raw)
+
+
+def _partial_name(path: Path) -> Path:
+    """Where `write_output` writes before renaming over `path` (and `check_output` tries)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
 OUT_OF_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write that failed for want of space
