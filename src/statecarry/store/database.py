@@ -31,6 +31,7 @@ from .records import (
 )
 from .schema import (
     KINDS,
+    NO_STORE,
     STATUSES,
     DamagedRow,
     RunInUse,
@@ -81,7 +82,7 @@ class Store:
             raise StoreError(
                 f"cannot write the run store {self.path}: it is damaged (its {self.missing[0]} "
                 "table is missing); move it aside, point STATECARRY_HOME elsewhere, or add "
-                "--no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
+                f"{NO_STORE}."
             )
         try:
             with transaction(self.db):
@@ -89,7 +90,7 @@ class Store:
         except sqlite3.OperationalError as e:
             raise StoreError(
                 f"cannot write the run store {self.path} ({e}); free some space or make it "
-                "writable, point STATECARRY_HOME elsewhere, or add --no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
+                f"writable, point STATECARRY_HOME elsewhere, or add {NO_STORE}."
             ) from None
 
     def close(self) -> None:

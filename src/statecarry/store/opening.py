@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import StoreError
 from .database import Store, _open_paths
-from .schema import APPLICATION_ID, MIGRATIONS, migrate
+from .schema import APPLICATION_ID, MIGRATIONS, NO_STORE, migrate
 
 FILENAME = "runs.sqlite"
 BUSY_TIMEOUT_SECONDS = 30.0  # another process holding the write lock: wait, don't fail
@@ -30,7 +30,7 @@ def store_path() -> Path:
 def _refuse(path: Path, problem: str) -> StoreError:
     return StoreError(
         f"{path} {problem}; statecarry left it untouched: move it aside, point STATECARRY_HOME "
-        "at another directory, or add --no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
+        f"at another directory, or add {NO_STORE}."
     )
 
 
@@ -141,7 +141,7 @@ def open_store(path: str | Path | None = None) -> Store:
         except OSError as e:
             raise StoreError(
                 f"cannot create the run store's directory {path.parent} ({e.strerror}); "
-                "point STATECARRY_HOME at a writable directory, or add --no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
+                f"point STATECARRY_HOME at a writable directory, or add {NO_STORE}."
             ) from None
     missing = _inspect(path)
     if missing or not writable:  # read what is there; writing it is one sentence
@@ -158,7 +158,7 @@ def open_store(path: str | Path | None = None) -> Store:
         db.close()
         raise StoreError(
             f"cannot write the run store {path} ({e}); point STATECARRY_HOME at a writable "
-            "directory, or add --no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)."
+            f"directory, or add {NO_STORE}."
         ) from None
     except BaseException:
         db.close()

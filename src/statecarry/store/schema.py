@@ -16,6 +16,10 @@ KINDS = ("run", "sweep", "reproduce", "forecast", "varlen", "train", "compare") 
 STATUSES = ("running", "done", "failed", "interrupted")
 APPLICATION_ID = 0x53434152  # "SCAR": marks the file as ours in SQLite's header
 
+# The way past a store that cannot be written: every command that records takes --no-store
+# (tests/test_cli_ux.py checks this list against the CLI).
+NO_STORE = "--no-store to the command (run, sweep, varlen, reproduce, forecast, train or compare)"
+
 
 class UnknownRun(StoreError, LookupError):
     """No run with that id in the store."""
