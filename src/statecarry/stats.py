@@ -47,6 +47,11 @@ class Summary(NamedTuple):
         return (self.high - self.low) / 2
 
 
+# Values past this are divided by their largest before a sum or a square (near 1e300 either
+# overflows); below it nothing is divided, so ordinary numbers keep their bits.
+OVERFLOW_SCALE = 1e150
+
+
 def _decimals(x: float) -> str:
     """3 decimals, or 4 significant digits from 1e5 on (an error in a series' units near 1e300
     printed 300 digits)."""
@@ -139,7 +144,7 @@ def mean_ci(values, confidence: float = 0.95, bounds: tuple[float, float] | None
     if n == 0:
         return Summary(math.nan, math.nan, math.nan, 0)
     big = float(np.abs(x).max())
-    scale = big if big > 1e150 else 1.0  # near 1e300 a sum or a square would overflow
+    scale = big if big > OVERFLOW_SCALE else 1.0
     mean = float((x / scale).mean()) * scale if scale != 1.0 else float(x.mean())
     if n == 1:
         return Summary(mean, math.nan, math.nan, 1)

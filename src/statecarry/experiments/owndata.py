@@ -24,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 
+from .. import stats
 from ..data.layout import Batches
 from ..data.steps import pack_steps, windows_of
 from ..data.tables import Columns, Sequences
@@ -140,10 +141,11 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     head, labels = choose_head(np.concatenate(train_y), "softmax" if seqs.labels is not None else setup.head)
     ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
     x_all = np.concatenate(train_x)
-    scaling = {"x_mean": _mean(x_all).tolist(), "x_std": _std(x_all).tolist()}
+    x_mean, x_std = _moments(x_all)
+    scaling = {"x_mean": x_mean.tolist(), "x_std": x_std.tolist()}
     if head == "linear":
-        y_all = np.concatenate(train_y)
-        scaling |= {"y_mean": _mean(y_all).tolist(), "y_std": _std(y_all).tolist()}
+        y_mean, y_std = _moments(np.concatenate(train_y))
+        scaling |= {"y_mean": y_mean.tolist(), "y_std": y_std.tolist()}
     prep = Prepared(columns, setup, head, ahead, labels, scaling, None, None)  # type: ignore[arg-type]
     if seqs.labels is not None:
         prep.label_names = [seqs.labels[int(c)] for c in labels]
@@ -167,21 +169,14 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     return prep
 
 
-def _largest(a: np.ndarray) -> np.ndarray:
-    """Each column's largest magnitude past 1e150, else 1: the moments are taken of the column
-    divided by it, so values near 1e300 neither overflow a sum nor a square, and ordinary
-    columns keep their moments to the bit (as stats.mean_ci does)."""
+def _moments(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and deviation; a column past stats.OVERFLOW_SCALE is divided by its
+    largest first (values near 1e300 overflow a sum or a square), the others keep their bits.
+    A constant column keeps deviation 1 (it stays as it is, minus its mean)."""
     top = np.abs(a).max(0)
-    return np.where(top > 1e150, top, 1.0)
-
-
-def _mean(a: np.ndarray) -> np.ndarray:
-    return (a / _largest(a)).mean(0) * _largest(a)
-
-
-def _std(a: np.ndarray) -> np.ndarray:
-    std = (a / _largest(a)).std(0) * _largest(a)
-    return np.where(std > 0, std, 1.0)  # a constant column stays as it is (minus its mean)
+    scale = np.where(top > stats.OVERFLOW_SCALE, top, 1.0)
+    mean, std = (a / scale).mean(0) * scale, (a / scale).std(0) * scale
+    return mean, np.where(std > 0, std, 1.0)
 
 
 def _known_labels(y: np.ndarray, labels: list) -> None:
