@@ -176,11 +176,6 @@ def column_values(frame: pd.DataFrame, name: str, lines: np.ndarray) -> np.ndarr
     return _numbers(frame[name], name, frame.attrs.get("source", "the table"), pd.Series(lines))
 
 
-def is_numeric(column: pd.Series) -> bool:
-    """Every filled cell is a number (cells that say "no value" count as numbers)."""
-    return _numeric_share(column) == 1.0
-
-
 def is_mostly_numeric(column: pd.Series) -> bool:
     """Numbers but for a few bad cells: meant as numbers (and refused at the bad cell's line)."""
     return _numeric_share(column) > MOSTLY
