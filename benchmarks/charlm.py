@@ -7,7 +7,10 @@ batch, the state carried from batch to batch (`from_series`' streams), one Adam 
 batch, horizon 1 (Keras/PyTorch's `.detach()`) or 4 (each update back-propagates through the
 current batch and the 3 before it; the PyTorch peer re-runs those batches from the state it
 kept, which is what statecarry does). Both start from the same weights (statecarry's Keras
-initialisation, copied into `nn.LSTM`/`nn.GRU`) and see the same batches.
+initialisation, copied into `nn.LSTM`/`nn.GRU`) and see the same batches. statecarry reads the
+characters as ids (`Model(inputs="tokens")`: its first layer takes its kernel's row, the same
+function as the one-hot product, bits per character equal to float32 round-off; `--inputs
+one-hot` gives it the vectors instead); `nn.LSTM` takes vectors only, so PyTorch reads one-hot.
 
 Each contender runs in a fresh process (its own peak RSS, no shared threads), PyTorch with as
 many threads as cores. Reported per contender: training tokens/s (train + the test pass after
@@ -56,8 +59,9 @@ def text_ids():
     return np.array([index.get(c, rare) for c in text], np.int32), rare + 1
 
 
-def data(batches: int, test_batches: int):
-    """(train, test) `Batches` of one-hot characters with next-character targets."""
+def data(batches: int, test_batches: int, tokens: bool = False):
+    """(train, test) `Batches` of one-hot characters (or, with `tokens`, their ids: what a
+    `Model(inputs="tokens")` reads) with next-character targets."""
     import numpy as np
 
     from statecarry.data.layout import Batches, from_series
@@ -71,6 +75,8 @@ def data(batches: int, test_batches: int):
 
     def batches_of(part):
         b = from_series(part[:, None].astype(np.float32), BATCH, STEPS, tail="drop")
+        if tokens:
+            return b
         return Batches(eye[b.x[..., 0].astype(np.int64)], b.y, b.reset, b.weight, b.known)
 
     return batches_of(ids[:n_train]), batches_of(ids[-n_test:]), vocab
@@ -82,8 +88,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def statecarry_child(name: str, batches: int, test_batches: int, epochs: int, init: str) -> dict:
-    """Train with statecarry.fit; writes the initial weights to `init` for the peer."""
+def statecarry_child(name: str, batches: int, test_batches: int, epochs: int, init: str, inputs: str = "tokens") -> dict:
+    """Train with statecarry.fit; writes the initial weights to `init` for the peer. `inputs`:
+    "tokens" gives statecarry the characters' ids (`Model(inputs="tokens")`: the first layer
+    reads its kernel's row, the same function as the one-hot product), "one-hot" the vectors."""
     from statecarry.core import runtime
 
     runtime.use_cpu_cores()
@@ -94,10 +102,12 @@ def statecarry_child(name: str, batches: int, test_batches: int, epochs: int, in
     from statecarry.core import cells
 
     cell, layers, horizon = MODELS[name]
-    train, test, vocab = data(batches, test_batches)
-    model = sc.Model(cell=cell, units=UNITS, layers=layers, head="softmax", outputs=vocab)
+    tokens = inputs == "tokens"
+    train, test, vocab = data(batches, test_batches, tokens)
+    model = sc.Model(cell=cell, units=UNITS, layers=layers, head="softmax", outputs=vocab,
+                     features=vocab, inputs="tokens" if tokens else "values")
     spec = sc.Train(mode="stateful", horizon=horizon, epochs=epochs, learning_rate=2e-3)
-    params = cells.init(jax.random.key(0), model.replace(features=vocab))  # what fit starts from
+    params = cells.init(jax.random.key(0), model)  # what fit starts from
     np.savez(init, **{f"{layer}/{k}": np.asarray(v) for layer, t in params.items() for k, v in t.items()})
     result = sc.fit(train, model, spec, seeds=[0], test=test)
     tokens = epochs * (train.x.shape[0] + test.x.shape[0]) * BATCH * STEPS
@@ -213,6 +223,9 @@ def main() -> int:
     parser.add_argument("--test-batches", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="one JSON line per model")
+    parser.add_argument("--inputs", choices=("tokens", "one-hot"), default="tokens",
+                        help="what statecarry reads: character ids (the default) or one-hot vectors "
+                        "(PyTorch's nn.LSTM reads one-hot vectors either way)")
     args = parser.parse_args()
     names = ["lstm"] if args.quick else args.models.split(",")
     batches = args.batches or (12 if args.quick else 48)
@@ -221,11 +234,11 @@ def main() -> int:
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             init = f"{tmp}/init.npz"
-            ours = child("statecarry_child", name, batches, args.test_batches, args.epochs, init)
+            ours = child("statecarry_child", name, batches, args.test_batches, args.epochs, init, args.inputs)
             theirs = child("torch_child", name, batches, args.test_batches, args.epochs, init)
         cell, layers, horizon = MODELS[name]
         config = {"model": name, "cell": cell, "units": UNITS, "layers": layers,
-                  "horizon": horizon, "batch": BATCH, "steps": STEPS,
+                  "horizon": horizon, "batch": BATCH, "steps": STEPS, "statecarry_inputs": args.inputs,
                   "updates": batches * args.epochs, "test_batches": args.test_batches,
                   "torch_threads": theirs.pop("threads"), "torch": theirs.pop("version"),
                   "cores": os.cpu_count(), "load": f"{load_before:.1f} → {os.getloadavg()[0]:.1f}"}  # fmt: skip

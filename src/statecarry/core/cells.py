@@ -103,11 +103,21 @@ def matvec(v: Float[Array, " n *lanes"], w: Float[Array, "n m *lanes"]) -> Float
     return jnp.sum(v * w, axis=0)
 
 
+def lookup(x: Float[Array, " 1 *lanes"], w: Float[Array, "n m *lanes"]) -> Float[Array, " m *lanes"]:
+    """`one_hot(x[0]) @ w` without the one-hot vector: row `x[0]` of `w` (a token id, whole,
+    0 <= id < n: `checks.token_ids`). With lanes, each lane reads its own id's row."""
+    ids = x[0].astype(jnp.int32)
+    if ids.ndim == 0:
+        return w[ids]
+    return jnp.take_along_axis(w, ids.reshape((1, 1) + ids.shape), axis=0)[0]
+
+
 def lstm_step(
-    p: dict[str, Array], state: LSTMState, x: Float[Array, " inputs"]
+    p: dict[str, Array], state: LSTMState, x: Float[Array, " inputs"], tokens: bool = False
 ) -> tuple[LSTMState, Float[Array, " units"]]:
-    """One step of Keras' LSTM cell (sigmoid recurrent activation, tanh activation)."""
-    z = matvec(x, p["kernel"]) + matvec(state.h, p["recurrent_kernel"]) + p["bias"]
+    """One step of Keras' LSTM cell (sigmoid recurrent activation, tanh activation); `tokens`:
+    x is a token id (`lookup`)."""
+    z = (lookup if tokens else matvec)(x, p["kernel"]) + matvec(state.h, p["recurrent_kernel"]) + p["bias"]
     i, f, g, o = jnp.split(z, 4)  # Keras' gate order: i, f, c, o
     c = jax.nn.sigmoid(f) * state.c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
@@ -115,11 +125,11 @@ def lstm_step(
 
 
 def gru_step(
-    p: dict[str, Array], state: GRUState, x: Float[Array, " inputs"]
+    p: dict[str, Array], state: GRUState, x: Float[Array, " inputs"], tokens: bool = False
 ) -> tuple[GRUState, Float[Array, " units"]]:
     """One step of Keras' GRU cell with `reset_after=True` (its default, and cuDNN's form):
     the reset gate multiplies the recurrent candidate after its matrix product."""
-    xz, xr, xh = jnp.split(matvec(x, p["kernel"]) + p["bias"][0], 3)  # gate order z, r, h
+    xz, xr, xh = jnp.split((lookup if tokens else matvec)(x, p["kernel"]) + p["bias"][0], 3)  # z, r, h
     hz, hr, hh = jnp.split(matvec(state.h, p["recurrent_kernel"]) + p["bias"][1], 3)
     z = jax.nn.sigmoid(xz + hz)
     r = jax.nn.sigmoid(xr + hr)
@@ -139,11 +149,12 @@ def reset_where(state, reset: Bool[Array, " *lanes"]):
 def stack_step(
     params: Params, model: Model, state: State, x: Float[Array, " features"]
 ) -> tuple[State, Float[Array, " units"]]:
-    """One step of the whole stack: each layer reads the output of the layer below."""
+    """One step of the whole stack: each layer reads the output of the layer below (the first
+    one x, or for `Model.tokens` the row of its kernel that x's token id names)."""
     step = STEPS[model.cell]
     new = []
-    for name, layer_state in zip(model.layer_names, state):
-        layer_state, x = step(params[name], layer_state, x)
+    for i, (name, layer_state) in enumerate(zip(model.layer_names, state)):
+        layer_state, x = step(params[name], layer_state, x, tokens=model.tokens and i == 0)
         new.append(layer_state)
     return tuple(new), x
 

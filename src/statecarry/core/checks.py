@@ -14,7 +14,7 @@ import numpy as np
 from ..data.inputs import whole_size
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
-from .spec import Model, Train
+from .spec import MAX_TOKENS, Model, Train
 
 INT32 = 2**31
 
@@ -125,14 +125,14 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
     train.check(model)
     loss = train.loss_for(model)
     pairs = [(data, what)] + ([(test, "the test data")] if test is not None else [])
-    for b, what in pairs:
-        _check_fields(b, what)
-    features = data.x.shape[-1]
-    if test is not None and test.x.shape[-1] != features:
+    for b, name in pairs:
+        _check_fields(b, name)
+    features = _vocabulary(model, pairs) if model.tokens else data.x.shape[-1]
+    if not model.tokens and test is not None and test.x.shape[-1] != features:
         raise DataError(
             f"the test data has {test.x.shape[-1]} features but the training data {features}."
         )
-    if model.features is not None and model.features != features:
+    if not model.tokens and model.features is not None and model.features != features:
         raise DataError(
             f"the model reads {model.features} feature(s) but {what} has {features}; give "
             "data with the model's features"
@@ -165,6 +165,38 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
             f"most {n_batches}."
         )
     return model.replace(features=int(features), outputs=int(outputs))
+
+
+def token_ids(x: np.ndarray, vocabulary: int | None, what: str) -> int:
+    """Token inputs (`Model.inputs="tokens"`): x holds one whole number per step, from 0 to
+    `vocabulary` - 1. Returns the largest id (-1 for no steps); one sentence if x does not fit."""
+    x = np.asarray(x)
+    if x.shape[-1:] != (1,):
+        raise DataError(
+            f"{what}: a model on tokens reads one token id per step, but x has {x.shape[-1]} "
+            "columns; give the ids (0, 1, 2, …) in one column, not one-hot rows."
+        )
+    bad = (x < 0) | (x != np.round(x)) | (x >= MAX_TOKENS)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{what} has the token id {float(x[where]):g} at {where}; token ids are whole numbers "
+            f"from 0 to {(vocabulary or MAX_TOKENS) - 1:,}."
+        )
+    top = int(x.max()) if x.size else -1
+    if vocabulary is not None and top >= vocabulary:
+        where = tuple(int(i) for i in np.argwhere(x >= vocabulary)[0])
+        raise DataError(
+            f"{what} has the token id {int(x[where])} at {where}, past the model's {vocabulary:,} "
+            f"tokens (0 to {vocabulary - 1:,}); give Model(features=...) the vocabulary's size."
+        )
+    return top
+
+
+def _vocabulary(model: Model, pairs: list[tuple[Batches, str]]) -> int:
+    """A tokens model's input width: `Model.features`, or the largest id in the data + 1."""
+    top = max(token_ids(b.x, model.features, what) for b, what in pairs)
+    return model.features if model.features is not None else max(top + 1, 1)
 
 
 def _classes(model: Model, pairs: list[tuple[Batches, str]], fitting: bool = True) -> int:

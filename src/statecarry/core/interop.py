@@ -100,6 +100,8 @@ def to_keras(
 ) -> Any:
     """A Keras 3 `Sequential([Input, LSTM|GRU × layers, Dense(outputs, head)])` with our weights.
 
+    A model on tokens (`Model.inputs="tokens"`) reads ids of shape (batch, time) through a
+    frozen `Embedding` holding the identity (the one-hot rows statecarry never builds).
     A stateful Keras model needs a fixed `batch_size` and predicts only at that size.
     `time_steps=None` accepts windows of any length. `return_sequences=True` gives a
     prediction at every step, as `cells.forward` does; the default gives the last step's.
@@ -129,9 +131,14 @@ def to_keras(
         for i, name in enumerate(model.layer_names)
     ]
     dense = keras.layers.Dense(model.outputs, activation=model.head, name="dense")
-    keras_model = keras.Sequential(
-        [keras.Input(batch_shape=(batch_size, time_steps, model.features)), *recurrent, dense]
-    )
+    if model.tokens:  # ids (batch, time) -> one-hot rows: an Embedding holding the identity
+        one_hot = keras.layers.Embedding(model.features, model.features, trainable=False, name="one_hot")
+        inputs = [keras.Input(batch_shape=(batch_size, time_steps), dtype="int32"), one_hot]
+    else:
+        inputs = [keras.Input(batch_shape=(batch_size, time_steps, model.features))]
+    keras_model = keras.Sequential([*inputs, *recurrent, dense])
+    if model.tokens:
+        one_hot.set_weights([np.eye(model.features, dtype=np.float32)])
     for layer in (*recurrent, dense):
         names = DENSE_NAMES if layer is dense else RECURRENT_NAMES
         layer.set_weights([np.asarray(params[layer.name][k], np.float32) for k in names])
@@ -193,6 +200,8 @@ def from_keras(keras_model: Any, like: Model | None = None) -> tuple[Model, dict
         if not isinstance(layer, keras.layers.InputLayer)
     ]
     kinds = [type(layer).__name__ for layer in layers]
+    embedding = _embedding(layers[0]) if layers and isinstance(layers[0], keras.layers.Embedding) else None
+    layers = layers[1:] if embedding is not None else layers
     recurrent, dense = layers[:-1], layers[-1] if layers else None
     cell = "gru" if recurrent and isinstance(recurrent[0], keras.layers.GRU) else "lstm"
     kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
@@ -202,7 +211,8 @@ def from_keras(keras_model: Any, like: Model | None = None) -> tuple[Model, dict
         or not isinstance(dense, keras.layers.Dense)
     ):
         raise InteropError(
-            f"from_keras reads recurrent layers of one kind (LSTM or GRU) then one Dense, got "
+            f"from_keras reads recurrent layers of one kind (LSTM or GRU, after an optional "
+            f"Embedding) then one Dense, got "
             f"[{', '.join(kinds)}]; build keras.Sequential([keras.Input(...), "
             "keras.layers.LSTM(units), keras.layers.Dense(outputs, activation='sigmoid')])."
         )
@@ -236,9 +246,12 @@ def from_keras(keras_model: Any, like: Model | None = None) -> tuple[Model, dict
         units=units.pop(),
         layers=len(recurrent),
         head=head,
-        features=int(weights[0][0].shape[0]),
+        features=int(weights[0][0].shape[0] if embedding is None else embedding.shape[0]),
         outputs=int(weights[-1][1].shape[0]),
+        inputs="values" if embedding is None else "tokens",
     )
+    if embedding is not None:  # ids -> rows of E -> kernel W is ids -> rows of E @ W
+        weights[0] = [embedding @ weights[0][0], *weights[0][1:]]
     params = {
         name: {
             k: np.asarray(w, np.float32)
@@ -252,10 +265,28 @@ def from_keras(keras_model: Any, like: Model | None = None) -> tuple[Model, dict
     return model, params
 
 
+def _embedding(layer: Any) -> np.ndarray:
+    """A first `Embedding` layer's table (tokens, width): a tokens model's first kernel is the
+    table times the recurrent layer's kernel, the same function of the ids."""
+    if layer.get_config().get("mask_zero"):
+        raise InteropError(
+            f"the Embedding layer {layer.name!r} has mask_zero=True, which skips steps with id 0; "
+            "statecarry reads every step, so rebuild it with mask_zero=False (reset or weight "
+            "the padded steps instead)."
+        )
+    weights = layer.get_weights()
+    if len(weights) != 1:
+        raise InteropError(
+            "the Keras model has no weights yet; build it first (give keras.Input a shape, or "
+            "call it on a batch)."
+        )
+    return np.asarray(weights[0], np.float64)
+
+
 def check_like(model: Model, like: Model) -> None:
     differ = [
         f"{name} {getattr(model, name)!r} (expected {getattr(like, name)!r})"
-        for name in ("cell", "layers", "units", "head", "features", "outputs")
+        for name in ("cell", "layers", "units", "head", "features", "outputs", "inputs")
         if getattr(like, name) is not None and getattr(model, name) != getattr(like, name)
     ]
     if differ:

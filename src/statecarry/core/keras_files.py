@@ -24,10 +24,14 @@ CHECK_SHAPE = (4, 12)  # (streams, steps) of the random batch the outputs are co
 def largest_difference(keras_model, params: dict, model) -> float:
     from .predict import predict
 
-    x = np.random.default_rng(0).normal(size=(*CHECK_SHAPE, model.features)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    if model.tokens:
+        x = rng.integers(0, model.features, size=(*CHECK_SHAPE, 1)).astype(np.float32)
+    else:
+        x = rng.normal(size=(*CHECK_SHAPE, model.features)).astype(np.float32)
     ours, _ = predict(params, x[None], model)
     with keras_ranks():
-        theirs = np.asarray(keras_model.predict(x, verbose=0))
+        theirs = np.asarray(keras_model.predict(x[..., 0].astype(np.int32) if model.tokens else x, verbose=0))
     return float(np.max(np.abs(ours[0] - theirs)))
 
 

@@ -54,7 +54,7 @@ def _horizon_window(model: Model, train: Train, batch_size: int, time_steps: int
     if train.horizon <= 1:
         return {}
     k = train.horizon - 1
-    per_batch = batch_size * (time_steps * ((model.features or 1) * F32 + 1) + model.state_size() * F32)
+    per_batch = batch_size * (time_steps * ((model.input_width or 1) * F32 + 1) + model.state_size() * F32)
     return {"horizon window": k * per_batch}
 
 
@@ -126,7 +126,7 @@ def estimate(
     data of these shapes. `data_bytes` is one seed's train + test data (default: the bytes of
     `Batches` with per-step targets); with `shared_data` it is held once for every seed;
     `making`: each seed's data is made during the run (a data function), one seed at a time."""
-    features, outputs = model.features or 1, model.outputs or 1
+    features, outputs = model.input_width or 1, model.outputs or 1
     recurrent = model.recurrent_params() if model.features else _recurrent_guess(model)
     params = recurrent + model.units * outputs + outputs
     state = model.state_size()

@@ -47,7 +47,7 @@ def init_window(train: Train, model: Model, batch_size: int, time_steps: int, re
     # cell over it, even from a reset state, would make the re-run state depend on the
     # parameters through batches that never existed.
     resets = (k, batch_size, time_steps if reset_steps is None else reset_steps)
-    return Window(jnp.zeros(shape + (model.features,)), jnp.ones(resets, bool), start, jnp.zeros(k, bool))
+    return Window(jnp.zeros(shape + (model.input_width,)), jnp.ones(resets, bool), start, jnp.zeros(k, bool))
 
 
 def horizon_grad(params: Params, state: State, window: Window, batch, model: Model, train: Train, loss=None):

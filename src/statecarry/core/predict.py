@@ -84,19 +84,23 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
         if x.ndim == 3:
             x = x[None]
         reset = np.zeros(x.shape[:3], bool)
+    width = model.input_width
     if x.ndim != 4:
         hint = "; one series (time, features) is x[None], one row of one batch" if x.ndim == 2 else ""
         raise DataError(
-            f"inputs must be (batch, time, {model.features}) or (n_batches, batch, time, "
-            f"{model.features}) for this model, got shape {x.shape}{hint}."
-        )
-    if x.shape[-1] != model.features:
-        raise DataError(
-            f"the model reads {model.features} feature(s) but the inputs have {x.shape[-1]} "
-            f"(shape {x.shape}); give the features the model was trained on."
+            f"inputs must be (batch, time, {width}) or (n_batches, batch, time, "
+            f"{width}) for this model, got shape {x.shape}{hint}."
         )
     if not np.isfinite(x).all():
         raise DataError("the inputs contain NaN or infinite values; fill or drop them first.")
+    if model.tokens:
+        checks.token_ids(x, model.features, "the inputs")
+    elif x.shape[-1] != model.features:
+        raise DataError(
+            f"the model reads {model.features} feature(s) but the inputs have {x.shape[-1]} "
+            f"(shape {x.shape}); give the features the model was trained on"
+            + (" (a model on token ids: pass its Model, inputs='tokens')." if x.shape[-1] == 1 else ".")
+        )
     return x, reset
 
 
@@ -236,6 +240,11 @@ def rollout(
     context = arguments.floats(context, "the context")
     if context.ndim == 1:
         context = context[:, None]
+    if model.tokens:
+        raise DataError(
+            "rollout feeds predictions back as inputs, but this model reads token ids and "
+            "predicts values or probabilities; step a Predictor and choose each next token yourself."
+        )
     if model.outputs != model.features:
         raise DataError(
             f"rollout feeds predictions back as inputs, but the model reads {model.features} "
@@ -271,7 +280,7 @@ class Predictor:
         self.model = model_of(params, model)
         self.params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
         self.features, self.units, self.outputs = (
-            self.model.features, self.model.units, self.model.outputs,
+            self.model.input_width, self.model.units, self.model.outputs,
         )
         self._step = jax.jit(
             jax.vmap(self._one, in_axes=(None, 0, 0)), compiler_options=dot_options(self.model)
@@ -292,7 +301,8 @@ class Predictor:
         return cells.zeros_state(self.model, int(batch_size))
 
     def step(self, state: State, x: ArrayLike):
-        """One step of every stream: x is (batch, features), or (batch,) when features is 1.
+        """One step of every stream: x is (batch, features), or (batch,) when features is 1
+        (a model on tokens: (batch,) ids, or (batch, 1)).
 
         The prediction y[i] is the model's output after stream i has read x[i] (for a model
         trained on next values, the forecast of stream i's next value).
@@ -313,6 +323,8 @@ class Predictor:
             )
         if not np.isfinite(x).all():
             raise DataError("x contains NaN or infinite values; fill or drop them first.")
+        if self.model.tokens:
+            checks.token_ids(x, self.model.features, "x")
         return self._step(self.params, state, x)
 
     def reset(self, state: State, rows: ArrayLike) -> State:

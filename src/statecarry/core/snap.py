@@ -132,6 +132,8 @@ def _propagate_row(layers: dict, model: Model, state: State, sens: State, x, res
         x_t, reset_t = inputs
         state, sens = cells.reset_where(state, reset_t), cells.reset_where(sens, reset_t)
         new_state, new_sens, below = [], [], x_t
+        if model.tokens:  # the immediate kernel term needs the input as a vector: one-hot
+            below = jax.nn.one_hot(x_t[0].astype(jnp.int32), model.features, dtype=x_t.dtype)
         for name, s, j in zip(model.layer_names, state, sens):
             s, j = _layer_step(model.cell, layers[name], s, below, j)
             new_state.append(s)

@@ -17,6 +17,9 @@ from ..errors import ConfigError
 
 CELLS = ("lstm", "gru")
 HEADS = ("sigmoid", "linear", "softmax")
+INPUTS = ("values", "tokens")
+# Token ids travel in float32 arrays with the rest of the data: whole numbers are exact to 2**24.
+MAX_TOKENS = 2**24
 MODES = ("stateless", "stateful", "rtrl", "uoro", "snap1")
 ONLINE_MODES = ("rtrl", "uoro", "snap1")  # carry a sensitivity: reach the whole history
 RESETS = ("epoch", "never")
@@ -53,6 +56,10 @@ class Model:
             indices 0, 1, …, cross-entropy).
         features, outputs: the input width and the output width (classes for softmax); None
             reads them from the data at `fit`. `Fit.model` has them filled in.
+        inputs: "values" (x holds `features` numbers per step) or "tokens" (x holds one whole
+            number per step, a token id from 0 to `features` - 1: the first layer reads it as
+            a one-hot vector of width `features` — its kernel's row — without that vector
+            being built, which saves the data's memory and the input product's time).
     """
 
     cell: Literal["lstm", "gru"] = "lstm"  # lstm: Keras' LSTM; gru: Keras' GRU, reset_after=True
@@ -61,10 +68,12 @@ class Model:
     head: Literal["sigmoid", "linear", "softmax"] = "sigmoid"
     features: int | None = None  # input width, from the data
     outputs: int | None = None  # output width (classes for softmax), from the data
+    inputs: Literal["values", "tokens"] = "values"  # tokens: one id per step, read as one-hot
 
     def __post_init__(self) -> None:
         _choice(self.cell, "cell", CELLS)
         _choice(self.head, "head", HEADS)
+        _choice(self.inputs, "inputs", INPUTS)
         _positive(self, "units", "layers")
         for name in ("features", "outputs"):
             if getattr(self, name) is not None:
@@ -74,6 +83,20 @@ class Model:
                 f"a softmax head needs at least 2 classes, got outputs={self.outputs}; "
                 "use head='sigmoid' for a 0/1 target."
             )
+        if self.inputs == "tokens" and self.features is not None and self.features > MAX_TOKENS:
+            raise ConfigError(
+                f"at most {MAX_TOKENS:,} tokens fit (ids travel as float32), got features={self.features:,}."
+            )
+
+    @property
+    def tokens(self) -> bool:
+        """Whether x holds one token id per step (inputs="tokens")."""
+        return self.inputs == "tokens"
+
+    @property
+    def input_width(self) -> int | None:
+        """Columns of x per step: 1 for token ids, else `features`."""
+        return 1 if self.tokens else self.features
 
     @property
     def layer_names(self) -> tuple[str, ...]:
