@@ -181,9 +181,9 @@ def test_a_safetensors_file_from_elsewhere_is_refused(tmp_path):
 
 
 def test_a_file_from_a_newer_statecarry_says_upgrade(tmp_path):
-    path = saved_raw(tmp_path, format_version="2")
+    path = saved_raw(tmp_path, format_version="3")
     with pytest.raises(
-        CheckpointError, match=r"written by a newer statecarry \(format 2\); upgrade statecarry\.$"
+        CheckpointError, match=r"written by a newer statecarry \(format 3\); upgrade statecarry\.$"
     ):
         checkpoint.load(path)
     with pytest.raises(CheckpointError, match="unreadable format_version 'one'"):

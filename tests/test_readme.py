@@ -68,11 +68,14 @@ def test_the_keras_example_runs_after_the_inference_example(tmp_path):
 
 def test_the_tokens_example_reads_ids_and_learns_below_uniform(tmp_path):
     (block,) = blocks_starting("import numpy as np\nimport statecarry as sc\nfrom pydoc_data")
-    check = ("\nassert fit.model.features == len(chars) == 92 and fit.model.inputs == 'tokens'\n"
+    check = ("\nassert fit.model.features == len(chars) and fit.model.inputs == 'tokens'\n"
              "bits = fit.metrics['train_loss'][-1] / np.log(2)\nassert (bits < np.log2(len(chars)) - 2).all(), bits\n")
     done = subprocess.run([sys.executable, "-c", block + check], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     said = re.search(r"This prints `92 \[([\d.]+) ([\d.]+)\]`", README.read_text())
-    got = re.search(r"^92 \[([\d.]+) ([\d.]+)\]$", done.stdout, re.M)
+    got = re.search(r"^(\d+) \[([\d.]+) ([\d.]+)\]$", done.stdout, re.M)
     assert said and got, done.stdout
-    assert abs(float(got[1]) - float(said[1])) < 0.05  # XLA may fuse differently elsewhere
+    if got[1] != "92":
+        pytest.skip(f"this Python's pydoc_data text has {got[1]} characters; the README's numbers are Python 3.11's")
+    got = got.groups()[1:]
+    assert abs(float(got[0]) - float(said[1])) < 0.05  # XLA may fuse differently elsewhere

@@ -87,6 +87,8 @@ def test_the_vocabulary_comes_from_the_data_or_the_model():
     assert fitted.model.features == V + 3  # the largest id in train or test, plus one
     wide = sc.fit(data, sc.Model(units=3, head="softmax", inputs="tokens", features=50), sc.Train(epochs=1))
     assert wide.params_of(0)["lstm"]["kernel"].shape == (50, 12)
+    zeros = data._replace(x=np.zeros_like(data.x))
+    assert sc.fit(zeros, sc.Model(units=3, head="softmax", inputs="tokens"), sc.Train(epochs=1)).model.features == 2
 
 
 @pytest.mark.parametrize(
@@ -109,8 +111,9 @@ def test_ids_that_do_not_fit_get_one_sentence(x, words):
 def test_model_checks_its_inputs():
     with pytest.raises(ConfigError, match="unknown inputs 'ids'; choose one of values, tokens"):
         sc.Model(inputs="ids")
-    with pytest.raises(ConfigError, match="at most 16,777,216 tokens"):
-        sc.Model(inputs="tokens", features=2**24 + 1)
+    for features in (1, 2**24 + 1):
+        with pytest.raises(ConfigError, match="a model on tokens reads 2 to 16,777,216 of them"):
+            sc.Model(inputs="tokens", features=features)
     assert sc.Model(inputs="tokens", features=9).input_width == 1
     assert sc.Model(features=9).input_width == 9
 
@@ -129,19 +132,36 @@ def test_predict_and_a_predictor_at_another_batch_size_match_the_vectors():
     for t in range(x.shape[2]):
         s, y = predictor.step(s, np.asarray(x)[0, :, t, 0])  # (batch,) ids
     np.testing.assert_allclose(y, ours[0, :, -1], rtol=1e-5, atol=1e-7)
-    with pytest.raises(DataError, match="token id 9 at"):
+    with pytest.raises(DataError, match="token id 9 at .*; a trained model has a row only for the ids it was trained with"):
         predictor.step(s, np.array([1.0, 9.0, 2.0]))
-    with pytest.raises(DataError, match="pass its Model, inputs='tokens'"):
-        sc.predict(params, x)  # the params alone look like a model on 7 values
+    with pytest.raises(DataError, match=r"x must be \(batch,\) token ids: this model reads one id per step, got shape \(3, 7\)"):
+        predictor.step(s, EYE[[1, 2, 3]])
+    two_d, _ = sc.predict(params, np.asarray(x)[0, ..., 0], tokens)  # (batch, time), as Keras takes ids
+    np.testing.assert_array_equal(two_d, ours[:1])
+    for call in (lambda: sc.predict(params, x), lambda: sc.Predictor(params).step(s, np.array([1.0, 2, 3])),
+                 lambda: sc.evaluate(params, ids_batches(2, batch=3))):  # fmt: skip
+        with pytest.raises(DataError, match="a model on token ids: pass its Model, inputs='tokens'"):
+            call()  # the params alone look like a model on 7 values
     with pytest.raises(DataError, match="this model reads token ids"):
         sc.rollout(params, np.zeros((4, 1)), 3, tokens)
 
 
-def test_save_and_load_keep_the_inputs(tmp_path):
+def test_save_and_load_keep_the_inputs_and_older_readers_are_told(tmp_path):
+    import json
+
+    import safetensors
+
     fit = sc.fit(ids_batches(), sc.Model(units=3, head="softmax", inputs="tokens"), sc.Train(epochs=1))
     checkpoint.save(tmp_path / "m.safetensors", fit.model, fit.params_of(0))
     model, params = checkpoint.load(tmp_path / "m.safetensors")
     assert model == fit.model and model.inputs == "tokens"
+    values = fit.model.replace(inputs="values")
+    checkpoint.save(tmp_path / "v.safetensors", values, fit.params_of(0))
+    for name, version, has_inputs in (("m", "2", True), ("v", "1", False)):
+        with safetensors.safe_open(tmp_path / f"{name}.safetensors", "numpy") as f:
+            meta = f.metadata()
+        # a statecarry that reads format 1 only says "upgrade" for ids and reads values as before
+        assert meta["format_version"] == version and ("inputs" in json.loads(meta["model"])) == has_inputs
 
 
 def test_memory_estimate_counts_one_number_per_step():
@@ -157,10 +177,16 @@ def test_memory_estimate_counts_one_number_per_step():
 keras = pytest.importorskip("keras")
 
 
-def test_keras_reads_ids_through_a_frozen_identity_embedding_and_back(keras_broadcasts):
-    fit = sc.fit(ids_batches(), sc.Model(cell="gru", units=4, layers=2, head="softmax", inputs="tokens"), sc.Train(epochs=1))
+@pytest.mark.parametrize("cell, units, table", [("gru", 4, (V, V)), ("lstm", 1, (V, 4))])
+def test_keras_reads_ids_through_an_embedding_and_back(keras_broadcasts, cell, units, table):
+    """7 tokens, 12 kernel columns: a frozen identity table; 7 tokens, 4 columns: the kernel
+    is the table (never tokens squared: a word vocabulary would not fit)."""
+    model = sc.Model(cell=cell, units=units, layers=2, head="softmax", inputs="tokens")
+    fit = sc.fit(ids_batches(), model, sc.Train(epochs=1))
     params, model = fit.params_of(0), fit.model
     keras_model = interop.to_keras(params, model, stateful=False, return_sequences=True)
+    embedding = keras_model.layers[0]
+    assert np.shape(embedding.get_weights()[0]) == table and embedding.trainable == (table[1] < V)
     x = ids_batches(3).x[0]
     ours, _ = sc.predict(params, x, model)
     theirs = keras_model.predict(np.asarray(x)[..., 0].astype(np.int32), verbose=0)
@@ -168,7 +194,7 @@ def test_keras_reads_ids_through_a_frozen_identity_embedding_and_back(keras_broa
     back, back_params = interop.from_keras(keras_model)
     assert back == model
     for a, b in zip(jax.tree.leaves(back_params), jax.tree.leaves(params)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(a, b)  # the table times the kernel, one of them the identity
 
 
 def test_a_learned_keras_embedding_folds_into_the_first_kernel(keras_broadcasts):

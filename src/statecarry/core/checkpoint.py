@@ -5,7 +5,9 @@ Every parameter is a float32 tensor named "layer/name" with Keras' names ("lstm/
 says what the tensors are:
 
     format            "statecarry"
-    format_version    "1"; bumped whenever an older statecarry could misread a newer file
+    format_version    "1", or "2" for a model on token ids (`Model.inputs`), which a
+                      statecarry before 2 cannot build; bumped whenever an older statecarry
+                      could misread a newer file
     model             JSON of `Model.to_dict()`, features and outputs filled in
     statecarry_version  the version that wrote it, for the reader's information
 
@@ -32,7 +34,7 @@ from .interop import expected_shapes
 from .spec import Model
 
 FORMAT = "statecarry"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this statecarry reads and writes (2: models on token ids)
 
 
 def _version() -> str:
@@ -102,7 +104,7 @@ def save(path: str | os.PathLike, model: Model, params: Any, extra: dict | None 
     tensors = _tensors(model, params)
     metadata = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": "2" if model.tokens else "1",  # a values model reads everywhere
         "model": json.dumps(model.to_dict(), sort_keys=True),
         "statecarry_version": _version(),
     } | ({"extra": json.dumps(extra, sort_keys=True)} if extra is not None else {})

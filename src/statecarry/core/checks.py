@@ -17,6 +17,8 @@ from ..errors import ConfigError, DataError
 from .spec import MAX_TOKENS, Model, Train
 
 INT32 = 2**31
+# Params alone look like a model on `features` values; a model on ids needs its Model.
+TOKENS_HINT = " (a model on token ids: pass its Model, inputs='tokens')."
 
 
 def seed_list(seeds: Any) -> list[int]:
@@ -127,7 +129,8 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
     pairs = [(data, what)] + ([(test, "the test data")] if test is not None else [])
     for b, name in pairs:
         _check_fields(b, name)
-    features = _vocabulary(model, pairs) if model.tokens else data.x.shape[-1]
+    fitting = what == "the training data"
+    features = _vocabulary(model, pairs, fitting) if model.tokens else data.x.shape[-1]
     if not model.tokens and test is not None and test.x.shape[-1] != features:
         raise DataError(
             f"the test data has {test.x.shape[-1]} features but the training data {features}."
@@ -136,10 +139,11 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
         raise DataError(
             f"the model reads {model.features} feature(s) but {what} has {features}; give "
             "data with the model's features"
-            + (" (or a Model without features= to read them)." if what == "the training data" else ".")
+            + (" (or a Model without features= to read them)." if fitting
+               else TOKENS_HINT if features == 1 else ".")
         )
     if model.head == "softmax":
-        outputs = _classes(model, pairs, fitting=what == "the training data")
+        outputs = _classes(model, pairs, fitting=fitting)
     else:
         outputs = data.y.shape[-1]
         for b, what in pairs:
@@ -167,9 +171,10 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
     return model.replace(features=int(features), outputs=int(outputs))
 
 
-def token_ids(x: np.ndarray, vocabulary: int | None, what: str) -> int:
+def token_ids(x: np.ndarray, vocabulary: int | None, what: str, fitting: bool = False) -> int:
     """Token inputs (`Model.inputs="tokens"`): x holds one whole number per step, from 0 to
-    `vocabulary` - 1. Returns the largest id (-1 for no steps); one sentence if x does not fit."""
+    `vocabulary` - 1. Returns the largest id (-1 for no steps); one sentence if x does not fit
+    (`fitting`: the vocabulary may still be chosen, else it is a trained model's)."""
     x = np.asarray(x)
     if x.shape[-1:] != (1,):
         raise DataError(
@@ -186,17 +191,20 @@ def token_ids(x: np.ndarray, vocabulary: int | None, what: str) -> int:
     top = int(x.max()) if x.size else -1
     if vocabulary is not None and top >= vocabulary:
         where = tuple(int(i) for i in np.argwhere(x >= vocabulary)[0])
+        fix = ("give Model(features=...) the vocabulary's size" if fitting
+               else "a trained model has a row only for the ids it was trained with")  # fmt: skip
         raise DataError(
             f"{what} has the token id {int(x[where])} at {where}, past the model's {vocabulary:,} "
-            f"tokens (0 to {vocabulary - 1:,}); give Model(features=...) the vocabulary's size."
+            f"tokens (0 to {vocabulary - 1:,}); {fix}."
         )
     return top
 
 
-def _vocabulary(model: Model, pairs: list[tuple[Batches, str]]) -> int:
-    """A tokens model's input width: `Model.features`, or the largest id in the data + 1."""
-    top = max(token_ids(b.x, model.features, what) for b, what in pairs)
-    return model.features if model.features is not None else max(top + 1, 1)
+def _vocabulary(model: Model, pairs: list[tuple[Batches, str]], fitting: bool) -> int:
+    """A tokens model's input width: `Model.features`, or the largest id in the data + 1 (at
+    least 2: one token is no input at all)."""
+    top = max(token_ids(b.x, model.features, what, fitting) for b, what in pairs)
+    return model.features if model.features is not None else max(top + 1, 2)
 
 
 def _classes(model: Model, pairs: list[tuple[Batches, str]], fitting: bool = True) -> int:

@@ -100,8 +100,10 @@ def to_keras(
 ) -> Any:
     """A Keras 3 `Sequential([Input, LSTM|GRU × layers, Dense(outputs, head)])` with our weights.
 
-    A model on tokens (`Model.inputs="tokens"`) reads ids of shape (batch, time) through a
-    frozen `Embedding` holding the identity (the one-hot rows statecarry never builds).
+    A model on tokens (`Model.inputs="tokens"`) reads ids of shape (batch, time) through an
+    `Embedding`: a frozen identity (the one-hot rows statecarry never builds) before the first
+    kernel, or, for more tokens than the kernel has columns, the kernel itself as the table
+    and an identity kernel after it.
     A stateful Keras model needs a fixed `batch_size` and predicts only at that size.
     `time_steps=None` accepts windows of any length. `return_sequences=True` gives a
     prediction at every step, as `cells.forward` does; the default gives the last step's.
@@ -131,18 +133,31 @@ def to_keras(
         for i, name in enumerate(model.layer_names)
     ]
     dense = keras.layers.Dense(model.outputs, activation=model.head, name="dense")
-    if model.tokens:  # ids (batch, time) -> one-hot rows: an Embedding holding the identity
-        one_hot = keras.layers.Embedding(model.features, model.features, trainable=False, name="one_hot")
-        inputs = [keras.Input(batch_shape=(batch_size, time_steps), dtype="int32"), one_hot]
+    weights = {layer: {k: np.asarray(v, np.float32) for k, v in params[layer].items()} for layer in params}
+    if model.tokens:  # ids (batch, time) -> rows of a table, then the first layer's kernel
+        table, weights[model.layer_names[0]]["kernel"] = _token_table(weights[model.layer_names[0]]["kernel"])
+        embedding = keras.layers.Embedding(*table.shape, trainable=table.shape[0] > table.shape[1], name="tokens")
+        inputs = [keras.Input(batch_shape=(batch_size, time_steps), dtype="int32"), embedding]
     else:
         inputs = [keras.Input(batch_shape=(batch_size, time_steps, model.features))]
     keras_model = keras.Sequential([*inputs, *recurrent, dense])
     if model.tokens:
-        one_hot.set_weights([np.eye(model.features, dtype=np.float32)])
+        embedding.set_weights([table])
     for layer in (*recurrent, dense):
         names = DENSE_NAMES if layer is dense else RECURRENT_NAMES
-        layer.set_weights([np.asarray(params[layer.name][k], np.float32) for k in names])
+        layer.set_weights([weights[layer.name][k] for k in names])
     return keras_model
+
+
+def _token_table(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Embedding table, first kernel) for ids: the identity and the kernel while the tokens are
+    no more than the kernel's columns, else the kernel as the table and the identity after it
+    (so the file grows with tokens x columns, never tokens squared); `from_keras` multiplies
+    them back, exactly."""
+    tokens, columns = kernel.shape
+    if tokens <= columns:
+        return np.eye(tokens, dtype=np.float32), kernel
+    return kernel, np.eye(columns, dtype=np.float32)
 
 
 def _activation(layer: Any, name: str) -> str:

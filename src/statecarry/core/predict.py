@@ -81,6 +81,8 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
         x, reset = np.asarray(data.x, np.float32), np.asarray(data.reset, bool)
     else:
         x = arguments.floats(data, "the inputs")
+        if model.tokens and x.ndim == 2:  # (batch, time) ids, as Keras' Embedding takes them
+            x = x[..., None]
         if x.ndim == 3:
             x = x[None]
         reset = np.zeros(x.shape[:3], bool)
@@ -94,12 +96,12 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(x).all():
         raise DataError("the inputs contain NaN or infinite values; fill or drop them first.")
     if model.tokens:
-        checks.token_ids(x, model.features, "the inputs")
+        checks.token_ids(x, model.features, "the input data")
     elif x.shape[-1] != model.features:
         raise DataError(
             f"the model reads {model.features} feature(s) but the inputs have {x.shape[-1]} "
             f"(shape {x.shape}); give the features the model was trained on"
-            + (" (a model on token ids: pass its Model, inputs='tokens')." if x.shape[-1] == 1 else ".")
+            + (checks.TOKENS_HINT if x.shape[-1] == 1 else ".")
         )
     return x, reset
 
@@ -311,10 +313,13 @@ class Predictor:
         x = arguments.floats(x, "x")
         if x.ndim == 1 and self.features == 1:
             x = x[:, None]
+        if self.model.tokens and (x.ndim != 2 or x.shape[1] != 1):
+            raise DataError(f"x must be (batch,) token ids: this model reads one id per step, got shape {x.shape}.")
         if x.ndim != 2 or x.shape[1] != self.features:
             raise DataError(
                 f"x must be (batch, {self.features}): this model reads {self.features} "
-                f"feature(s), got shape {x.shape}."
+                f"feature(s), got shape {x.shape}"
+                + (checks.TOKENS_HINT if x.ndim == 1 or x.shape[-1] == 1 else ".")
             )
         if x.shape[0] != batch:
             raise DataError(

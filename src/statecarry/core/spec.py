@@ -83,9 +83,10 @@ class Model:
                 f"a softmax head needs at least 2 classes, got outputs={self.outputs}; "
                 "use head='sigmoid' for a 0/1 target."
             )
-        if self.inputs == "tokens" and self.features is not None and self.features > MAX_TOKENS:
+        if self.inputs == "tokens" and self.features is not None and not 2 <= self.features <= MAX_TOKENS:
             raise ConfigError(
-                f"at most {MAX_TOKENS:,} tokens fit (ids travel as float32), got features={self.features:,}."
+                f"a model on tokens reads 2 to {MAX_TOKENS:,} of them (one token is no input; ids "
+                f"travel as float32), got features={self.features:,}."
             )
 
     @property
@@ -111,7 +112,12 @@ class Model:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a dict; `inputs` only when it is "tokens", so a file or record of a
+        model on values reads in a statecarry that predates the field."""
+        fields = dataclasses.asdict(self)
+        if not self.tokens:
+            del fields["inputs"]
+        return fields
 
     def recurrent_params(self) -> int:
         """Parameters of the recurrent layers (what RTRL's sensitivity is taken against)."""
