@@ -172,6 +172,8 @@ def test_memory_estimate_counts_one_number_per_step():
     tokens = estimate(sc.Model(units=8, head="softmax", features=96, outputs=96, inputs="tokens"), sc.Train(), **shapes)
     fewer = 4 * (96 - 1) * 32 * 64 * 104  # 95 fewer float32 per step of train and test data
     assert onehot.total(1, 1) - tokens.total(1, 1) == fewer * DATA_COPIES
+    unknown = estimate(sc.Model(units=8, head="softmax", outputs=96, inputs="tokens"), sc.Train(), **shapes)
+    assert unknown.total(1, 1) < tokens.total(1, 1)  # the vocabulary not yet read: guessed as 1 input
 
 
 keras = pytest.importorskip("keras")

@@ -155,7 +155,9 @@ def estimate(
 
 
 def _recurrent_guess(model: Model) -> int:
-    return model.replace(features=1).recurrent_params()
+    """The recurrent parameters with the input width unknown: as for one input (a tokens model
+    needs at least 2 tokens, so it is guessed as a model on one value)."""
+    return model.replace(features=1, inputs="values").recurrent_params()
 
 
 # -- how many seeds at once, or a refusal -----------------------------------------------------
