@@ -272,3 +272,44 @@ def test_missing_keras_says_how_to_install_it(monkeypatch):
     model = model_of()
     with pytest.raises(InteropError, match=r"pip install 'statecarry\[test\]'.*KERAS_BACKEND=jax"):
         to_keras(random_params(model), model, batch_size=B)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(stateful=False), dict(batch_size=2, time_steps=5, stateful=True, return_sequences=True)],
+    ids=["last-step-only", "stateful-batch-2"],
+)
+def test_import_checks_a_keras_file_on_its_own_terms(tmp_path, options):
+    """`import` compares the two on a random batch before writing: a Keras model that returns
+    only the last step (Keras' default) is compared there, and a stateful one at its own batch
+    size and steps (both once crashed the comparison with a traceback)."""
+    from statecarry.core.checkpoint import load
+    from statecarry.core.keras_files import import_keras
+
+    model = model_of("lstm", 2, features=2)
+    params = random_params(model)
+    to_keras(params, model, **options).save(tmp_path / "m.keras")
+    assert import_keras(tmp_path / "m.keras", tmp_path / "m.safetensors") < 1e-5
+    back, back_params = load(tmp_path / "m.safetensors")
+    assert back == model
+    for a, b in zip(jax.tree.leaves(back_params), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_import_like_refuses_other_sizes_for_a_model_saved_from_python(tmp_path):
+    from statecarry.core.checkpoint import save
+    from statecarry.core.keras_files import import_keras
+
+    model = model_of("lstm", 1, features=2)
+    to_keras(random_params(model), model, stateful=False, return_sequences=True).save(tmp_path / "m.keras")
+    other = model.replace(units=U + 1)
+    save(tmp_path / "other.safetensors", other, random_params(other))  # no table columns or scaling
+    with pytest.raises(InteropError, match=rf"units {U} \(expected {U + 1}\)"):
+        import_keras(tmp_path / "m.keras", tmp_path / "out.safetensors", like=tmp_path / "other.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_to_keras_without_a_model_says_to_pass_it():
+    model = model_of("lstm", 1)
+    with pytest.raises(InteropError, match="to_keras takes the statecarry Model the params were trained as, got NoneType"):
+        to_keras(random_params(model), None, batch_size=1)

@@ -136,8 +136,9 @@ def test_predict_and_a_predictor_at_another_batch_size_match_the_vectors():
         predictor.step(s, np.array([1.0, 9.0, 2.0]))
     with pytest.raises(DataError, match=r"x must be \(batch,\) token ids: this model reads one id per step, got shape \(3, 7\)"):
         predictor.step(s, EYE[[1, 2, 3]])
-    two_d, _ = sc.predict(params, np.asarray(x)[0, ..., 0], tokens)  # (batch, time), as Keras takes ids
-    np.testing.assert_array_equal(two_d, ours[:1])
+    for ambiguous in (np.asarray(x)[0, 0], EYE[[1, 2, 3]]):  # a column of ids; one-hot rows
+        with pytest.raises(DataError, match=re.escape("one stream of ids (time,) is x[None, :, None], a (batch, time) array of them x[..., None]")):
+            sc.predict(params, ambiguous, tokens)  # (time, 1) and (time, 7) read as (batch, time) would be wrong
     for call in (lambda: sc.predict(params, x), lambda: sc.Predictor(params).step(s, np.array([1.0, 2, 3])),
                  lambda: sc.evaluate(params, ids_batches(2, batch=3))):  # fmt: skip
         with pytest.raises(DataError, match="a model on token ids: pass its Model, inputs='tokens'"):

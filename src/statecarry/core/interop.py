@@ -109,6 +109,11 @@ def to_keras(
     prediction at every step, as `cells.forward` does; the default gives the last step's.
     Layers below the top always return sequences (the next layer reads every step).
     """
+    if not isinstance(model, Model):
+        raise InteropError(
+            f"to_keras takes the statecarry Model the params were trained as, got "
+            f"{type(model).__name__}; pass Fit.model or the model load returned."
+        )
     model = check_params(params, model)
     for name, value in (("batch_size", batch_size), ("time_steps", time_steps)):
         if value is not None:

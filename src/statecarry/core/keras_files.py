@@ -22,17 +22,23 @@ CHECK_SHAPE = (4, 12)  # (streams, steps) of the random batch the outputs are co
 
 
 def largest_difference(keras_model, params: dict, model) -> float:
+    """The largest difference between the two on one random batch from a zero state: at every
+    step, or at the last where the Keras model returns only that; of the Keras model's own
+    batch size and steps where it fixes them (a stateful model does)."""
     from .predict import predict
 
+    shape = tuple(getattr(keras_model, "input_shape", None) or (None, None))
+    rows, steps = (given or default for given, default in zip(shape[:2], CHECK_SHAPE))
     rng = np.random.default_rng(0)
     if model.tokens:
-        x = rng.integers(0, model.features, size=(*CHECK_SHAPE, 1)).astype(np.float32)
+        x = rng.integers(0, model.features, size=(rows, steps, 1)).astype(np.float32)
     else:
-        x = rng.normal(size=(*CHECK_SHAPE, model.features)).astype(np.float32)
+        x = rng.normal(size=(rows, steps, model.features)).astype(np.float32)
     ours, _ = predict(params, x[None], model)
     with keras_ranks():
         theirs = np.asarray(keras_model.predict(x[..., 0].astype(np.int32) if model.tokens else x, verbose=0))
-    return float(np.max(np.abs(ours[0] - theirs)))
+    ours = ours[0] if theirs.ndim == 3 else ours[0][:, -1]  # return_sequences=False: the last step
+    return float(np.max(np.abs(ours - theirs)))
 
 
 def export_keras(model_path: str | os.PathLike, out: str | os.PathLike) -> float:
@@ -73,7 +79,7 @@ def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: st
         raise InteropError(f"{keras_path.name} is not a Keras model file ({said}).") from None
     model, params = from_keras(keras_model)
     extra = read_extra(like) if like else None
-    if extra is not None:
+    if like:
         liked = load(like)[0]  # its columns and scaling fit only a model of its sizes
         check_like(model, liked.replace(head=model.head))  # a softmax is Keras' logits + activation
         model = model.replace(head=liked.head)

@@ -81,14 +81,14 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
         x, reset = np.asarray(data.x, np.float32), np.asarray(data.reset, bool)
     else:
         x = arguments.floats(data, "the inputs")
-        if model.tokens and x.ndim == 2:  # (batch, time) ids, as Keras' Embedding takes them
-            x = x[..., None]
         if x.ndim == 3:
             x = x[None]
         reset = np.zeros(x.shape[:3], bool)
     width = model.input_width
     if x.ndim != 4:
         hint = "; one series (time, features) is x[None], one row of one batch" if x.ndim == 2 else ""
+        if model.tokens and x.ndim in (1, 2):  # (time,) or (batch, time) ids: say which axis is which
+            hint = "; one stream of ids (time,) is x[None, :, None], a (batch, time) array of them x[..., None]"
         raise DataError(
             f"inputs must be (batch, time, {width}) or (n_batches, batch, time, "
             f"{width}) for this model, got shape {x.shape}{hint}."
