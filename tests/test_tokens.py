@@ -87,6 +87,13 @@ def test_the_vocabulary_comes_from_the_data_or_the_model():
     assert fitted.model.features == V + 3  # the largest id in train or test, plus one
     wide = sc.fit(data, sc.Model(units=3, head="softmax", inputs="tokens", features=50), sc.Train(epochs=1))
     assert wide.params_of(0)["lstm"]["kernel"].shape == (50, 12)
+    seeds = [ids_batches(s) for s in range(3)]
+    seeds[2] = seeds[2]._replace(x=seeds[2].x + 4)  # only seed 2 holds ids 7 to 10
+    stacked = Batches(*(np.stack(f) for f in zip(*seeds)))
+    every = sc.fit(stacked, sc.Model(units=3, head="softmax", inputs="tokens"), sc.Train(epochs=1), seeds=3)
+    assert every.model.features == V + 4  # every seed's data, not the first seed's
+    with pytest.raises(DataError, match=r"token id \d+ at \(2, .*give Model\(features=\.\.\.\)"):
+        sc.fit(lambda s: seeds[s], sc.Model(units=3, head="softmax", inputs="tokens"), sc.Train(epochs=1), seeds=3)
     zeros = data._replace(x=np.zeros_like(data.x))
     assert sc.fit(zeros, sc.Model(units=3, head="softmax", inputs="tokens"), sc.Train(epochs=1)).model.features == 2
 

@@ -200,6 +200,13 @@ def token_ids(x: np.ndarray, vocabulary: int | None, what: str, fitting: bool = 
     return top
 
 
+def tokens_of_every_seed(model: Model, train: Batches, test: Batches | None) -> Model:
+    """A tokens model's vocabulary read from every seed's data at once (data with a seed axis),
+    not the first seed's alone; the ids are checked as `resolve` checks them."""
+    pairs = [(train, "the training data")] + ([(test, "the test data")] if test is not None else [])
+    return model.replace(features=_vocabulary(model, pairs, fitting=True))
+
+
 def _vocabulary(model: Model, pairs: list[tuple[Batches, str]], fitting: bool) -> int:
     """A tokens model's input width: `Model.features`, or the largest id in the data + 1 (at
     least 2: one token is no input at all)."""

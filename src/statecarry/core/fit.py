@@ -169,6 +169,8 @@ def fit(
         raise ConfigError(f"vector_lanes must be True or False, got {vector_lanes!r}.")
     source = Source(data, test, n_seeds)
     first_train, first_test = source.get(seeds[:1], 0)
+    if model.tokens and model.features is None and source.fn is None and not source.shared:
+        model = checks.tokens_of_every_seed(model, source.train, source.test)
     model = checks.resolve(model, train, first_train, first_test)
     # Trains with different losses share one program that takes each lane's loss as data
     loss_as_data = len({t.loss_for(model) for t in trains}) > 1
