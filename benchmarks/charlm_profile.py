@@ -1,8 +1,9 @@
 """Where one gradient of the char model spends its time, op by op, and what else was tried.
 
 Times one `batch_loss` gradient (or forward pass) of `benchmarks/charlm.py`'s model on one
-batch (32 x 64 one-hot characters), compiled as `fit` compiles it, then records a few calls
-with JAX's profiler and lists XLA:CPU's tasks ("thunks") by total time: per step, the
+batch (32 x 64 characters, as ids unless `--inputs one-hot`), compiled as `fit` compiles it,
+then records a few calls with JAX's profiler and lists XLA:CPU's tasks ("thunks") by total
+time: per step, the
 recurrent product, the products for the weight gradients, the adds that accumulate those
 gradients, the gates' elementwise work.
 
@@ -83,9 +84,11 @@ def thunks(fn, args, calls: int = 5) -> list[tuple[str, float, int]]:
     return [(name, us / calls / 1e3, count[name] // calls) for name, us in total.most_common()]
 
 
-def profile(cell: str, forward: bool, top: int) -> None:
-    train, _, vocab = charlm.data(2, 1)
-    model = sc.Model(cell=cell, units=charlm.UNITS, layers=1, head="softmax", outputs=vocab).replace(features=vocab)
+def profile(cell: str, forward: bool, top: int, inputs: str = "tokens") -> None:
+    tokens = inputs == "tokens"
+    train, _, vocab = charlm.data(2, 1, tokens)
+    model = sc.Model(cell=cell, units=charlm.UNITS, layers=1, head="softmax", outputs=vocab, features=vocab,
+                     inputs="tokens" if tokens else "values")  # fmt: skip
     spec = sc.Train(mode="stateful", horizon=1, epochs=1)
     params = cells.init(jax.random.key(0), model)
     batch = Batches(*(jnp.asarray(np.asarray(a)[0]) for a in train))
@@ -98,7 +101,7 @@ def profile(cell: str, forward: bool, top: int) -> None:
     fn = jax.jit(loss if forward else jax.grad(loss)).lower(params).compile(compiler_options=runtime.dot_options(model))
     jax.block_until_ready(fn(params))
     what = "forward" if forward else "gradient"
-    print(f"{cell.upper()}({charlm.UNITS}) {what}, batch {charlm.BATCH} x {charlm.STEPS} steps: "
+    print(f"{cell.upper()}({charlm.UNITS}) {what} on {inputs}, batch {charlm.BATCH} x {charlm.STEPS} steps: "
           f"{best_ms(fn, (params,)):.1f} ms (best of 8); by task (profiled, so slower):")  # fmt: skip
     print(f"{'ms per call':>11}  {'runs':>4}  {'us per run':>10}  task")
     for name, ms, runs in thunks(fn, (params,))[:top]:
@@ -125,6 +128,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     parser.add_argument("--forward", action="store_true", help="the forward pass instead of the gradient")
+    parser.add_argument("--inputs", choices=("tokens", "one-hot"), default="tokens",
+                        help="characters as ids (charlm.py's default) or one-hot vectors")
     parser.add_argument("--top", type=int, default=16, help="how many tasks to list")
     parser.add_argument("--variants", action="store_true", help="time the plain-JAX variants instead")
     parser.add_argument("--rounds", type=int, default=5)
@@ -132,7 +137,7 @@ def main() -> int:
     if args.variants:
         variants(args.rounds)
     else:
-        profile(args.cell, args.forward, args.top)
+        profile(args.cell, args.forward, args.top, args.inputs)
     return 0
 
 
