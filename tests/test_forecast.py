@@ -223,6 +223,10 @@ def test_missing_file_and_bad_options_exit_2(tmp_path):
         (["nile", "--seeds", "0"], "--seeds must be from 1 to 2,147,483,648"),
         (["--time-steps", "0"], "--window must be a positive whole number"),  # train's name for it
         (["--target", "co2"], "--column needs a SERIES.csv"),
+        (["--column", "co2", "--target", "co2"], "--column needs a SERIES.csv"),  # twice, one value: fine
+        # both names at once, two values: one sentence, not the last one silently
+        (["--column", "a", "--target", "b"], "--column / --target given twice with different values (a, b); give one."),
+        (["--window", "4", "--time-steps", "6"], "--window / --time-steps given twice with different values (4, 6)"),
     ):
         result = CliRunner().invoke(cli, ["forecast", *args])
         assert result.exit_code == 2 and result.output.startswith("Error: "), result.output

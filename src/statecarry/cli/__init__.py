@@ -40,6 +40,15 @@ def seed_count(ctx: click.Context, param: click.Parameter, value: int | None) ->
     return value
 
 
+def one_value(ctx: click.Context, param: click.Parameter, values: tuple) -> object:
+    """click callback of an option with two names (`multiple=True`): the value, given once or
+    the same each time; two different values are one sentence instead of the last one winning."""
+    if len(set(values)) > 1:
+        names = " / ".join(param.opts)
+        raise UserError(f"{names} given twice with different values ({', '.join(map(str, values))}); give one.")
+    return values[-1] if values else None
+
+
 def _engine() -> None:
     """Before JAX is imported: one XLA device per core, and the persistent compile cache."""
     from ..core import runtime

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
+from . import UserError, _engine, _progress, cli, one_value, seed_count, strict_json, table
 from ._record import stored_recorder
 from ._store import store_option
 
@@ -32,14 +32,16 @@ def setup_options(fn):
     for flag, name, type_, help_ in reversed(SETUP_FLAGS):
         default = Setup.__dataclass_fields__[name].default
         help_ = f"{help_[0].upper()}{help_[1:]}." + ("" if default is None else f"  [default: {default}]")
-        names = (flag, *ALIASES.get(flag, ()))
-        fn = click.option(*names, name, type=type_, default=None, help=help_)(fn)
+        aliases = ALIASES.get(flag, ())
+        twice = dict(multiple=True, callback=one_value) if aliases else {}  # both names at once: one sentence
+        fn = click.option(flag, *aliases, name, type=type_, default=None, help=help_, **twice)(fn)
     return fn
 
 
 @cli.command()
 @click.argument("series", required=False)
-@click.option("--column", "--target", "column", help="The CSV column to forecast (default: the only numeric one).")
+@click.option("--column", "--target", "column", multiple=True, callback=one_value,
+              help="The CSV column to forecast (default: the only numeric one).")
 @click.option("--seeds", default=16, show_default=True, callback=seed_count,  # `run`'s rule
               help="Independent runs (seeds 0..N-1).")
 @click.option("--cells", default="lstm,gru", show_default=True, help="Recurrent cells to train.")
