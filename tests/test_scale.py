@@ -154,6 +154,26 @@ def test_an_address_that_takes_no_connection_is_refused_before_ray_tries_it(monk
             executors.RayExecutor(address)
 
 
+def test_a_name_lookup_that_hangs_is_bounded_by_the_probe(monkeypatch):
+    """DNS is not bounded by a socket's timeout; the probe's thread is."""
+    import socket
+    import threading
+    import time
+
+    from statecarry.errors import ConfigError
+
+    release = threading.Event()
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: release.wait(30) and [])
+    monkeypatch.setattr(executors, "PROBE_SECONDS", 0.5)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ConfigError, match=r"at cluster\.example:6379 \(no answer within 0\.5 s\)"):
+            executors._reachable("cluster.example:6379")
+    finally:
+        release.set()  # let the probe's thread finish
+    assert time.perf_counter() - start < 5
+
+
 def test_the_local_executor_never_imports_ray(tmp_path):
     import subprocess
 

@@ -116,16 +116,31 @@ PROBE_SECONDS = 10  # Ray itself retries an address that answers nothing for man
 
 def _reachable(address: str) -> None:
     """Refuse, within PROBE_SECONDS, a HOST:PORT (or ray://HOST:PORT) that takes no connection:
-    Ray retries such an address for many minutes, printing only its own log lines."""
+    Ray retries such an address for many minutes, printing only its own log lines. The probe
+    runs in a daemon thread, so a name lookup that hangs (its time is not the socket's timeout)
+    is bounded too and never holds the process at exit."""
     import socket
+    import threading
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # "auto", "local" and other forms are Ray's to read
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
-    except OSError as e:
-        why = f"no answer within {PROBE_SECONDS} s" if isinstance(e, TimeoutError) else (e.strerror or str(e)).lower()
+    outcome: list = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=probe, name="ray-probe", daemon=True)
+    thread.start()
+    thread.join(PROBE_SECONDS)
+    error = outcome[0] if outcome else TimeoutError()
+    if error is not None:
+        why = (f"no answer within {PROBE_SECONDS} s" if isinstance(error, TimeoutError)
+               else (error.strerror or str(error)).lower())  # fmt: skip
         raise ConfigError(f"cannot reach the Ray cluster at {address} ({why}); "
                           "start it with 'ray start --head' there, or check --address.") from None  # fmt: skip
 
