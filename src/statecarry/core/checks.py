@@ -126,7 +126,7 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
     a message)."""
     train.check(model)
     loss = train.loss_for(model)
-    pairs = [(data, what)] + ([(test, "the test data")] if test is not None else [])
+    pairs = _pairs(data, test, what)
     for b, name in pairs:
         _check_fields(b, name)
     fitting = what == "the training data"
@@ -171,6 +171,11 @@ def resolve(model: Model, train: Train, data: Batches, test: Batches | None, wha
     return model.replace(features=int(features), outputs=int(outputs))
 
 
+def _pairs(data: Batches, test: Batches | None, what: str) -> list[tuple[Batches, str]]:
+    """The data and its name in a message, then the test data if any."""
+    return [(data, what)] + ([(test, "the test data")] if test is not None else [])
+
+
 def token_ids(x: np.ndarray, vocabulary: int | None, what: str, fitting: bool = False) -> int:
     """Token inputs (`Model.inputs="tokens"`): x holds one whole number per step, from 0 to
     `vocabulary` - 1. Returns the largest id (-1 for no steps); one sentence if x does not fit
@@ -203,7 +208,7 @@ def token_ids(x: np.ndarray, vocabulary: int | None, what: str, fitting: bool = 
 def tokens_of_every_seed(model: Model, train: Batches, test: Batches | None) -> Model:
     """A tokens model's vocabulary read from every seed's data at once (data with a seed axis),
     not the first seed's alone; the ids are checked as `resolve` checks them."""
-    pairs = [(train, "the training data")] + ([(test, "the test data")] if test is not None else [])
+    pairs = _pairs(train, test, "the training data")
     return model.replace(features=_vocabulary(model, pairs, fitting=True))
 
 

@@ -165,6 +165,9 @@ def _token_table(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kernel, np.eye(columns, dtype=np.float32)
 
 
+NOT_BUILT = "the Keras model has no weights yet; build it first (give keras.Input a shape, or call it on a batch)."
+
+
 def _activation(layer: Any, name: str) -> str:
     value = layer.get_config().get(name)
     if isinstance(value, str):
@@ -250,10 +253,7 @@ def from_keras(keras_model: Any, like: Model | None = None) -> tuple[Model, dict
         )
     weights = [layer.get_weights() for layer in layers]
     if any(len(w) != (2 if layer is dense else 3) for w, layer in zip(weights, layers)):
-        raise InteropError(
-            "the Keras model has no weights yet; build it first (give keras.Input a shape, or "
-            "call it on a batch)."
-        )
+        raise InteropError(NOT_BUILT)
     units = {w[1].shape[0] for w in weights[:-1]}
     if len(units) != 1:
         raise InteropError(
@@ -296,10 +296,7 @@ def _embedding(layer: Any) -> np.ndarray:
         )
     weights = layer.get_weights()
     if len(weights) != 1:
-        raise InteropError(
-            "the Keras model has no weights yet; build it first (give keras.Input a shape, or "
-            "call it on a batch)."
-        )
+        raise InteropError(NOT_BUILT)
     return np.asarray(weights[0], np.float64)
 
 
