@@ -9,7 +9,7 @@ import pytest
 import statecarry as sc
 from statecarry.core import cells, predict, runtime
 
-if runtime._jaxlib_version() < (0, 10):
+if runtime.jaxlib_version() < (0, 10):
     pytest.skip("YNNPACK's per-compile option needs jaxlib 0.10", allow_module_level=True)
 
 rng = np.random.default_rng(0)

@@ -13,6 +13,7 @@ use, so `import statecarry` (and `statecarry --help`) loads neither NumPy nor JA
 
 import importlib
 
+from .core import xla as _xla  # noqa: F401  (sets XLA up for the engine before anything starts JAX)
 from .errors import CheckpointError as CheckpointError
 from .errors import ConfigError as ConfigError
 from .errors import DataError as DataError

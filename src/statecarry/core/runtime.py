@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import xla
 from .spec import GATES, Model, Train
+from .xla import SMALL_LOOP_BYTES, jaxlib_version, use_cpu_cores, xla_cpu_flags  # noqa: F401  (runtime's API)
 
 SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
 # Seeds per vector register when they are the lanes (engine.run_epoch_lanes): 16 float32 in
@@ -27,18 +28,6 @@ LANE_WIDTH = 16
 # 20:30): LSTM(8) (8 x 32 = 256) at batch 8 ran 4.5x faster written out; LSTM(16) at batch 32
 # 3.5x faster with dots, LSTM(32) 5.8x. (The limit was 64 inputs, whatever the outputs.)
 SMALL_PRODUCT = 256
-# Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
-# kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
-# with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow).
-# The price, measured on an idle machine: tiny models with large per-step state lose the single
-# kernel, e.g. RTRL on LSTM(3) at 128 seeds runs 1.7x slower (2.6 s -> 4.5 s for 10 epochs),
-# horizon 4 at 1,024 seeds 1.25x. No single limit serves both: 1e7 keeps RTRL fast but LSTM(256)
-# slow; 1e9 also runs LSTM(48-64) 2-2.5x slower and hung LSTM(16) (64 seeds, batch 8) split over
-# 2 devices. XLA reads the limit once per process (a per-compile override of this map-valued
-# option is refused), and its pass skips any loop holding a sort, scatter or custom call: the
-# lead for a per-model choice (a marker sort in big models' steps, measured exact and fast for
-# LSTM(256) with 1e9, but slower for LSTM(64)).
-SMALL_LOOP_BYTES = 1_000_000
 # LLVM's -O1 compiles in about half the time of XLA's default and runs as fast (measured in
 # benchmarks/engine.py, variant xla-O); the numbers agree to 1e-8.
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
@@ -64,46 +53,24 @@ def lane_width(model: Model, train: Train) -> int:
     return LANE_WIDTH if small and train.mode in ("stateless", "stateful") else 1
 
 
-def use_cpu_cores(n: int | None = None) -> None:
-    """Expose `n` CPU cores (default: all) as XLA host devices, so seed chunks run in parallel,
-    and set XLA's CPU backend up for this program's many tiny loops (`xla_cpu_flags`).
+def warn_if_set_up_late() -> None:
+    """Warn, once a process, when JAX started on the CPU before `use_cpu_cores` could set XLA
+    up for the engine (JAX imported before statecarry): XLA then runs with its defaults."""
+    import jax
 
-    Must run before JAX is first imported; afterwards it does nothing.
-    """
-    if "jax" in sys.modules:
+    if xla.SET_UP or os.environ.get("STATECARRY_XLA") == "defaults" or jax.default_backend() != "cpu":
         return
-    n = n or os.cpu_count() or 1
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        flags = f"{flags} --xla_force_host_platform_device_count={n}"
-    for flag in xla_cpu_flags():
-        if flag.split("=")[0] not in flags:  # a flag the user set wins
-            flags = f"{flags} {flag}"
-    os.environ["XLA_FLAGS"] = flags.strip()
+    xla.SET_UP = True  # once
+    import warnings
 
-
-def xla_cpu_flags() -> list[str]:
-    """XLA settings that make an epoch several times faster and quicker to compile.
-
-    An epoch is a loop of a few hundred tiny steps. By default XLA:CPU runs each fused op of a
-    loop body as a separate task ("thunk"), and for arrays this small the dispatch costs more
-    than the arithmetic. Raising the byte limit of its small-while-loop pass compiles a whole
-    loop into one kernel instead (which needs loops free of `dot`s, see `model.matvec`), and
-    turning off YNNPACK fusions keeps them from splitting the loop again (with them on, the
-    epoch runs 3x slower). Measured in benchmarks/engine.py.
-
-    Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel: a big
-    model's loop compiled that way runs its matrix products as plain scalar loops on one core
-    (LSTM(256), batch 32: 40x slower than with XLA's matmul routines; benchmarks/charlm.py).
-    """
-    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
-    # XLA aborts on a flag it does not know; these are verified on jaxlib 0.10.
-    if _jaxlib_version() >= (0, 10):
-        flags.append("--xla_cpu_experimental_ynn_fusion_type=")
-        # 512-bit vectors where the CPU has them: with the seeds in the lanes, 16 seeds per
-        # instruction; the blog's run at 1,024 seeds went from 1,610 to 2,130 runs/s.
-        flags.append("--xla_cpu_prefer_vector_width=512")
-    return flags
+    warnings.warn(
+        "JAX was started before statecarry could set XLA up for it, so XLA's CPU backend runs "
+        "with its defaults on one device (small models train several times slower: 10x for the "
+        "blog's LSTM(3) at 256 seeds); import statecarry before jax, or call "
+        "statecarry.core.runtime.use_cpu_cores() before importing jax.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def is_dot(inputs: int, outputs: int) -> bool:
@@ -119,23 +86,13 @@ def has_dots(model: Model) -> bool:
 
 def dot_options(model: Model | None) -> dict:
     """BIG_DOT_OPTIONS for a model whose recurrent product is a `dot`, else none."""
-    big = model is not None and has_dots(model) and _jaxlib_version() >= (0, 10)
+    big = model is not None and has_dots(model) and jaxlib_version() >= (0, 10)
     return dict(BIG_DOT_OPTIONS) if big else {}
 
 
 def compiler_options(model: Model | None = None) -> dict:
     """XLA's options for one of fit's programs of `model` (see BIG_DOT_OPTIONS)."""
     return {**COMPILER_OPTIONS, **dot_options(model)}
-
-
-@functools.cache  # 0.9 ms a lookup, asked by every compiled-program lookup; fixed per process
-def _jaxlib_version() -> tuple[int, ...]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return tuple(int(p) for p in version("jaxlib").split(".")[:2])
-    except (PackageNotFoundError, ValueError):
-        return (0, 0)
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,103 @@
+"""XLA's CPU settings for the engine, set in XLA_FLAGS before JAX starts.
+
+Only `os` and `sys` here, so `import statecarry` can set them (`use_cpu_cores`) at the cost of a
+few microseconds: the Python API then trains as fast as the CLI, whatever the user imports next.
+`STATECARRY_XLA=defaults` leaves XLA at its defaults; a flag already in XLA_FLAGS wins.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Bytes one loop iteration touches (XLA's cost analysis) below which the loop becomes one
+# kernel. Measured side by side (2 shared cores): the blog's LSTM(3), 128 seeds, ran no slower
+# with 1e6 than with 1e9; char-LM LSTM(256), batch 32 ran 40x faster (1e7 was still slow; since
+# then its dots are YNNPACK custom fusions, which the pass skips whatever the limit). No single
+# limit serves every model (benchmarks/RESULTS.md, 2026-12-04 18:10): the blog's whole epoch
+# (a loop of batches holding the time loops, 1.2-1.5e6 bytes at 64 lanes) would run 10-14%
+# faster as one kernel and RTRL's 1.6x, but LSTM(8) at batch 256 has a backward time loop of
+# 1.0-1.05e6 bytes that runs 1.44x slower as one kernel, and LSTM(3) in the lanes at batch 64
+# 1.40x slower with the limit at 1e8. XLA reads the limit once per process (a per-compile
+# override of this map-valued option is refused), and its pass skips any loop holding a sort,
+# scatter or custom call; a two-element sort per step to keep big steps out costs more than it
+# saves (LSTM(8), batch 256: 2.1x slower than today).
+SMALL_LOOP_BYTES = 1_000_000
+
+_OWN: list[str] = []  # the flags use_cpu_cores put in XLA_FLAGS; a later call replaces them
+SET_UP = False  # whether use_cpu_cores ran before JAX started (runtime.warn_if_set_up_late)
+
+
+def use_cpu_cores(n: int | None = None) -> None:
+    """Expose `n` CPU cores (default: all) as XLA host devices, so seed chunks run in parallel,
+    and set XLA's CPU backend up for this program's many tiny loops (`xla_cpu_flags`).
+
+    Importing the engine (`statecarry.core`, which `fit` and the CLI do) calls it with all
+    cores; call it again before JAX starts to choose another count. A flag already in XLA_FLAGS
+    that this call did not put there wins. Once JAX has started it does nothing.
+    """
+    global SET_UP
+    if "jax" in sys.modules or os.environ.get("STATECARRY_XLA") == "defaults":
+        return
+    words = [w for w in os.environ.get("XLA_FLAGS", "").split() if w not in _OWN]
+    given = " ".join(words)
+    mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *xla_cpu_flags()]
+    _OWN[:] = [flag for flag in mine if flag.split("=")[0] not in given]
+    os.environ["XLA_FLAGS"] = " ".join(words + _OWN)
+    SET_UP = True
+
+
+def xla_cpu_flags() -> list[str]:
+    """XLA settings that make an epoch several times faster and quicker to compile.
+
+    An epoch is a loop of a few hundred tiny steps. By default XLA:CPU runs each fused op of a
+    loop body as a separate task ("thunk"), and for arrays this small the dispatch costs more
+    than the arithmetic. Raising the byte limit of its small-while-loop pass compiles a whole
+    loop into one kernel instead (which needs loops free of `dot`s, see `model.matvec`), and
+    turning off YNNPACK fusions keeps them from splitting the loop again (with them on, the
+    epoch runs 3x slower). Measured in benchmarks/engine.py.
+
+    Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel: a big
+    model's loop compiled that way runs its matrix products as plain scalar loops on one core
+    (LSTM(256), batch 32: 40x slower than with XLA's matmul routines; benchmarks/charlm.py).
+    """
+    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
+    # XLA aborts on a flag it does not know; these are verified on jaxlib 0.10.
+    if jaxlib_version() >= (0, 10):
+        flags.append("--xla_cpu_experimental_ynn_fusion_type=")
+        # 512-bit vectors where the CPU has them: with the seeds in the lanes, 16 seeds per
+        # instruction; the blog's run at 1,024 seeds went from 1,610 to 2,130 runs/s.
+        flags.append("--xla_cpu_prefer_vector_width=512")
+    return flags
+
+
+_JAXLIB: tuple[int, ...] | None = None
+
+
+def jaxlib_version() -> tuple[int, ...]:
+    """jaxlib's (major, minor), from its wheel's `.dist-info` folder name on `sys.path`
+    (`importlib.metadata` costs 10-20 ms to import; this, a directory listing or two)."""
+    global _JAXLIB
+    if _JAXLIB is None:
+        _JAXLIB = (0, 0)
+        for folder in filter(None, sys.path):  # "" (the working directory) never holds it
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            found = [n for n in names if n.startswith("jaxlib-") and n.endswith(".dist-info")]
+            if found:
+                _JAXLIB = _major_minor(found[0][len("jaxlib-"):])
+                break
+        else:  # not a wheel (a source build): ask the slow way
+            import contextlib
+            from importlib.metadata import PackageNotFoundError, version
+
+            with contextlib.suppress(PackageNotFoundError):
+                _JAXLIB = _major_minor(version("jaxlib"))
+    return _JAXLIB
+
+
+def _major_minor(text: str) -> tuple[int, ...]:
+    parts = text.split(".")[:2]
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (0, 0)
