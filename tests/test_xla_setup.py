@@ -2,10 +2,15 @@
 Python API trains with the CLI's settings; JAX started first is one warning, not a silent
 slowdown. Each case runs in a fresh interpreter (XLA reads its flags once, when JAX starts)."""
 
+import json
 import os
 import subprocess
 import sys
 from importlib.metadata import version
+
+import pytest
+
+from statecarry.core import xla
 
 FIT = """
 import warnings
@@ -66,3 +71,62 @@ def test_jaxlib_version_read_from_the_wheel_agrees_with_importlib_metadata():
     from statecarry.core import xla
 
     assert xla.jaxlib_version() == tuple(int(p) for p in version("jaxlib").split(".")[:2])
+
+
+BLOG = """
+import json
+from statecarry.core import runtime
+runtime.use_cpu_cores(2, small_steps={small})
+import os
+from statecarry.experiments import blog
+from statecarry.experiments.config import Config
+history = blog.run(Config(task="prev-batch", mode="{mode}", horizon={horizon}, shuffle={shuffle}, epochs=2, n_train=64, n_test=32),
+                   list(range(20)))
+print(json.dumps({{k: v.tolist() for k, v in history.metrics.items()}}))
+print(os.environ["XLA_FLAGS"])
+"""
+
+
+@pytest.mark.parametrize(("mode", "horizon", "shuffle"), [("stateful", 1, False), ("stateless", 1, True), ("stateful", 3, False)])
+def test_whole_epochs_as_one_kernel_give_the_same_bits(mode, horizon, shuffle):
+    """`small_steps` changes how XLA schedules the loops (one kernel for a whole epoch), never
+    what they compute: every seed's history is the same to the bit. (Not so for RTRL, whose
+    sums come out in another order: `small_steps` leaves it out.)"""
+    code = BLOG.format(small="{small}", mode=mode, horizon=horizon, shuffle=shuffle)
+    alone, whole = (run(code.replace("{small}", str(small))) for small in (False, True))
+    assert f"byte_threshold={xla.SMALL_LOOP_BYTES}" in alone[1]
+    assert f"byte_threshold={xla.EPOCH_LOOP_BYTES}" in whole[1]
+    assert json.loads(alone[0]) == json.loads(whole[0])
+
+
+@pytest.mark.parametrize(("cell", "units", "batch", "seeds", "small"), [
+    ("lstm", 3, 4, 1024, True),  # the blog's: 64 lanes x 4 rows x 12 gates = 3,072 a step
+    ("lstm", 3, 1, 1, True),  # one seed still fills 16 lanes
+    ("gru", 1, 64, 1, True),  # 16 lanes x 64 rows x 3 gates = 3,072
+    ("lstm", 8, 256, 1, False),  # 8,192: 1.44x slower
+    ("lstm", 3, 64, 64, False),  # the lanes at batch 64: 1.40x slower
+    ("lstm", 4, 4, 64, False),  # seeds first (no lanes): not known to keep its bits
+    ("gru", 16, 256, 64, True),  # dots: XLA never compiles its loops whole
+])
+def test_small_steps_follows_the_measured_boundary(cell, units, batch, seeds, small):
+    from statecarry.core import runtime
+    from statecarry.core.spec import Model, Train
+
+    model = Model(cell=cell, units=units, head="linear", features=1, outputs=1)
+    assert runtime.small_steps(model, Train(mode="stateful"), batch, seeds) is small
+    assert not runtime.small_steps(model, Train(mode="rtrl"), batch, seeds) or runtime.has_dots(model)
+
+
+def test_the_cli_compiles_whole_epochs_only_for_small_steps(tmp_path):
+    """`statecarry run` sets the limit from its config before JAX starts."""
+    code = ("import sys, os\nfrom statecarry.cli import cli\n"
+            "try:\n    cli.main(sys.argv[1:], prog_name='statecarry')\nexcept SystemExit:\n    pass\n"
+            "print(os.environ['XLA_FLAGS'])")  # fmt: skip
+    big = ["--units", "8", "--batch-size", "256", "--n-train", "512", "--n-test", "256"]  # 8,192 a step
+    for flags, limit in ((["--units", "3"], xla.EPOCH_LOOP_BYTES), (big, xla.SMALL_LOOP_BYTES)):
+        clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        proc = subprocess.run([sys.executable, "-c", code, "run", "first-step", "--seeds", "1", "--epochs", "1",
+                               "--no-store", "-q", *flags], capture_output=True, text=True, timeout=300,
+                              env={**clean, "STATECARRY_HOME": str(tmp_path)})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"byte_threshold={limit}" in proc.stdout.split("\n")[-2]

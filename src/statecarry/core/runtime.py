@@ -15,7 +15,7 @@ from typing import Any
 
 from . import xla
 from .spec import GATES, Model, Train
-from .xla import SMALL_LOOP_BYTES, jaxlib_version, use_cpu_cores, xla_cpu_flags  # noqa: F401  (runtime's API)
+from .xla import EPOCH_LOOP_BYTES, SMALL_LOOP_BYTES, jaxlib_version, use_cpu_cores, xla_cpu_flags  # noqa: F401
 
 SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
 # Seeds per vector register when they are the lanes (engine.run_epoch_lanes): 16 float32 in
@@ -51,6 +51,30 @@ def lane_width(model: Model, train: Train) -> int:
     gates = GATES[model.cell] * model.units
     small = gates < LANE_WIDTH and (model.features or 0) * gates <= SMALL_PRODUCT
     return LANE_WIDTH if small and train.mode in ("stateless", "stateful") else 1
+
+
+# The most gate values a time step computes on one device (seeds there x batch x gates x units
+# x layers) for which loops run faster as one kernel than as XLA's separate tasks, so that a
+# process of such models compiles whole epochs so (`small_steps`). Measured one core each, the
+# two settings side by side (benchmarks/RESULTS.md 2026-12-04): faster or even at <= 4,096 (the
+# blog's 64 lanes x 4 rows x 12 gates = 3,072: 1.10-1.14x; LSTM(4), batch 256: 1.27x); slower
+# from 8,192 (LSTM(8), batch 256: 1.44x slower; LSTM(3) in the lanes at batch 64: 1.40x).
+SMALL_STEP_FLOATS = 4096
+
+
+def small_steps(model: Model, train: Train, batch_size: int, seeds: int) -> bool:
+    """Whether training `model` on batches of `batch_size` rows, `seeds` at once, takes small
+    steps (SMALL_STEP_FLOATS, with the seeds in the lanes), or never compiles a loop whole (its
+    products are dots: XLA's pass skips loops holding their YNNPACK fusions), so a process
+    running only such models may use `use_cpu_cores(small_steps=True)` and gets the same bits.
+    Without JAX, before it starts."""
+    if has_dots(model):
+        return True
+    width = lane_width(model, train)
+    if width == 1:  # seeds first (`vmap`): RTRL's float32 sums come out in another order as one kernel
+        return False
+    on_device = min(SEEDS_PER_DEVICE, -(-seeds // width) * width)
+    return on_device * batch_size * GATES[model.cell] * model.units * model.layers <= SMALL_STEP_FLOATS
 
 
 def warn_if_set_up_late() -> None:

@@ -23,14 +23,19 @@ import sys
 # scatter or custom call; a two-element sort per step to keep big steps out costs more than it
 # saves (LSTM(8), batch 256: 2.1x slower than today).
 SMALL_LOOP_BYTES = 1_000_000
+# The limit for a process whose models all take small steps (`runtime.small_steps`: the blog's
+# runs, sweeps and claims): every loop free of dots becomes one kernel, whole epochs included.
+# The blog's run at 1,024 seeds 10-14% faster, RTRL 1.6x, the same bits (RESULTS.md 2026-12-04).
+EPOCH_LOOP_BYTES = 100_000_000
 
 _OWN: list[str] = []  # the flags use_cpu_cores put in XLA_FLAGS; a later call replaces them
 SET_UP = False  # whether use_cpu_cores ran before JAX started (runtime.warn_if_set_up_late)
 
 
-def use_cpu_cores(n: int | None = None) -> None:
+def use_cpu_cores(n: int | None = None, small_steps: bool = False) -> None:
     """Expose `n` CPU cores (default: all) as XLA host devices, so seed chunks run in parallel,
-    and set XLA's CPU backend up for this program's many tiny loops (`xla_cpu_flags`).
+    and set XLA's CPU backend up for this program's many tiny loops (`xla_cpu_flags`;
+    `small_steps`: every model this process will train takes small steps, `runtime.small_steps`).
 
     Importing the engine (`statecarry.core`, which `fit` and the CLI do) calls it with all
     cores; call it again before JAX starts to choose another count. A flag already in XLA_FLAGS
@@ -41,13 +46,13 @@ def use_cpu_cores(n: int | None = None) -> None:
         return
     words = [w for w in os.environ.get("XLA_FLAGS", "").split() if w not in _OWN]
     given = " ".join(words)
-    mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *xla_cpu_flags()]
+    mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *xla_cpu_flags(small_steps)]
     _OWN[:] = [flag for flag in mine if flag.split("=")[0] not in given]
     os.environ["XLA_FLAGS"] = " ".join(words + _OWN)
     SET_UP = True
 
 
-def xla_cpu_flags() -> list[str]:
+def xla_cpu_flags(small_steps: bool = False) -> list[str]:
     """XLA settings that make an epoch several times faster and quicker to compile.
 
     An epoch is a loop of a few hundred tiny steps. By default XLA:CPU runs each fused op of a
@@ -57,11 +62,11 @@ def xla_cpu_flags() -> list[str]:
     turning off YNNPACK fusions keeps them from splitting the loop again (with them on, the
     epoch runs 3x slower). Measured in benchmarks/engine.py.
 
-    Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel: a big
-    model's loop compiled that way runs its matrix products as plain scalar loops on one core
-    (LSTM(256), batch 32: 40x slower than with XLA's matmul routines; benchmarks/charlm.py).
+    Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel (a big step
+    runs faster as XLA's separate tasks); with `small_steps`, loops up to EPOCH_LOOP_BYTES.
     """
-    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
+    limit = EPOCH_LOOP_BYTES if small_steps else SMALL_LOOP_BYTES
+    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={limit}"]
     # XLA aborts on a flag it does not know; these are verified on jaxlib 0.10.
     if jaxlib_version() >= (0, 10):
         flags.append("--xla_cpu_experimental_ynn_fusion_type=")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..core import memory
+from ..core import memory, runtime
 from ..core.fit import fit
 from ..core.runtime import enable_compile_cache, lane_width, use_cpu_cores  # noqa: F401  (the CLI's setup)
 from ..core.spec import SIDE_BY_SIDE_FIELDS
@@ -81,6 +81,14 @@ def seed_batches(config: Config, seed: int) -> tuple[Batches, Batches]:
 
 
 EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
+
+
+def small_steps(configs: Sequence[Config], seeds: int) -> bool:
+    """Whether every config takes small steps at `seeds` seeds (`runtime.small_steps`): a
+    process that runs only these may compile whole epochs as one kernel (`use_cpu_cores`)."""
+    return bool(configs) and all(
+        runtime.small_steps(c.model_spec(), c.train_spec(), c.batch_size, seeds) for c in configs
+    )
 
 
 def memory_needed(config: Config) -> memory.Estimate:
