@@ -56,10 +56,32 @@ def test_fit_trains_without_a_warning_when_statecarry_came_first():
     assert run(FIT + "print(len(late))")[0] == "0"
 
 
+def test_jax_imported_but_not_started_is_still_set_up():
+    """`import jax` (or keras, optax) starts no backend: XLA reads its flags later."""
+    out = run("import jax, os\nimport statecarry\nprint(len(jax.devices()))\n" + FIT + "print(len(late))")
+    assert out[:2] == [str(os.cpu_count()), "0"]
+
+
 def test_jax_started_first_is_one_warning_naming_the_fix():
-    out = run("import jax\n" + FIT + "print(len(late)); print(late[0] if late else '')")
+    out = run("import jax\njax.devices()\n" + FIT + "print(len(late)); print(late[0] if late else '')")
     assert out[0] == "1"  # once a process, not once a fit
-    assert "import statecarry before jax" in out[1] and "use_cpu_cores()" in out[1]
+    assert "import statecarry before anything that starts JAX" in out[1] and "use_cpu_cores()" in out[1]
+    assert "on 1 device(s)" in out[1] and "STATECARRY_XLA=defaults" in out[1]
+
+
+def test_jax_started_first_with_the_users_own_flags_is_quiet():
+    out = run("import jax\nprint(len(jax.devices()))\n" + FIT + "print(len(late))",
+              XLA_FLAGS="--xla_force_host_platform_device_count=3")  # fmt: skip
+    assert out[:2] == ["3", "0"]
+
+
+def test_a_misspelled_opt_out_is_one_warning_and_changes_nothing():
+    code = ("import os, warnings\nwarnings.simplefilter('always')\nimport statecarry\n"
+            "print(os.environ['XLA_FLAGS'].count('device_count'))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "STATECARRY_XLA": "off", "XLA_FLAGS": ""})  # fmt: skip
+    assert proc.stdout.strip() == "1"
+    assert proc.stderr.count("STATECARRY_XLA='off' is not a setting") == 1
 
 
 def test_statecarry_xla_defaults_leaves_xla_alone_and_quiet():

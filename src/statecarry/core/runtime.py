@@ -79,19 +79,22 @@ def small_steps(model: Model, train: Train, batch_size: int, seeds: int) -> bool
 
 def warn_if_set_up_late() -> None:
     """Warn, once a process, when JAX started on the CPU before `use_cpu_cores` could set XLA
-    up for the engine (JAX imported before statecarry): XLA then runs with its defaults."""
+    up for the engine and XLA_FLAGS holds none of its settings: XLA then runs with its defaults."""
     import jax
 
+    flags = os.environ.get("XLA_FLAGS", "")
     if xla.SET_UP or os.environ.get("STATECARRY_XLA") == "defaults" or jax.default_backend() != "cpu":
         return
     xla.SET_UP = True  # once
+    if "device_count" in flags or "small_while_loop" in flags:  # the user set XLA up their own way
+        return
     import warnings
 
     warnings.warn(
-        "JAX was started before statecarry could set XLA up for it, so XLA's CPU backend runs "
-        "with its defaults on one device (small models train several times slower: 10x for the "
-        "blog's LSTM(3) at 256 seeds); import statecarry before jax, or call "
-        "statecarry.core.runtime.use_cpu_cores() before importing jax.",
+        f"JAX started before statecarry could set XLA up for it, so XLA's CPU backend runs with "
+        f"its defaults on {len(jax.devices())} device(s) (the blog's LSTM(3) at 256 seeds trains "
+        "14x slower so); import statecarry before anything that starts JAX, or call "
+        "statecarry.core.runtime.use_cpu_cores() first (STATECARRY_XLA=defaults silences this).",
         RuntimeWarning,
         stacklevel=3,
     )

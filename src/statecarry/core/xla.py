@@ -39,17 +39,34 @@ def use_cpu_cores(n: int | None = None, small_steps: bool = False) -> None:
 
     Importing the engine (`statecarry.core`, which `fit` and the CLI do) calls it with all
     cores; call it again before JAX starts to choose another count. A flag already in XLA_FLAGS
-    that this call did not put there wins. Once JAX has started it does nothing.
+    that this call did not put there wins. Once JAX has started a backend (which `import jax`
+    alone does not: XLA reads its flags then) it does nothing.
     """
     global SET_UP
-    if "jax" in sys.modules or os.environ.get("STATECARRY_XLA") == "defaults":
+    choice = os.environ.get("STATECARRY_XLA", "")
+    if jax_started() or choice == "defaults":
         return
+    if choice and not _OWN:  # once, not at every call
+        import warnings
+
+        warnings.warn(f"STATECARRY_XLA={choice!r} is not a setting: only 'defaults' (leave XLA as it is); "
+                      "XLA is set up for statecarry as usual.", RuntimeWarning, stacklevel=2)  # fmt: skip
     words = [w for w in os.environ.get("XLA_FLAGS", "").split() if w not in _OWN]
     given = " ".join(words)
     mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *xla_cpu_flags(small_steps)]
     _OWN[:] = [flag for flag in mine if flag.split("=")[0] not in given]
     os.environ["XLA_FLAGS"] = " ".join(words + _OWN)
     SET_UP = True
+
+
+def jax_started() -> bool:
+    """Whether JAX has started a backend, after which XLA's flags are fixed. `import jax` (or
+    keras, optax) alone does not; `jax.devices()` or the first array does."""
+    if "jax" not in sys.modules:
+        return False
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    started = getattr(bridge, "backends_are_initialized", None)
+    return started() if callable(started) else True  # a JAX without it: assume started
 
 
 def xla_cpu_flags(small_steps: bool = False) -> list[str]:
