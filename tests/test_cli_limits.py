@@ -83,7 +83,7 @@ def test_a_sweep_under_the_threshold_says_its_size_and_estimate_and_runs():
     result = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02", "--seeds", "2", *SMALL)
     assert result.exit_code == 0, result.output
     assert "sweep: 2 point(s) × 2 seed(s) = 4 seed runs" in result.stderr
-    assert re.search(r"the other 1 point\(s\): about \d+ s \(the first to train took [\d.]+ s\)", result.stderr)
+    assert re.search(r"1 more point: about \d+ s \(the first took [\d.]+ s\)", result.stderr)
 
 
 # -- output paths are checked before any training --------------------------------------------

@@ -79,8 +79,9 @@ def _first_point(yes: bool, quiet: bool, seeds: int):
         if remaining and not yes and (why := sweeps.too_slow(first, remaining, seeds)):
             raise ConfigError(why)
         if remaining and not quiet:
-            click.echo(f"the other {remaining} point(s): about {sweeps.duration(sweeps.estimate(first, remaining))} "
-                       f"(the first to train took {first.seconds:.1f} s)", err=True)  # fmt: skip
+            click.echo(f"{remaining} more point{'s' if remaining > 1 else ''}: about "
+                       f"{sweeps.duration(sweeps.estimate(first, remaining))} (the first took {first.seconds:.1f} s)",
+                       err=True)  # fmt: skip
 
     return check
 
