@@ -154,6 +154,8 @@ def child(task: str, arg: int, env: dict | None = None) -> dict:
         f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import peers; "
         f"print('RESULT ' + json.dumps(peers.{task}({arg})))"
     )
+    if not task.startswith("statecarry"):  # a peer imports statecarry only for the data: XLA as Keras has it
+        env = {**(os.environ if env is None else env), "STATECARRY_XLA": "defaults"}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -21,13 +21,17 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     for _ in range(2):
         sc.fit(data, sc.Model(units=3, head="linear"), sc.Train(epochs=1))
-late = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+late = [str(w.message) for w in caught if "statecarry" in str(w.message) and issubclass(w.category, RuntimeWarning)]
 """
+
+
+# what would change the device count or the set-up from outside
+CLEARED = ("XLA_FLAGS", "STATECARRY_XLA", "STATECARRY_XLA_OWN", "JAX_NUM_CPU_DEVICES", "JAX_PLATFORMS")
 
 
 def run(code: str, **env: str) -> list[str]:
     """The lines `code` prints in a fresh interpreter whose XLA_FLAGS are only `env`'s."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "STATECARRY_XLA")}
+    clean = {k: v for k, v in os.environ.items() if k not in CLEARED}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={**clean, **env})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -79,7 +83,7 @@ def test_a_misspelled_opt_out_is_one_warning_and_changes_nothing():
     code = ("import os, warnings\nwarnings.simplefilter('always')\nimport statecarry\n"
             "print(os.environ['XLA_FLAGS'].count('device_count'))")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "STATECARRY_XLA": "off", "XLA_FLAGS": ""})  # fmt: skip
+                          env={**{k: v for k, v in os.environ.items() if k not in CLEARED}, "STATECARRY_XLA": "off"})  # fmt: skip
     assert proc.stdout.strip() == "1"
     assert proc.stderr.count("STATECARRY_XLA='off' is not a setting") == 1
 
@@ -146,9 +150,26 @@ def test_the_cli_compiles_whole_epochs_only_for_small_steps(tmp_path):
             "print(os.environ['XLA_FLAGS'])")  # fmt: skip
     big = ["--units", "8", "--batch-size", "256", "--n-train", "512", "--n-test", "256"]  # 8,192 a step
     for flags, limit in ((["--units", "3"], xla.EPOCH_LOOP_BYTES), (big, xla.SMALL_LOOP_BYTES)):
-        clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        clean = {k: v for k, v in os.environ.items() if k not in CLEARED}
         proc = subprocess.run([sys.executable, "-c", code, "run", "first-step", "--seeds", "1", "--epochs", "1",
                                "--no-store", "-q", *flags], capture_output=True, text=True, timeout=300,
                               env={**clean, "STATECARRY_HOME": str(tmp_path)})  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert f"byte_threshold={limit}" in proc.stdout.split("\n")[-2]
+
+
+def test_a_child_process_can_change_what_its_parents_import_set():
+    """XLA_FLAGS is inherited; the parent's statecarry flags stay statecarry's in the child."""
+    child = "from statecarry.core import runtime; runtime.use_cpu_cores(1); import jax; print(len(jax.devices()))"
+    code = f"import statecarry, subprocess, sys\nprint(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True).stdout.strip())"
+    assert run(code)[0] == "1"
+
+
+def test_a_model_with_dots_takes_small_steps_only_where_its_dots_are_fusions(monkeypatch):
+    from statecarry.core import runtime
+    from statecarry.core.spec import Model, Train
+
+    model = Model(units=256, head="linear", features=1, outputs=1)
+    assert runtime.small_steps(model, Train(), 32, 1) is bool(runtime.dot_options(model))
+    monkeypatch.setattr(runtime, "dot_options", lambda m: {})  # jaxlib < 0.10: plain dots
+    assert runtime.small_steps(model, Train(), 32, 1) is False

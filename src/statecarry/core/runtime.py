@@ -15,7 +15,14 @@ from typing import Any
 
 from . import xla
 from .spec import GATES, Model, Train
-from .xla import EPOCH_LOOP_BYTES, SMALL_LOOP_BYTES, jaxlib_version, use_cpu_cores, xla_cpu_flags  # noqa: F401
+from .xla import (  # noqa: F401
+    EPOCH_LOOP_BYTES,
+    SMALL_LOOP_BYTES,
+    jax_started,
+    jaxlib_version,
+    use_cpu_cores,
+    xla_cpu_flags,
+)
 
 SEEDS_PER_DEVICE = 64  # measured best on a 2-core CPU: bigger calls stop paying off
 # Seeds per vector register when they are the lanes (engine.run_epoch_lanes): 16 float32 in
@@ -68,8 +75,8 @@ def small_steps(model: Model, train: Train, batch_size: int, seeds: int) -> bool
     products are dots: XLA's pass skips loops holding their YNNPACK fusions), so a process
     running only such models may use `use_cpu_cores(small_steps=True)` and gets the same bits.
     Without JAX, before it starts."""
-    if has_dots(model):
-        return True
+    if has_dots(model):  # safe only where its dots are YNNPACK fusions (jaxlib 0.10+), which XLA never
+        return bool(dot_options(model))  # compiles whole: a plain dot in one kernel ran LSTM(256) 37x slower
     width = lane_width(model, train)
     if width == 1:  # seeds first (`vmap`): RTRL's float32 sums come out in another order as one kernel
         return False

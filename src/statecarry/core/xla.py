@@ -29,6 +29,8 @@ SMALL_LOOP_BYTES = 1_000_000
 EPOCH_LOOP_BYTES = 100_000_000
 
 _OWN: list[str] = []  # the flags use_cpu_cores put in XLA_FLAGS; a later call replaces them
+OWN_FLAGS = "STATECARRY_XLA_OWN"  # the same, for child processes, which inherit XLA_FLAGS
+_WARNED = False  # about a STATECARRY_XLA that is not a setting
 SET_UP = False  # whether use_cpu_cores ran before JAX started (runtime.warn_if_set_up_late)
 
 
@@ -42,20 +44,24 @@ def use_cpu_cores(n: int | None = None, small_steps: bool = False) -> None:
     that this call did not put there wins. Once JAX has started a backend (which `import jax`
     alone does not: XLA reads its flags then) it does nothing.
     """
-    global SET_UP
+    global SET_UP, _WARNED
     choice = os.environ.get("STATECARRY_XLA", "")
     if jax_started() or choice == "defaults":
         return
-    if choice and not _OWN:  # once, not at every call
+    if choice and not _WARNED:
         import warnings
 
+        _WARNED = True
         warnings.warn(f"STATECARRY_XLA={choice!r} is not a setting: only 'defaults' (leave XLA as it is); "
                       "XLA is set up for statecarry as usual.", RuntimeWarning, stacklevel=2)  # fmt: skip
-    words = [w for w in os.environ.get("XLA_FLAGS", "").split() if w not in _OWN]
+    # ours: what this process put there, or its parent's statecarry (XLA_FLAGS is inherited)
+    own = set(_OWN) | set(os.environ.get(OWN_FLAGS, "").split())
+    words = [w for w in os.environ.get("XLA_FLAGS", "").split() if w not in own]
     given = " ".join(words)
     mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *xla_cpu_flags(small_steps)]
     _OWN[:] = [flag for flag in mine if flag.split("=")[0] not in given]
     os.environ["XLA_FLAGS"] = " ".join(words + _OWN)
+    os.environ[OWN_FLAGS] = " ".join(_OWN)
     SET_UP = True
 
 

@@ -35,21 +35,21 @@ class Chunk(NamedTuple):
 
 def train_chunk(task: Task) -> Chunk:
     """Train one config over one chunk of seeds with `fit` (via the blog adapter): the work a
-    Ray worker does. Sets the worker's XLA devices up first if JAX is not loaded yet."""
-    import sys
-
+    Ray worker does. Sets the worker's XLA devices up first if JAX has not started yet."""
     from ..core import runtime
+    from ..experiments.blog import run, small_steps
+    from ..experiments.config import Config
 
-    if "jax" not in sys.modules:  # a fresh worker: as many XLA devices as the task's cores
+    config = Config(**task.config)
+    if not runtime.jax_started():  # a fresh worker: as many XLA devices as the task's cores
         inherited = os.environ.get("XLA_FLAGS", "").split()  # the driver's, via Ray
         kept = [f for f in inherited if "xla_force_host_platform_device_count" not in f]
         os.environ["XLA_FLAGS"] = " ".join(kept)
-    runtime.use_cpu_cores(int(os.environ.get("STATECARRY_WORKER_CORES", "1")))
+        # the first task's steps decide for the worker (XLA reads its flags once)
+        runtime.use_cpu_cores(int(os.environ.get("STATECARRY_WORKER_CORES", "1")),
+                              small_steps=small_steps([config], len(task.seeds)))  # fmt: skip
     runtime.enable_compile_cache()
-    from ..experiments.blog import run
-    from ..experiments.config import Config
-
-    history = run(Config(**task.config), list(task.seeds))
+    history = run(config, list(task.seeds))
     timings = {"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds}
     return Chunk({k: np.asarray(v) for k, v in history.metrics.items()}, timings)
 
