@@ -154,7 +154,6 @@ def fit(
 
     from . import engine, heads
 
-    runtime.warn_if_set_up_late()
     many = isinstance(train, (list, tuple))
     trains = checks.side_by_side(train) if many else [train]
     if not isinstance(model, Model) or not isinstance(trains[0], Train):

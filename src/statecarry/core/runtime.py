@@ -84,15 +84,22 @@ def small_steps(model: Model, train: Train, batch_size: int, seeds: int) -> bool
     return on_device * batch_size * GATES[model.cell] * model.units * model.layers <= SMALL_STEP_FLOATS
 
 
+_LATE_CHECKED = False  # warn_if_set_up_late has looked (it speaks once a process)
+
+
 def warn_if_set_up_late() -> None:
     """Warn, once a process, when JAX started on the CPU before `use_cpu_cores` could set XLA
-    up for the engine and XLA_FLAGS holds none of its settings: XLA then runs with its defaults."""
+    up for the engine and XLA_FLAGS holds none of its settings: XLA then runs with its defaults.
+    Asked before every program is compiled (`executable`), so `fit`, `predict` and the rest."""
     import jax
 
     flags = os.environ.get("XLA_FLAGS", "")
-    if xla.SET_UP or os.environ.get("STATECARRY_XLA") == "defaults" or jax.default_backend() != "cpu":
+    global _LATE_CHECKED
+    if _LATE_CHECKED or xla.SET_UP or os.environ.get("STATECARRY_XLA") == "defaults":
         return
-    xla.SET_UP = True  # once
+    _LATE_CHECKED = True  # once a process
+    if jax.default_backend() != "cpu":
+        return
     if "device_count" in flags or "small_while_loop" in flags:  # the user set XLA up their own way
         return
     import warnings
@@ -103,7 +110,7 @@ def warn_if_set_up_late() -> None:
         "14x slower so); import statecarry before anything that starts JAX, or call "
         "statecarry.core.runtime.use_cpu_cores() first (STATECARRY_XLA=defaults silences this).",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=5,
     )
 
 
@@ -184,6 +191,7 @@ def executable(
 
     from . import programs
 
+    warn_if_set_up_late()
     options = compiler_options(model)
     full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS), tuple(sorted(options.items())))
     if full_key not in _EXECUTABLES:

@@ -25,13 +25,14 @@ import sys
 SMALL_LOOP_BYTES = 1_000_000
 # The limit for a process whose models all take small steps (`runtime.small_steps`: the blog's
 # runs, sweeps and claims): every loop free of dots becomes one kernel, whole epochs included.
-# The blog's run at 1,024 seeds 10-14% faster, RTRL 1.6x, the same bits (RESULTS.md 2026-12-04).
+# The blog's run at 1,024 seeds 10-14% faster, the same bits (RESULTS.md 2026-12-04; RTRL would
+# run 1.6x faster but not to the bit, so `small_steps` leaves seeds-first programs out).
 EPOCH_LOOP_BYTES = 100_000_000
 
 _OWN: list[str] = []  # the flags use_cpu_cores put in XLA_FLAGS; a later call replaces them
 OWN_FLAGS = "STATECARRY_XLA_OWN"  # the same, for child processes, which inherit XLA_FLAGS
 _WARNED = False  # about a STATECARRY_XLA that is not a setting
-SET_UP = False  # whether use_cpu_cores ran before JAX started (runtime.warn_if_set_up_late)
+SET_UP = False  # whether use_cpu_cores set XLA up before JAX started (runtime.warn_if_set_up_late)
 
 
 def use_cpu_cores(n: int | None = None, small_steps: bool = False) -> None:
