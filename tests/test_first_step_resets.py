@@ -65,9 +65,9 @@ def _fit(monkeypatch, cut: bool, data, test, model, train, seeds):
     seen = []
     run_stream = cells.run_stream
 
-    def spy(params, model, state, x, reset):
+    def spy(params, model, state, x, reset, *rest, **named):
         seen.append(reset.shape[0])
-        return run_stream(params, model, state, x, reset)
+        return run_stream(params, model, state, x, reset, *rest, **named)
 
     monkeypatch.setattr(cells, "run_stream", spy)
     result = sc.fit(data, model, train, seeds=seeds, test=test)

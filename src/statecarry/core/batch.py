@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from . import cells, heads
+from . import heads, kernel_grads
 from .cells import LSTMState, Params, State
 from .spec import Model, Train
 
@@ -27,7 +27,7 @@ def batch_loss(
 
     `loss` is the lane's loss as data (an index into the head's losses, `heads.batch_stats`),
     as a compiled program gets it from the carry; None takes the Train's own."""
-    state, out = cells.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
+    state, out = kernel_grads.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
     stats = heads.batch_stats(out, batch, model.head, train.loss_for(model) if loss is None else loss)
     loss = stats["loss"] / jnp.maximum(stats["weight"], 1.0)
     return (jnp.sum(loss) if loss.ndim else loss), (state, stats)

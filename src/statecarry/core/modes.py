@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from . import cells
+from . import cells, kernel_grads
 from .batch import batch_loss, enter_batch
 from .cells import Params, State
 from .spec import Model, Train
@@ -63,7 +63,7 @@ def horizon_grad(params: Params, state: State, window: Window, batch, model: Mod
     def through_window(params: Params) -> tuple[Array, tuple[State, dict]]:
         def one(s: State, past: tuple[Array, Array, Array]) -> tuple[State, None]:
             x, reset, filled = past
-            new, _ = cells.forward(params, model, enter_batch(s, train), x, reset)
+            new, _ = kernel_grads.forward(params, model, enter_batch(s, train), x, reset)
             return jax.tree.map(lambda a, b: jnp.where(jnp.broadcast_to(filled, a.shape), a, b), new, s), None
 
         # the horizon: no gradient into batches older than the window

@@ -1,0 +1,119 @@
+"""A batch's forward pass whose kernels' gradients are one matrix product each, after the loop.
+
+Differentiated as written, a time loop's backward pass adds every step's `hᵀ dz` into each
+kernel's gradient: for LSTM(256) at batch 32 a (32, 256)ᵀ @ (32, 1024) product and a 1 MB add
+per step, which XLA:CPU runs as two tasks a step on the backward's critical path. Here the
+loop runs with the kernels held constant and a zero added to each step's products
+(`cells.products`); the gradients of those zeros are the steps' `dz`, so each kernel's gradient
+is `Xᵀ dZ` over all the batch's rows and steps at once: the layer's inputs (the layer below's
+outputs, or x) for `kernel`, the state each step read for `recurrent_kernel`. It is what
+cuDNN and oneDNN do. Everything else (biases, a token model's first kernel, the state's
+gradient into earlier batches) is the loop's own autodiff.
+
+`forward` has `cells.forward`'s signature and numbers; only the gradients' order of summation
+differs (tests/test_kernel_grads.py checks them against `jax.grad` of `cells.forward`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from . import cells
+from .cells import Params, State
+from .runtime import has_dots, is_dot
+from .spec import GATES, Model
+
+
+def applies(model: Model, params: Params) -> bool:
+    """Whether `forward` takes this path: models whose recurrent product is a matrix product
+    (`runtime.has_dots`), without lanes (there the per-step products are sums in one kernel)."""
+    return has_dots(model) and cells.lanes_of(params) == ()
+
+
+def forward(params: Params, model: Model, state: State, x: Array, reset: Array):
+    """`cells.forward`, differentiated as the module says where `applies`."""
+    if not applies(model, params):
+        return cells.forward(params, model, state, x, reset)
+    return _forward(params, model, state, x, reset)
+
+
+def _held(model: Model, i: int) -> tuple[str, ...]:
+    """The kernels of layer `i` whose gradients are products after the loop (a token model's
+    first kernel is read by rows: its gradient stays the loop's)."""
+    return ("recurrent_kernel",) if (model.tokens and i == 0) else ("kernel", "recurrent_kernel")
+
+
+def _zeros(model: Model, x: Array) -> tuple:
+    """One zero per step for each layer's products: `(to x's, to h's)`; an LSTM adds both
+    products before anything else, so one zero (to h's) serves both."""
+    shape = x.shape[:2] + (GATES[model.cell] * model.units,)
+    lstm = model.cell == "lstm"
+    return tuple((None if lstm else jnp.zeros(shape), jnp.zeros(shape)) for _ in model.layer_names)
+
+
+def _layers_forward(params: Params, model: Model, state: State, x: Array, reset: Array, u: tuple):
+    """`cells.forward` with `u` added and every layer's outputs: `((state, out), outputs)`."""
+
+    def row(state, x, reset, u):
+        state, hs = cells.run_stream(params, model, state, x, reset, u, every_layer=True)
+        out = jax.vmap(cells.head, in_axes=(None, 0, None))(params["dense"], hs[-1], model.head)
+        return (state, out), hs
+
+    return jax.vmap(row)(state, x, reset, u)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _forward(params: Params, model: Model, state: State, x: Array, reset: Array):
+    return cells.forward(params, model, state, x, reset)
+
+
+def _split(params: Params, model: Model) -> tuple[Params, Params]:
+    """(the held kernels, the rest), both by layer name."""
+    held, rest = {}, {}
+    for i, name in enumerate(model.layer_names):
+        keys = _held(model, i)
+        held[name] = {k: v for k, v in params[name].items() if k in keys}
+        # each held kernel's transpose, laid out once for the backward's products (cells.dot_t)
+        held[name].update({k + "_t": v.T for k, v in held[name].items() if is_dot(*v.shape)})
+        rest[name] = {k: v for k, v in params[name].items() if k not in keys}
+    rest["dense"] = params["dense"]
+    return held, rest
+
+
+def _forward_fwd(params: Params, model: Model, state: State, x: Array, reset: Array):
+    held, rest = _split(params, model)
+
+    def run(rest: Params, u: tuple, state: State):
+        joined = {name: {**rest[name], **held.get(name, {})} for name in rest}
+        return _layers_forward(joined, model, state, x, reset, u)
+
+    out, pullback, outputs = jax.vjp(run, rest, _zeros(model, x), state, has_aux=True)
+    return out, (pullback, outputs, state, x, reset)
+
+
+def _forward_bwd(model: Model, saved, cotangent):
+    pullback, outputs, state, x, reset = saved
+    d_rest, d_u, d_state = pullback(cotangent)
+    grads = {name: dict(d) for name, d in d_rest.items()}
+    steps = x.shape[1]
+    # the state each step read: zero after a reset (every step's, or the first's alone)
+    first = jnp.pad(reset, ((0, 0), (0, steps - reset.shape[1])))
+    for i, name in enumerate(model.layer_names):
+        u_x, u_h = d_u[i]
+        dz_h = u_h
+        dz_x = dz_h if u_x is None else u_x
+        h = outputs[i]
+        read = jnp.concatenate([state[i].h[:, None], h[:, :-1]], axis=1)
+        read = jnp.where(first[..., None], 0.0, read)
+        grads[name]["recurrent_kernel"] = jnp.einsum("btu,btg->ug", read, dz_h)
+        if "kernel" in _held(model, i):
+            inputs = x if i == 0 else outputs[i - 1]
+            grads[name]["kernel"] = jnp.einsum("btf,btg->fg", inputs, dz_x)
+    return grads, d_state, None, None
+
+
+_forward.defvjp(_forward_fwd, _forward_bwd)
