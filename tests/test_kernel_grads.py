@@ -16,20 +16,20 @@ from statecarry.data.layout import Batches
 BATCH, STEPS, UNITS = 3, 5, 16  # 16 units: the recurrent product is a dot (runtime.is_dot)
 
 
-def setup(cell: str, layers: int, tokens: bool, every_step_resets: bool, seed: int = 0):
-    features = 7
+def setup(cell: str, layers: int, tokens: bool, every_step_resets: bool, seed: int = 0, features: int = 7,
+          steps: int = STEPS):  # fmt: skip
     model = Model(cell=cell, units=UNITS, layers=layers, features=features, outputs=4,
                   head="softmax", inputs="tokens" if tokens else "values")  # fmt: skip
     rng = np.random.default_rng(seed)
     params = cells.init(jax.random.key(seed), model)
     params = jax.tree.map(lambda a: a + 0.1 * rng.standard_normal(a.shape).astype(np.float32), params)
     if tokens:
-        x = rng.integers(0, features, (BATCH, STEPS, 1)).astype(np.float32)
+        x = rng.integers(0, features, (BATCH, steps, 1)).astype(np.float32)
     else:
-        x = rng.standard_normal((BATCH, STEPS, features)).astype(np.float32)
+        x = rng.standard_normal((BATCH, steps, features)).astype(np.float32)
     if every_step_resets:
-        reset = rng.random((BATCH, STEPS)) < 0.3
-        reset[1, 2] = True  # at least one reset in mid-row
+        reset = rng.random((BATCH, steps)) < 0.3
+        reset[1, steps // 2] = True  # at least one reset in mid-row
     else:
         reset = np.array([[True], [False], [False]])
     state = jax.tree.map(lambda s: s + rng.standard_normal(s.shape).astype(np.float32), cells.zeros_state(model, BATCH))
@@ -45,18 +45,24 @@ def total(forward, model):
     return loss
 
 
+# (cell, layers, token inputs, resets at every step, features, steps): features 1 and 2 make the
+# first kernel a multiply-and-sum rather than a dot (runtime.is_dot), 1 step a loop of one
 CASES = [
-    ("lstm", 1, False, False), ("lstm", 1, True, False), ("lstm", 2, False, True), ("lstm", 2, True, True),
-    ("gru", 1, False, True), ("gru", 1, True, False), ("gru", 2, True, True), ("gru", 2, False, False),
+    ("lstm", 1, False, False, 7, STEPS), ("lstm", 1, True, False, 7, STEPS), ("lstm", 2, False, True, 7, STEPS),
+    ("lstm", 2, True, True, 7, STEPS), ("gru", 1, False, True, 7, STEPS), ("gru", 1, True, False, 7, STEPS),
+    ("gru", 2, True, True, 7, STEPS), ("gru", 2, False, False, 7, STEPS), ("lstm", 3, False, True, 1, STEPS),
+    ("gru", 3, False, False, 2, STEPS), ("lstm", 1, False, False, 7, 1), ("gru", 2, True, True, 7, 1),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("cell", "layers", "tokens", "every_step"), CASES)
-def test_gradients_equal_autodiffs_of_the_plain_forward_pass(cell, layers, tokens, every_step):
-    model, params, state, x, reset = setup(cell, layers, tokens, every_step)
+@pytest.mark.parametrize(("cell", "layers", "tokens", "every_step", "features", "steps"), CASES)
+def test_gradients_equal_autodiffs_of_the_plain_forward_pass(cell, layers, tokens, every_step, features, steps):
+    """Parameters, the state entering the batch and (values only) the inputs."""
+    model, params, state, x, reset = setup(cell, layers, tokens, every_step, features=features, steps=steps)
     assert kernel_grads.applies(model, params)
-    plain = jax.jit(jax.value_and_grad(total(cells.forward, model), argnums=(0, 1)))
-    after = jax.jit(jax.value_and_grad(total(kernel_grads.forward, model), argnums=(0, 1)))
+    wrt = (0, 1) if tokens else (0, 1, 2)
+    plain = jax.jit(jax.value_and_grad(total(cells.forward, model), argnums=wrt))
+    after = jax.jit(jax.value_and_grad(total(kernel_grads.forward, model), argnums=wrt))
     (v_plain, g_plain), (v_after, g_after) = plain(params, state, x, reset), after(params, state, x, reset)
     assert float(v_after) == float(v_plain)  # the forward pass is the same, to the bit
     for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(g_plain)[0], jax.tree.leaves(g_after)):

@@ -11,7 +11,11 @@ cuDNN and oneDNN do. Everything else (biases, a token model's first kernel, the 
 gradient into earlier batches) is the loop's own autodiff.
 
 `forward` has `cells.forward`'s signature and numbers; only the gradients' order of summation
-differs (tests/test_kernel_grads.py checks them against `jax.grad` of `cells.forward`).
+differs (tests/test_kernel_grads.py checks them, the inputs' and the state's included, against
+`jax.grad` of `cells.forward`). It is reverse mode only (a `custom_vjp`): `jax.jvp` of a loss
+through it raises; the online modes' forward-mode products go through `cells.stack_step`.
+The price is memory: each step's `dz` (one per layer, two for a GRU) and every layer's outputs
+are kept for the products (`memory.estimate` counts them).
 """
 
 from __future__ import annotations
@@ -92,19 +96,20 @@ def _forward_fwd(params: Params, model: Model, state: State, x: Array, reset: Ar
         return _layers_forward(joined, model, state, x, reset, u)
 
     out, pullback, outputs = jax.vjp(run, rest, _zeros(model, x), state, has_aux=True)
-    return out, (pullback, outputs, state, x, reset)
+    first_kernel = None if model.tokens else params[model.layer_names[0]]["kernel"]
+    return out, (pullback, outputs, state, x, reset, first_kernel)
 
 
 def _forward_bwd(model: Model, saved, cotangent):
-    pullback, outputs, state, x, reset = saved
+    pullback, outputs, state, x, reset, first_kernel = saved
     d_rest, d_u, d_state = pullback(cotangent)
     grads = {name: dict(d) for name, d in d_rest.items()}
     steps = x.shape[1]
     # the state each step read: zero after a reset (every step's, or the first's alone)
     first = jnp.pad(reset, ((0, 0), (0, steps - reset.shape[1])))
+    d_x = None  # token ids have no gradient
     for i, name in enumerate(model.layer_names):
-        u_x, u_h = d_u[i]
-        dz_h = u_h
+        u_x, dz_h = d_u[i]
         dz_x = dz_h if u_x is None else u_x
         h = outputs[i]
         read = jnp.concatenate([state[i].h[:, None], h[:, :-1]], axis=1)
@@ -113,7 +118,9 @@ def _forward_bwd(model: Model, saved, cotangent):
         if "kernel" in _held(model, i):
             inputs = x if i == 0 else outputs[i - 1]
             grads[name]["kernel"] = jnp.einsum("btf,btg->fg", inputs, dz_x)
-    return grads, d_state, None, None
+        if i == 0 and first_kernel is not None:  # the inputs' own gradient (nothing in fit asks)
+            d_x = jnp.einsum("btg,fg->btf", dz_x, first_kernel)
+    return grads, d_state, d_x, None
 
 
 _forward.defvjp(_forward_fwd, _forward_bwd)

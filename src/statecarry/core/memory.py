@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..budget import LIMIT_SETTING, USABLE, available_bytes, budget, parse_bytes, size  # noqa: F401
 from ..errors import TooLargeForMemory
+from .runtime import has_dots
 from .spec import GATES, Model, Train
 
 F32 = 4
@@ -137,6 +138,9 @@ def estimate(
     reach = train.horizon if train.mode == "stateful" else 1
     gates = GATES[model.cell] + 2
     activations = F32 * batch_size * time_steps * model.layers * model.units * gates * reach * 2
+    if has_dots(model):  # kernel_grads also keeps each step's dz (two for a GRU) and output
+        activations += F32 * batch_size * time_steps * model.layers * model.units * reach * (
+            1 + GATES[model.cell] * (2 if model.cell == "gru" else 1))
     parts = {
         "parameters and Adam": F32 * params * ADAM_COPIES,
         "carried state": F32 * batch_size * state * 2,  # training and evaluation
