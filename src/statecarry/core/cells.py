@@ -206,6 +206,14 @@ def stack_step(
     return tuple(new), (tuple(outs) if every_layer else x)
 
 
+# What a big model's backward pass keeps of each step (`run_stream(remat=True)`): the matrix
+# products' results; the gates' elementwise work is recomputed from them. The forward loop then
+# stores 3 arrays a step instead of 12 (LSTM(256)), each a task of its own in XLA:CPU: the char
+# model's fit 5-10% faster (benchmarks/RESULTS.md, 2026-12-04 21:35), the same numbers.
+REMAT = jax.checkpoint_policies.dots_with_no_batch_dims_saveable
+_remat_step = jax.checkpoint(stack_step, static_argnums=(1, 5), policy=REMAT)
+
+
 def run_stream(
     params: Params,
     model: Model,
@@ -214,6 +222,7 @@ def run_stream(
     reset: Bool[Array, " time"],
     u: tuple[Added, ...] | None = None,
     every_layer: bool = False,
+    remat: bool = False,
 ) -> tuple[State, Float[Array, "time units"]]:
     """The stack over one row's steps, honouring per-step resets (every layer together).
 
@@ -221,17 +230,20 @@ def run_stream(
     its first step (`fit` passes it so, `Source.resets_first_only`). The state is then zeroed once
     before the loop instead of tested at every step; the numbers are the same, and a big
     model's backward pass loses a select per step (LSTM(256), batch 32: the gradient about 9%
-    faster). `u` and `every_layer` as in `stack_step`, `u`'s arrays with a leading time axis."""
+    faster). `u` and `every_layer` as in `stack_step`, `u`'s arrays with a leading time axis.
+    `remat`: a gradient keeps each step's products alone and recomputes the gates from them
+    (`REMAT`)."""
     unroll = min(TIME_UNROLL, x.shape[0])
+    one_step = _remat_step if remat else stack_step
     if reset.shape[0] == 1 < x.shape[0]:
         return jax.lax.scan(
-            lambda s, xs: stack_step(params, model, s, xs[0], xs[1], every_layer),
+            lambda s, xs: one_step(params, model, s, xs[0], xs[1], every_layer),
             reset_where(state, reset[0]), (x, u), unroll=unroll,
         )
 
     def step(state: State, inputs: tuple[Array, Array, tuple[Added, ...] | None]) -> tuple[State, Array]:
         x_t, reset_t, u_t = inputs
-        return stack_step(params, model, reset_where(state, reset_t), x_t, u_t, every_layer)
+        return one_step(params, model, reset_where(state, reset_t), x_t, u_t, every_layer)
 
     return jax.lax.scan(step, state, (x, reset, u), unroll=unroll)
 

@@ -63,7 +63,7 @@ def _layers_forward(params: Params, model: Model, state: State, x: Array, reset:
     """`cells.forward` with `u` added and every layer's outputs: `((state, out), outputs)`."""
 
     def row(state, x, reset, u):
-        state, hs = cells.run_stream(params, model, state, x, reset, u, every_layer=True)
+        state, hs = cells.run_stream(params, model, state, x, reset, u, every_layer=True, remat=True)
         out = jax.vmap(cells.head, in_axes=(None, 0, None))(params["dense"], hs[-1], model.head)
         return (state, out), hs
 
