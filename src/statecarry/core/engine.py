@@ -196,7 +196,7 @@ def init_carry_seeds(
     layer's orthogonal kernel is a QR factorisation, and jaxlib 0.10's LAPACK kernel for a batch
     of them waits on XLA:CPU's thread pool for helpers from inside it; two layers' batched QRs
     running at once on a 2-core machine took both pool threads and hung for good (LSTM(192+) x 2,
-    2 seeds; benchmarks/deadlock.py `qr-layers`). One seed at a time, each QR is a batch of one,
+    2 seeds; tests/test_init_layers.py). One seed at a time, each QR is a batch of one,
     which runs inline; the numbers are the same."""
     def one(key: Array) -> Carry:
         return init_carry(key, model, train, batch_size, time_steps, loss_as_data, reset_steps)
