@@ -145,7 +145,7 @@ def _bad(params, layer, weight, shape):
         (lambda p, m, s: sc.predict(_bad(p, "lstm", "bias", 5), np.zeros((1, 2, 4, 1)), m), "lstm/bias has shape"),
         (lambda p, m, s: sc.evaluate(p, np.zeros((1, 2, 4, 1)), m), "evaluate needs Batches"),
         (lambda p, m, s: sc.predict(p, np.zeros((7, 1)), m), r"got shape \(7, 1\); one series \(time, features\) is x\[None\]"),
-        (lambda p, m, s: sc.predict(p, np.zeros((2, 4, 3)), m), r"the model reads 1 feature\(s\) but the inputs have 3"),
+        (lambda p, m, s: sc.predict(p, np.zeros((2, 4, 3)), m), r"the model reads 1 feature\(s\) but the inputs have 3 \(shape \(2, 4, 3\)\)"),
         (lambda p, m, s: sc.evaluate(p, sc.from_series(np.c_[SERIES, SERIES], 2, 4), m), "the model reads 1 feature.* but the data has 2; give data with the model's features\\.$"),
         (lambda p, m, s: sc.rollout(p, "abc", 3, m), "the context must be numbers"),
         (lambda p, m, s: sc.rollout(p, SERIES[:8], -1, m), "steps must be a positive whole number"),

@@ -79,8 +79,10 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (n_batches, batch, time, features) and resets from Batches or a bare array."""
     if isinstance(data, Batches):
         x, reset = np.asarray(data.x, np.float32), np.asarray(data.reset, bool)
+        given = x.shape
     else:
         x = arguments.floats(data, "the inputs")
+        given = x.shape  # as the caller wrote it, for the messages
         if x.ndim == 3:
             x = x[None]
         reset = np.zeros(x.shape[:3], bool)
@@ -91,7 +93,7 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
             hint = "; one stream of ids (time,) is x[None, :, None], a (batch, time) array of them x[..., None]"
         raise DataError(
             f"inputs must be (batch, time, {width}) or (n_batches, batch, time, "
-            f"{width}) for this model, got shape {x.shape}{hint}."
+            f"{width}) for this model, got shape {given}{hint}."
         )
     if not np.isfinite(x).all():
         raise DataError("the inputs contain NaN or infinite values; fill or drop them first.")
@@ -100,7 +102,7 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
     elif x.shape[-1] != model.features:
         raise DataError(
             f"the model reads {model.features} feature(s) but the inputs have {x.shape[-1]} "
-            f"(shape {x.shape}); give the features the model was trained on"
+            f"(shape {given}); give the features the model was trained on"
             + (checks.TOKENS_HINT if x.shape[-1] == 1 else ".")
         )
     return x, reset
