@@ -142,9 +142,12 @@ def _dot_t_jvp(primals, tangents):
     v, w, w_t = primals
     dv, dw, _ = tangents  # w_t is w, laid out again: its own tangent is not counted twice
     out = v @ w
-    terms = [] if _zero(dv) else [jax.lax.dot_general(dv, w_t, (((dv.ndim - 1,), (1,)), ((), ())))]
-    terms += [] if _zero(dw) else [v @ dw]
-    return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
+    tangent = jnp.zeros_like(out)
+    if not _zero(dv):
+        tangent = jax.lax.dot_general(dv, w_t, (((dv.ndim - 1,), (1,)), ((), ())))
+    if not _zero(dw):
+        tangent = tangent + v @ dw
+    return out, tangent
 
 
 def _zero(tangent) -> bool:

@@ -106,14 +106,14 @@ def _forward_bwd(model: Model, saved, cotangent):
     grads = {name: dict(d) for name, d in d_rest.items()}
     steps = x.shape[1]
     # the state each step read: zero after a reset (every step's, or the first's alone)
-    first = jnp.pad(reset, ((0, 0), (0, steps - reset.shape[1])))
+    reset_at = jnp.pad(reset, ((0, 0), (0, steps - reset.shape[1])))
     d_x = None  # token ids have no gradient
     for i, name in enumerate(model.layer_names):
         u_x, dz_h = d_u[i]
         dz_x = dz_h if u_x is None else u_x
         h = outputs[i]
         read = jnp.concatenate([state[i].h[:, None], h[:, :-1]], axis=1)
-        read = jnp.where(first[..., None], 0.0, read)
+        read = jnp.where(reset_at[..., None], 0.0, read)
         grads[name]["recurrent_kernel"] = jnp.einsum("btu,btg->ug", read, dz_h)
         if "kernel" in _held(model, i):
             inputs = x if i == 0 else outputs[i - 1]
