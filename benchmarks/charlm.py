@@ -92,14 +92,8 @@ def statecarry_child(name: str, batches: int, test_batches: int, epochs: int, in
     """Train with statecarry.fit; writes the initial weights to `init` for the peer. `inputs`:
     "tokens" gives statecarry the characters' ids (`Model(inputs="tokens")`: the first layer
     reads its kernel's row, the same function as the one-hot product), "one-hot" the vectors."""
-    from statecarry.core import runtime
-
-    runtime.use_cpu_cores()
-    import jax
-    import numpy as np
-
     import statecarry as sc
-    from statecarry.core import cells
+    from statecarry.core import runtime
 
     cell, layers, horizon = MODELS[name]
     tokens = inputs == "tokens"
@@ -107,6 +101,11 @@ def statecarry_child(name: str, batches: int, test_batches: int, epochs: int, in
     model = sc.Model(cell=cell, units=UNITS, layers=layers, head="softmax", outputs=vocab,
                      features=vocab, inputs="tokens" if tokens else "values")
     spec = sc.Train(mode="stateful", horizon=horizon, epochs=epochs, learning_rate=2e-3)
+    runtime.use_cpu_cores(big_steps=runtime.big_steps(model, spec))  # as `statecarry train` sets XLA up
+    import jax
+    import numpy as np
+
+    from statecarry.core import cells
     params = cells.init(jax.random.key(0), model)  # what fit starts from
     np.savez(init, **{f"{layer}/{k}": np.asarray(v) for layer, t in params.items() for k, v in t.items()})
     result = sc.fit(train, model, spec, seeds=[0], test=test)

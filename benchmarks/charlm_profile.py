@@ -42,7 +42,7 @@ import charlm
 
 from statecarry.core import runtime
 
-runtime.use_cpu_cores()  # before JAX starts: the host devices and XLA flags fit uses
+runtime.use_cpu_cores(big_steps=True)  # before JAX starts: the host devices and XLA flags fit uses
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -1,7 +1,9 @@
 """The char model's `fit` with the kernels' gradients after the loop (`core/kernel_grads.py`, the
 engine's path for models with dots) against plain autodiff of the loop (`cells.forward`, the
 engine before it), in fresh processes alternated pair by pair: this VM's speed wanders within
-minutes, so only alternating pairs say anything.
+minutes, so only alternating pairs say anything. `--big-steps`: instead, the engine as it is
+with XLA set up as usual against set up for big steps (`use_cpu_cores(big_steps=True)`, XLA's
+multi-output fusion, what `statecarry train` picks for such a model).
 
 Each process runs `charlm.py`'s model (12 updates an epoch, 2 epochs, 4 test batches) `--fits`
 times and keeps its fastest run after the compiling one. Prints each pair, the median of each
@@ -10,6 +12,7 @@ side, their ratio, and the final test loss of each (equal to float32 rounding).
     PYTHONPATH=src python benchmarks/kernel_grads_ab.py                        # LSTM(256)
     PYTHONPATH=src python benchmarks/kernel_grads_ab.py --layers 2 --pairs 3
     PYTHONPATH=src python benchmarks/kernel_grads_ab.py --cell gru --horizon 4
+    PYTHONPATH=src python benchmarks/kernel_grads_ab.py --big-steps --horizon 4
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def child(plain: bool, cell: str, layers: int, horizon: int, fits: int) -> dict:
+def child(side: str, cell: str, layers: int, horizon: int, fits: int) -> dict:
     sys.path.insert(0, str(HERE))
     import charlm
 
     import statecarry as sc
-    from statecarry.core import cells, kernel_grads
+    from statecarry.core import cells, kernel_grads, runtime
 
-    if plain:  # the engine before: autodiff through the loop, kernels and all
+    runtime.use_cpu_cores(big_steps=side == "big steps")  # before JAX starts
+    if side == "plain":  # the engine before: autodiff through the loop, kernels and all
         kernel_grads.forward = lambda p, m, s, x, r: cells.forward(p, m, s, x, r)
     train, test, vocab = charlm.data(12, 4, True)
     model = sc.Model(cell=cell, units=charlm.UNITS, layers=layers, head="softmax", outputs=vocab,
@@ -49,14 +53,16 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--fits", type=int, default=4, help="fits per process (the first compiles)")
+    parser.add_argument("--big-steps", action="store_true", help="XLA's usual set-up against big steps'")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child == "plain", args.cell, args.layers, args.horizon, args.fits)))
+        print(json.dumps(child(args.child, args.cell, args.layers, args.horizon, args.fits)))
         return 0
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]))
     common = ["--cell", args.cell, "--layers", str(args.layers), "--horizon", str(args.horizon), "--fits", str(args.fits)]
-    seconds = {"plain": [], "after": []}
+    a, b = ("after", "big steps") if args.big_steps else ("plain", "after")
+    seconds = {a: [], b: []}
     losses = {}
     print(f"{args.cell.upper()}(256) x {args.layers}, horizon {args.horizon}; fit run s, best of {args.fits - 1} "
           f"per process (load {os.getloadavg()[0]:.1f})")  # fmt: skip
@@ -67,10 +73,10 @@ def main() -> int:
             got = json.loads(out.stdout.strip().splitlines()[-1])
             seconds[side].append(got["s"])
             losses[side] = got["loss"]
-        print(f"  plain {seconds['plain'][-1]:.3f}  after the loop {seconds['after'][-1]:.3f}")
-    plain, after = statistics.median(seconds["plain"]), statistics.median(seconds["after"])
-    print(f"median plain {plain:.3f} s, after the loop {after:.3f} s: {plain / after:.2f}x; "
-          f"test loss {losses['plain']:.6f} / {losses['after']:.6f} (load {os.getloadavg()[0]:.1f})")  # fmt: skip
+        print(f"  {a} {seconds[a][-1]:.3f}  {b} {seconds[b][-1]:.3f}")
+    first, second = statistics.median(seconds[a]), statistics.median(seconds[b])
+    print(f"median {a} {first:.3f} s, {b} {second:.3f} s: {first / second:.2f}x; "
+          f"test loss {losses[a]:.6f} / {losses[b]:.6f} (load {os.getloadavg()[0]:.1f})")  # fmt: skip
     return 0
 
 

@@ -59,7 +59,7 @@ def statecarry_seeds(n: int) -> dict:
     from statecarry.experiments.config import Config
 
     config = Config(task="first-step", mode="stateful", epochs=EPOCHS)
-    blog.use_cpu_cores(small_steps=blog.small_steps([config], n))  # as `statecarry run` sets XLA up
+    blog.use_cpu_cores(**blog.step_sizes([config], n))  # as `statecarry run` sets XLA up
     blog.enable_compile_cache()  # an empty temp dir: the parent points XDG_CACHE_HOME there
     t0 = time.perf_counter()
     history = blog.run(config, list(range(n)))

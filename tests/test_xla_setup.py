@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 
+import numpy as np
 import pytest
 
 from statecarry.core import xla
@@ -173,3 +174,96 @@ def test_a_model_with_dots_takes_small_steps_only_where_its_dots_are_fusions(mon
     assert runtime.small_steps(model, Train(), 32, 1) is bool(runtime.dot_options(model))
     monkeypatch.setattr(runtime, "dot_options", lambda m: {})  # jaxlib < 0.10: plain dots
     assert runtime.small_steps(model, Train(), 32, 1) is False
+
+
+@pytest.mark.parametrize(("cell", "units", "mode", "big"), [
+    ("lstm", 256, "stateful", True),  # the char model's
+    ("gru", 32, "stateless", True),
+    ("lstm", 3, "stateful", False),  # the blog's: no matrix products (30x slower with it)
+    ("lstm", 8, "stateful", False),  # 8 x 32 = 256 multiply-adds: still written out
+    ("lstm", 64, "uoro", False),  # forward-mode products: 1.45x slower with it
+    ("lstm", 32, "rtrl", False),
+])
+def test_big_steps_are_models_with_dots_in_the_modes_of_kernel_grads(cell, units, mode, big):
+    from statecarry.core import runtime
+    from statecarry.core.spec import Model, Train
+
+    model = Model(cell=cell, units=units, head="linear", features=1, outputs=1)
+    assert runtime.big_steps(model, Train(mode=mode)) is big
+
+
+def test_the_cli_fuses_sibling_outputs_only_for_big_steps(tmp_path):
+    """`statecarry run` turns XLA's multi-output fusion on for a model with matrix products
+    alone; `statecarry train` does the same from its flags (`runtime.big_steps`)."""
+    code = ("import sys, os\nfrom statecarry.cli import cli\n"
+            "try:\n    cli.main(sys.argv[1:], prog_name='statecarry')\nexcept SystemExit:\n    pass\n"
+            "print(os.environ['XLA_FLAGS'])")  # fmt: skip
+    for units, fused in (("3", False), ("32", True)):
+        clean = {k: v for k, v in os.environ.items() if k not in CLEARED}
+        proc = subprocess.run([sys.executable, "-c", code, "run", "first-step", "--seeds", "1", "--epochs", "1",
+                               "--no-store", "-q", "--units", units, "--n-train", "64", "--n-test", "32"],
+                              capture_output=True, text=True, timeout=300,
+                              env={**clean, "STATECARRY_HOME": str(tmp_path)})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (xla.MULTI_OUTPUT_FUSION in proc.stdout.split("\n")[-2]) is fused
+
+
+BIG = """
+import json, warnings
+import numpy as np
+from statecarry.core import runtime
+runtime.use_cpu_cores(2, big_steps={big})
+import statecarry as sc
+x = np.sin(np.arange(3000) / 9).astype(np.float32)[:, None] * np.array([1.0, 0.5], np.float32)
+data = sc.from_series(x, batch_size=8, time_steps=16, target=0)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fit = sc.fit(data, sc.Model(cell="{cell}", units={units}, head="linear"),
+                 sc.Train(mode="stateful", horizon=2, epochs=2, learning_rate=3e-3), seeds=2, test=data)
+print(json.dumps(fit.metrics["test_loss"].tolist()))
+print(json.dumps([str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]))
+"""
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_big_steps_change_the_schedule_not_the_numbers(cell):
+    """Multi-output fusion computes sibling fusions as one task: the same arithmetic, so each
+    seed's losses agree to float32 rounding (summed in another order: not always to the bit)."""
+    plain, fused = (run(BIG.format(big=big, cell=cell, units=32)) for big in (False, True))
+    assert json.loads(plain[1]) == json.loads(fused[1]) == []
+    a, b = (np.array(json.loads(out[0])) for out in (plain, fused))
+    np.testing.assert_allclose(b, a, rtol=2e-5)
+
+
+def test_a_small_model_in_a_process_set_up_for_big_steps_is_one_warning():
+    out = run(BIG.format(big=True, cell="lstm", units=3))
+    (message,) = json.loads(out[1])
+    assert "set XLA up for big models" in message and "LSTM(3)" in message and "without big_steps" in message
+
+
+@pytest.mark.parametrize(("flags", "big"), [
+    (["--units", "4"], False),
+    (["--units", "64"], True),
+    (["--units", "64", "--mode", "rtrl"], False),
+    (["--units", "64", "--layout", "windows"], True),  # stateless
+])
+def test_train_sets_xla_up_from_the_model_it_was_given(monkeypatch, tmp_path, flags, big):
+    """`statecarry train` decides `big_steps` from its flags before JAX starts (in-process
+    here: `_engine` is stopped before it sets anything)."""
+    from click.testing import CliRunner
+
+    from statecarry.cli import cli, owndata
+
+    seen = []
+
+    def engine(small_steps=False, big_steps=False):
+        seen.append(big_steps)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(owndata, "_engine", engine)
+    table = tmp_path / "t.csv"
+    table.write_text("y\n" + "\n".join(str(np.sin(i / 5)) for i in range(200)) + "\n")
+    result = CliRunner().invoke(cli, ["train", str(table), "--target", "y", "--seeds", "1", *flags,
+                                      "-o", str(tmp_path / "m.safetensors")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen == [big]

@@ -49,12 +49,13 @@ def one_value(ctx: click.Context, param: click.Parameter, values: tuple) -> obje
     return values[-1] if values else None
 
 
-def _engine(small_steps: bool = False) -> None:
-    """Before JAX is imported: one XLA device per core (`small_steps`: every model the command
-    trains takes small steps, `blog.small_steps`), and the persistent compile cache."""
+def _engine(small_steps: bool = False, big_steps: bool = False) -> None:
+    """Before JAX is imported: one XLA device per core (`small_steps` / `big_steps`: every model
+    the command trains takes small / big steps, `blog.step_sizes`), and the persistent compile
+    cache."""
     from ..core import runtime
 
-    runtime.use_cpu_cores(small_steps=small_steps)
+    runtime.use_cpu_cores(small_steps=small_steps, big_steps=big_steps)
     runtime.enable_compile_cache()
     runtime.local_devices()  # an unavailable JAX_PLATFORMS is one sentence, before any run is stored
 
@@ -224,10 +225,10 @@ def run(
     if not 0 <= first_seed <= SEED_LIMIT - seeds:
         raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)
-    from ..experiments.blog import check_memory, small_steps
+    from ..experiments.blog import check_memory, step_sizes
 
     check_memory(config, seeds)  # refuse what cannot fit before anything is stored
-    _engine(small_steps([config], seeds))
+    _engine(**step_sizes([config], seeds))
     from .. import stats, store
     from ..core.fit import divergence_message
     from ..experiments import blog

@@ -128,7 +128,9 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     horizon = 1 if horizon is None else horizon
     columns, seqs, setup, model, train_ = _prepare_inputs(o, layout)
     train_ = train_.replace(mode=mode, horizon=horizon)
-    _engine()
+    from ..core.runtime import big_steps
+
+    _engine(big_steps=big_steps(model, train_))
     from .. import stats, store
     from ..experiments import owndata
     from ..experiments import owndata_run as run

@@ -39,12 +39,12 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
         from .report import REPORT_SUFFIXES
 
         files.check_output(report_path, REPORT_SUFFIXES, "--report")
-    from ..experiments.blog import small_steps
+    from ..experiments.blog import step_sizes
 
     seed_list = list(range(seeds))
     jobs = reproduce_.needed_runs(selected, seed_list, reproduce_.BLOG_EXPERIMENTS)
-    # claims that measure (varlen, forecast) train models of their own: XLA's usual limit then
-    _engine(not any(c.measure for c in selected) and small_steps([c for c, _ in jobs], seeds))
+    # claims that measure (varlen, forecast) train models of their own: XLA's usual set-up then
+    _engine(**({} if any(c.measure for c in selected) else step_sizes([c for c, _ in jobs], seeds)))
     t0 = time.perf_counter()
     progress = _progress(quiet or json_)
     with store.recording("reproduce", {"seeds": seeds, "quick": quick}, seed_list, enabled=not no_store) as rec:

@@ -50,9 +50,9 @@ def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_
     if not (quiet or json_):
         click.echo(f"sweep: {runnable} point(s) × {seeds} seed(s) = {runnable * seeds:,} seed runs"
                    f"{f' ({len(todo) - runnable} skipped)' if runnable < len(todo) else ''}", err=True)  # fmt: skip
-    from ..experiments.blog import small_steps
+    from ..experiments.blog import step_sizes
 
-    _engine(small_steps([p.config for p in todo if p.config is not None], seeds))
+    _engine(**step_sizes([p.config for p in todo if p.config is not None], seeds))
 
     seed_list = list(range(seeds))
     on_point = None if quiet or json_ else _point_done

@@ -84,7 +84,16 @@ def small_steps(model: Model, train: Train, batch_size: int, seeds: int) -> bool
     return on_device * batch_size * GATES[model.cell] * model.units * model.layers <= SMALL_STEP_FLOATS
 
 
+def big_steps(model: Model, train: Train) -> bool:
+    """Whether training `model` so takes big steps: its recurrent products are matrix products
+    (`has_dots`) and its gradient is `kernel_grads`' (modes stateless and stateful, any
+    horizon), so a process running only such models may use `use_cpu_cores(big_steps=True)`
+    (`xla.MULTI_OUTPUT_FUSION`). Without JAX, before it starts."""
+    return has_dots(model) and train.mode in ("stateless", "stateful") and jaxlib_version() >= (0, 10)
+
+
 _LATE_CHECKED = False  # warn_if_set_up_late has looked (it speaks once a process)
+_SMALL_IN_BIG = False  # warn_small_in_big has spoken
 
 
 def warn_if_set_up_late() -> None:
@@ -109,6 +118,24 @@ def warn_if_set_up_late() -> None:
         f"its defaults on {len(jax.devices())} device(s) (the blog's LSTM(3) at 256 seeds trains "
         "14x slower so); import statecarry before anything that starts JAX, or call "
         "statecarry.core.runtime.use_cpu_cores() first (STATECARRY_XLA=defaults silences this).",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+
+
+def warn_small_in_big(model: Model | None) -> None:
+    """Warn, once a process, when a process set up for big steps (`big_steps`) compiles a
+    program for a model without matrix products: its loops miss XLA's small-loop pass."""
+    global _SMALL_IN_BIG
+    if _SMALL_IN_BIG or not xla.BIG_STEPS or model is None or has_dots(model):
+        return
+    _SMALL_IN_BIG = True
+    import warnings
+
+    warnings.warn(
+        f"this process set XLA up for big models (use_cpu_cores(big_steps=True)), but {model.cell.upper()}"
+        f"({model.units}) is small: its loops run as separate tasks, up to 30x slower (the blog's LSTM(3)); "
+        "train small models in a process set up without big_steps.",
         RuntimeWarning,
         stacklevel=5,
     )
@@ -192,6 +219,7 @@ def executable(
     from . import programs
 
     warn_if_set_up_late()
+    warn_small_in_big(model)
     options = compiler_options(model)
     full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS), tuple(sorted(options.items())))
     if full_key not in _EXECUTABLES:

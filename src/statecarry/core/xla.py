@@ -28,24 +28,33 @@ SMALL_LOOP_BYTES = 1_000_000
 # The blog's run at 1,024 seeds 10-14% faster, the same bits (RESULTS.md 2026-12-04; RTRL would
 # run 1.6x faster but not to the bit, so `small_steps` leaves seeds-first programs out).
 EPOCH_LOOP_BYTES = 100_000_000
+# For a process whose models all take big steps (`runtime.big_steps`: matrix products, the
+# gradient of `kernel_grads`): XLA's multi-output fusion, which computes sibling elementwise
+# fusions that read the same arrays (an LSTM's gates, their gradients) as one task. The char
+# model's fit 1.06-1.13x faster, LSTM(32) 1.1x, the same losses to the printed digits; off for
+# everyone else, because it keeps loops out of the small-loop pass (the blog's LSTM(3) in the
+# lanes ran 30x slower with it, UORO's LSTM(64) 1.45x). Process-wide like the limit above.
+MULTI_OUTPUT_FUSION = "xla_cpu_use_multi_output_fusion=true"
 
 _OWN: list[str] = []  # the flags use_cpu_cores put in XLA_FLAGS; a later call replaces them
 OWN_FLAGS = "STATECARRY_XLA_OWN"  # the same, for child processes, which inherit XLA_FLAGS
 _WARNED = False  # about a STATECARRY_XLA that is not a setting
 SET_UP = False  # whether use_cpu_cores set XLA up before JAX started (runtime.warn_if_set_up_late)
+BIG_STEPS = False  # whether it set XLA up for big steps (MULTI_OUTPUT_FUSION)
 
 
-def use_cpu_cores(n: int | None = None, small_steps: bool = False) -> None:
+def use_cpu_cores(n: int | None = None, small_steps: bool = False, big_steps: bool = False) -> None:
     """Expose `n` CPU cores (default: all) as XLA host devices, so seed chunks run in parallel,
     and set XLA's CPU backend up for this program's many tiny loops (`xla_cpu_flags`;
-    `small_steps`: every model this process will train takes small steps, `runtime.small_steps`).
+    `small_steps`: every model this process will train takes small steps, `runtime.small_steps`;
+    `big_steps`: every one takes big steps, `runtime.big_steps`).
 
     Importing the engine (`statecarry.core`, which `fit` and the CLI do) calls it with all
     cores; call it again before JAX starts to choose another count. A flag already in XLA_FLAGS
     that this call did not put there wins. Once JAX has started a backend (which `import jax`
     alone does not: XLA reads its flags then) it does nothing.
     """
-    global SET_UP, _WARNED
+    global SET_UP, BIG_STEPS, _WARNED
     choice = os.environ.get("STATECARRY_XLA", "")
     if jax_started() or choice == "defaults":
         return
@@ -59,11 +68,13 @@ def use_cpu_cores(n: int | None = None, small_steps: bool = False) -> None:
     own = set(_OWN) | set(os.environ.get(OWN_FLAGS, "").split())
     words = [w for w in os.environ.get("XLA_FLAGS", "").split() if w not in own]
     given = " ".join(words)
-    mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *xla_cpu_flags(small_steps)]
+    flags = xla_cpu_flags(small_steps, big_steps)
+    mine = [f"--xla_force_host_platform_device_count={n or os.cpu_count() or 1}", *flags]
     _OWN[:] = [flag for flag in mine if flag.split("=")[0] not in given]
     os.environ["XLA_FLAGS"] = " ".join(words + _OWN)
     os.environ[OWN_FLAGS] = " ".join(_OWN)
     SET_UP = True
+    BIG_STEPS = any(MULTI_OUTPUT_FUSION in flag for flag in _OWN)
 
 
 def jax_started() -> bool:
@@ -76,7 +87,7 @@ def jax_started() -> bool:
     return started() if callable(started) else True  # a JAX without it: assume started
 
 
-def xla_cpu_flags(small_steps: bool = False) -> list[str]:
+def xla_cpu_flags(small_steps: bool = False, big_steps: bool = False) -> list[str]:
     """XLA settings that make an epoch several times faster and quicker to compile.
 
     An epoch is a loop of a few hundred tiny steps. By default XLA:CPU runs each fused op of a
@@ -87,12 +98,17 @@ def xla_cpu_flags(small_steps: bool = False) -> list[str]:
     epoch runs 3x slower). Measured in benchmarks/engine.py.
 
     Only loops that touch under SMALL_LOOP_BYTES per iteration become one kernel (a big step
-    runs faster as XLA's separate tasks); with `small_steps`, loops up to EPOCH_LOOP_BYTES.
+    runs faster as XLA's separate tasks); with `small_steps`, loops up to EPOCH_LOOP_BYTES;
+    with `big_steps`, MULTI_OUTPUT_FUSION too.
     """
     limit = EPOCH_LOOP_BYTES if small_steps else SMALL_LOOP_BYTES
-    flags = [f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={limit}"]
+    extra = f"xla_cpu_small_while_loop_byte_threshold={limit}"
     # XLA aborts on a flag it does not know; these are verified on jaxlib 0.10.
-    if jaxlib_version() >= (0, 10):
+    newer = jaxlib_version() >= (0, 10)
+    if big_steps and newer:
+        extra += "," + MULTI_OUTPUT_FUSION
+    flags = [f"--xla_backend_extra_options={extra}"]
+    if newer:
         flags.append("--xla_cpu_experimental_ynn_fusion_type=")
         # 512-bit vectors where the CPU has them: with the seeds in the lanes, 16 seeds per
         # instruction; the blog's run at 1,024 seeds went from 1,610 to 2,130 runs/s.

@@ -91,6 +91,13 @@ def small_steps(configs: Sequence[Config], seeds: int) -> bool:
     )
 
 
+def step_sizes(configs: Sequence[Config], seeds: int) -> dict[str, bool]:
+    """`use_cpu_cores`' `small_steps` and `big_steps` for a process that runs only these configs
+    at `seeds` seeds (`runtime.small_steps`, `runtime.big_steps`)."""
+    big = bool(configs) and all(runtime.big_steps(c.model_spec(), c.train_spec()) for c in configs)
+    return {"small_steps": small_steps(configs, seeds), "big_steps": big}
+
+
 def memory_needed(config: Config) -> memory.Estimate:
     """The estimate of `core.memory` for this config, from its sizes alone (no data made)."""
     b = config.batch_size

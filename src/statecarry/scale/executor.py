@@ -37,7 +37,7 @@ def train_chunk(task: Task) -> Chunk:
     """Train one config over one chunk of seeds with `fit` (via the blog adapter): the work a
     Ray worker does. Sets the worker's XLA devices up first if JAX has not started yet."""
     from ..core import runtime
-    from ..experiments.blog import run, small_steps
+    from ..experiments.blog import run, step_sizes
     from ..experiments.config import Config
 
     config = Config(**task.config)
@@ -47,7 +47,7 @@ def train_chunk(task: Task) -> Chunk:
         os.environ["XLA_FLAGS"] = " ".join(kept)
         # the first task's steps decide for the worker (XLA reads its flags once)
         runtime.use_cpu_cores(int(os.environ.get("STATECARRY_WORKER_CORES", "1")),
-                              small_steps=small_steps([config], len(task.seeds)))  # fmt: skip
+                              **step_sizes([config], len(task.seeds)))  # fmt: skip
     runtime.enable_compile_cache()
     history = run(config, list(task.seeds))
     timings = {"compile_seconds": history.compile_seconds, "run_seconds": history.run_seconds}
