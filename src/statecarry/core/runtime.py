@@ -44,6 +44,11 @@ COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 BIG_DOT_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
+# The modes whose gradient is the forward pass's own (no online sensitivities): the lanes and
+# `kernel_grads` serve them.
+CARRY_MODES = ("stateless", "stateful")
+
+
 def lane_width(model: Model, train: Train) -> int:
     """The multiple a device's seeds are padded to when they may run in the vector lanes
     (`engine.uses_lanes`, which also needs a CPU): LANE_WIDTH for the modes whose gradient is
@@ -57,7 +62,7 @@ def lane_width(model: Model, train: Train) -> int:
     the blog's batch 4 LSTM(3) 2.4x faster)."""
     gates = GATES[model.cell] * model.units
     small = gates < LANE_WIDTH and (model.features or 0) * gates <= SMALL_PRODUCT
-    return LANE_WIDTH if small and train.mode in ("stateless", "stateful") else 1
+    return LANE_WIDTH if small and train.mode in CARRY_MODES else 1
 
 
 # The most gate values a time step computes on one device (seeds there x batch x gates x units
@@ -89,7 +94,7 @@ def big_steps(model: Model, train: Train) -> bool:
     (`has_dots`) and its gradient is `kernel_grads`' (modes stateless and stateful, any
     horizon), so a process running only such models may use `use_cpu_cores(big_steps=True)`
     (`xla.MULTI_OUTPUT_FUSION`). Without JAX, before it starts."""
-    return has_dots(model) and train.mode in ("stateless", "stateful") and jaxlib_version() >= (0, 10)
+    return bool(dot_options(model)) and train.mode in CARRY_MODES
 
 
 _LATE_CHECKED = False  # warn_if_set_up_late has looked (it speaks once a process)
@@ -119,8 +124,20 @@ def warn_if_set_up_late() -> None:
         "14x slower so); import statecarry before anything that starts JAX, or call "
         "statecarry.core.runtime.use_cpu_cores() first (STATECARRY_XLA=defaults silences this).",
         RuntimeWarning,
-        stacklevel=5,
+        stacklevel=_user_level(),
     )
+
+
+def _user_level() -> int:
+    """The `stacklevel` of the first caller outside statecarry, so a warning names the user's
+    line whichever of `fit`, `predict`, ... compiled the program."""
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1  # the function that warns
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def warn_small_in_big(model: Model | None) -> None:
@@ -137,7 +154,7 @@ def warn_small_in_big(model: Model | None) -> None:
         f"({model.units}) is small: its loops run as separate tasks, up to 30x slower (the blog's LSTM(3)); "
         "train small models in a process set up without big_steps.",
         RuntimeWarning,
-        stacklevel=5,
+        stacklevel=_user_level(),
     )
 
 

@@ -31,7 +31,7 @@ EPOCH_LOOP_BYTES = 100_000_000
 # For a process whose models all take big steps (`runtime.big_steps`: matrix products, the
 # gradient of `kernel_grads`): XLA's multi-output fusion, which computes sibling elementwise
 # fusions that read the same arrays (an LSTM's gates, their gradients) as one task. The char
-# model's fit 1.06-1.13x faster, LSTM(32) 1.1x, the same losses to the printed digits; off for
+# model's fit 1.02-1.12x faster, LSTM(32) 1.1x, the same losses to the printed digits; off for
 # everyone else, because it keeps loops out of the small-loop pass (the blog's LSTM(3) in the
 # lanes ran 30x slower with it, UORO's LSTM(64) 1.45x). Process-wide like the limit above.
 MULTI_OUTPUT_FUSION = "xla_cpu_use_multi_output_fusion=true"
