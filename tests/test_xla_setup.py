@@ -248,7 +248,14 @@ def test_a_small_model_in_a_process_set_up_for_big_steps_is_one_warning_at_the_u
     out = run(BIG.format(big=True, cell="lstm", units=3))
     (message,) = json.loads(out[1])
     assert message.startswith("<string>: ")  # the script's own line, not statecarry's
-    assert "set XLA up for big models" in message and "LSTM(3)" in message and "without big_steps" in message
+    assert "set XLA up for big models" in message and "LSTM(3) does not" in message and "without big_steps" in message
+
+
+@NEW_JAXLIB
+def test_an_online_mode_in_a_process_set_up_for_big_steps_is_one_warning():
+    code = BIG.format(big=True, cell="lstm", units=32).replace('mode="stateful", horizon=2', 'mode="uoro"')
+    (message,) = json.loads(run(code)[1])
+    assert "LSTM(32) in mode 'uoro' does not take big steps" in message
 
 
 @pytest.mark.parametrize(("flags", "big"), [

@@ -282,7 +282,7 @@ def fit(
     shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args))
     placement = (split is not None, n_dev, source.shared, lanes, str(jax.tree.structure(args)), shapes)
     epoch_fn, placed = _epoch_program(model, program, source.shared, lanes, split, whole, placing(tr), placing(te))
-    compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, model=model, **placed)
+    compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, model, program, **placed)
     compile_seconds = time.perf_counter() - t0 + init_seconds
     carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
 

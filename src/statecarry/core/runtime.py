@@ -140,19 +140,23 @@ def _user_level() -> int:
     return level
 
 
-def warn_small_in_big(model: Model | None) -> None:
-    """Warn, once a process, when a process set up for big steps (`big_steps`) compiles a
-    program for a model without matrix products: its loops miss XLA's small-loop pass."""
+def warn_small_in_big(model: Model | None, train: Train | None = None) -> None:
+    """Warn, once a process, when a process set up for big steps compiles a program for a model
+    that does not take them (`big_steps`; without `train`, one without matrix products): its
+    loops miss XLA's small-loop pass, or its online mode's products run slower."""
     global _SMALL_IN_BIG
-    if _SMALL_IN_BIG or not xla.BIG_STEPS or model is None or has_dots(model):
+    if _SMALL_IN_BIG or not xla.BIG_STEPS or model is None:
+        return
+    if big_steps(model, train) if train is not None else has_dots(model):
         return
     _SMALL_IN_BIG = True
     import warnings
 
+    what = f"{model.cell.upper()}({model.units})" + (f" in mode {train.mode!r}" if has_dots(model) and train else "")
     warnings.warn(
-        f"this process set XLA up for big models (use_cpu_cores(big_steps=True)), but {model.cell.upper()}"
-        f"({model.units}) is small: its loops run as separate tasks, up to 30x slower (the blog's LSTM(3)); "
-        "train small models in a process set up without big_steps.",
+        f"this process set XLA up for big models (use_cpu_cores(big_steps=True)), but {what} does not "
+        "take big steps (runtime.big_steps): it trains slower so, up to 30x for a small model (the "
+        "blog's LSTM(3)); train it in a process set up without big_steps.",
         RuntimeWarning,
         stacklevel=_user_level(),
     )
@@ -220,11 +224,13 @@ _JAX_SETTINGS = (
 
 
 def executable(
-    name: str, key: tuple, fn: Callable, args: tuple, model: Model | None = None, **jit_options: Any
+    name: str, key: tuple, fn: Callable, args: tuple, model: Model | None = None, train: Train | None = None,
+    **jit_options: Any,
 ) -> Any:
     """`jax.jit(fn, **jit_options)` compiled for `args` (arrays or shapes), once per process
     and `key` (a second run of the same config and shapes, as in a sweep or `reproduce`,
-    neither traces nor compiles again).
+    neither traces nor compiles again). `model` picks its compiler options, and with `train`
+    says whether it takes the steps this process was set up for (`warn_small_in_big`).
 
     With `enable_compile_cache`, later processes skip the tracing too (`programs.py`).
     Caching the compiled executable itself on disk would skip more, but XLA:CPU (jaxlib
@@ -236,7 +242,7 @@ def executable(
     from . import programs
 
     warn_if_set_up_late()
-    warn_small_in_big(model)
+    warn_small_in_big(model, train)
     options = compiler_options(model)
     full_key = (name, key, tuple(getattr(jax.config, s, None) for s in _JAX_SETTINGS), tuple(sorted(options.items())))
     if full_key not in _EXECUTABLES:
