@@ -30,12 +30,8 @@ MODES = {"h1": ("stateful", 1), "h4": ("stateful", 4), "h16": ("stateful", 16),
 
 def train(name: str, batches: int, test_batches: int, epochs: int, seeds: int) -> dict:
     """One mode in this process: bits per character per seed, seconds, peak RSS."""
-    from statecarry.core import runtime
-
-    runtime.use_cpu_cores()
-    import numpy as np
-
     import statecarry as sc
+    from statecarry.core import runtime
     from statecarry.errors import StatecarryError
 
     sys.path.insert(0, str(HERE))
@@ -45,6 +41,8 @@ def train(name: str, batches: int, test_batches: int, epochs: int, seeds: int) -
     mode, horizon = MODES[name]
     model = sc.Model(cell="lstm", units=charlm.UNITS, head="softmax", outputs=vocab)
     spec = sc.Train(mode=mode, horizon=horizon, epochs=epochs, learning_rate=2e-3)
+    runtime.use_cpu_cores(big_steps=runtime.big_steps(model, spec))  # as `statecarry train` would
+    import numpy as np
     try:
         result = sc.fit(train_b, model, spec, seeds=list(range(seeds)), test=test_b)
     except StatecarryError as e:
