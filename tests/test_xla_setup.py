@@ -227,7 +227,7 @@ with warnings.catch_warnings(record=True) as caught:
 print(json.dumps(fit.metrics["test_loss"].tolist()))
 print(json.dumps([f"{{w.filename}}: {{w.message}}" for w in caught if issubclass(w.category, RuntimeWarning)]))
 from statecarry.core import xla
-print(xla.BIG_STEPS)
+print(xla.set_up_for_big_steps())
 """
 
 

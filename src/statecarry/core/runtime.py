@@ -145,9 +145,10 @@ def warn_small_in_big(model: Model | None, train: Train | None = None) -> None:
     that does not take them (`big_steps`; without `train`, one without matrix products): its
     loops miss XLA's small-loop pass, or its online mode's products run slower."""
     global _SMALL_IN_BIG
-    if _SMALL_IN_BIG or not xla.BIG_STEPS or model is None:
+    if _SMALL_IN_BIG or model is None or not xla.set_up_for_big_steps():
         return
-    if big_steps(model, train) if train is not None else has_dots(model):
+    takes_them = big_steps(model, train) if train is not None else has_dots(model)
+    if takes_them:
         return
     _SMALL_IN_BIG = True
     import warnings

@@ -40,7 +40,6 @@ _OWN: list[str] = []  # the flags use_cpu_cores put in XLA_FLAGS; a later call r
 OWN_FLAGS = "STATECARRY_XLA_OWN"  # the same, for child processes, which inherit XLA_FLAGS
 _WARNED = False  # about a STATECARRY_XLA that is not a setting
 SET_UP = False  # whether use_cpu_cores set XLA up before JAX started (runtime.warn_if_set_up_late)
-BIG_STEPS = False  # whether it set XLA up for big steps (MULTI_OUTPUT_FUSION)
 
 
 def use_cpu_cores(n: int | None = None, small_steps: bool = False, big_steps: bool = False) -> None:
@@ -54,7 +53,7 @@ def use_cpu_cores(n: int | None = None, small_steps: bool = False, big_steps: bo
     that this call did not put there wins. Once JAX has started a backend (which `import jax`
     alone does not: XLA reads its flags then) it does nothing.
     """
-    global SET_UP, BIG_STEPS, _WARNED
+    global SET_UP, _WARNED
     choice = os.environ.get("STATECARRY_XLA", "")
     if jax_started() or choice == "defaults":
         return
@@ -74,7 +73,12 @@ def use_cpu_cores(n: int | None = None, small_steps: bool = False, big_steps: bo
     os.environ["XLA_FLAGS"] = " ".join(words + _OWN)
     os.environ[OWN_FLAGS] = " ".join(_OWN)
     SET_UP = True
-    BIG_STEPS = any(MULTI_OUTPUT_FUSION in flag for flag in _OWN)
+
+
+def set_up_for_big_steps() -> bool:
+    """Whether `use_cpu_cores` put MULTI_OUTPUT_FUSION in XLA_FLAGS (not when the user's own
+    `--xla_backend_extra_options` won)."""
+    return any(MULTI_OUTPUT_FUSION in flag for flag in _OWN)
 
 
 def jax_started() -> bool:
