@@ -71,6 +71,31 @@ def test_gradients_equal_autodiffs_of_the_plain_forward_pass(cell, layers, token
         np.testing.assert_allclose(b, a, rtol=0, atol=2e-6 * scale, err_msg=jax.tree_util.keystr(path))
 
 
+@pytest.mark.parametrize(("cell", "layers", "tokens", "head_steps"), [("lstm", 2, False, 1), ("gru", 1, True, 2), ("lstm", 1, True, 1)])
+def test_the_head_on_the_last_steps_alone(cell, layers, tokens, head_steps):
+    """`head_steps` (targets at a batch's last steps only, `source.cut`): the outputs, the state
+    and every gradient are those of the whole pass with its other steps' outputs dropped, in
+    both the plain pass and this one."""
+    model, params, state, x, reset = setup(cell, layers, tokens, False)
+
+    def dropped(params, model, state, x, reset):
+        new, out = cells.forward(params, model, state, x, reset)
+        return new, out[:, -head_steps:]
+
+    def last(forward):
+        return lambda params, model, state, x, reset: forward(params, model, state, x, reset, head_steps)
+
+    wrt = (0, 1)
+    oracle = jax.jit(jax.value_and_grad(total(dropped, model), argnums=wrt))(params, state, x, reset)
+    for forward in (cells.forward, kernel_grads.forward):
+        got = jax.jit(jax.value_and_grad(total(last(forward), model), argnums=wrt))(params, state, x, reset)
+        np.testing.assert_allclose(got[0], oracle[0], rtol=1e-6)
+        for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(oracle[1])[0], jax.tree.leaves(got[1])):
+            scale = float(jnp.max(jnp.abs(a)))
+            assert scale > 0, jax.tree_util.keystr(path)
+            np.testing.assert_allclose(b, a, rtol=0, atol=2e-6 * scale, err_msg=jax.tree_util.keystr(path))
+
+
 def test_seeds_vmapped_get_their_own_gradients():
     """Seeds first (`vmap` over parameters and states, fit's layout for big models): each
     seed's gradient is the one it gets alone."""
@@ -108,7 +133,7 @@ def test_a_horizon_through_earlier_batches_equals_plain_autodiff(monkeypatch):
         return fn(params)
 
     after = grads()
-    monkeypatch.setattr(kernel_grads, "forward", lambda p, m, s, x, r: cells.forward(p, m, s, x, r))
+    monkeypatch.setattr(kernel_grads, "forward", lambda p, m, s, x, r, k=None: cells.forward(p, m, s, x, r, k))
     plain = grads()
     for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(plain)[0], jax.tree.leaves(after)):
         scale = float(jnp.max(jnp.abs(a)))

@@ -19,6 +19,13 @@ def enter_batch(state: State, train: Train) -> State:
     return state
 
 
+def head_steps(batch) -> int | None:
+    """The steps the batch has targets at, counted back from its last, when not every step:
+    data cut to its last step (`source.cut`) gives the head that step alone."""
+    steps = batch.y.shape[1]
+    return steps if steps < batch.x.shape[1] else None
+
+
 def batch_loss(
     params: Params, state: State, batch, model: Model, train: Train, loss: Array | None = None
 ) -> tuple[Array, tuple[State, dict]]:
@@ -27,7 +34,7 @@ def batch_loss(
 
     `loss` is the lane's loss as data (an index into the head's losses, `heads.batch_stats`),
     as a compiled program gets it from the carry; None takes the Train's own."""
-    state, out = kernel_grads.forward(params, model, enter_batch(state, train), batch.x, batch.reset)
+    state, out = kernel_grads.forward(params, model, enter_batch(state, train), batch.x, batch.reset, head_steps(batch))
     stats = heads.batch_stats(out, batch, model.head, train.loss_for(model) if loss is None else loss)
     loss = stats["loss"] / jnp.maximum(stats["weight"], 1.0)
     return (jnp.sum(loss) if loss.ndim else loss), (state, stats)

@@ -264,11 +264,13 @@ def forward(
     state: State,
     x: Float[Array, "batch time features"],
     reset: Bool[Array, "batch time"],
+    head_steps: int | None = None,
 ) -> tuple[State, Float[Array, "batch time outputs"]]:
-    """One batch: per-step head outputs and the state after the batch's last step."""
+    """One batch: per-step head outputs and the state after the batch's last step.
+    `head_steps`: the outputs of the last so many steps only (targets there alone)."""
 
     def row(state: State, x: Array, reset: Array) -> tuple[State, Array]:
         state, h = run_stream(params, model, state, x, reset)
-        return state, jax.vmap(head, in_axes=(None, 0, None))(params["dense"], h, model.head)
+        return state, jax.vmap(head, in_axes=(None, 0, None))(params["dense"], h[-(head_steps or len(h)):], model.head)
 
     return jax.vmap(row)(state, x, reset)

@@ -25,7 +25,7 @@ import optax
 from jaxtyping import Array
 
 from . import cells, heads, modes, runtime
-from .batch import enter_batch
+from .batch import enter_batch, head_steps
 from .cells import Params, State
 from .optim import keras_adam
 from .spec import HEAD_LOSSES, Model, Train
@@ -123,7 +123,7 @@ def evaluate(
 
     def step(state: State, batch) -> tuple[State, dict]:
         state, out = cells.forward(
-            params, model, enter_batch(state, train), batch.x, batch.reset
+            params, model, enter_batch(state, train), batch.x, batch.reset, head_steps(batch)
         )
         return state, heads.batch_stats(out, batch, model.head, loss)
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
 from . import checks, memory, runtime
-from .source import Source
+from .source import Source, cut
 from .spec import ONLINE_MODES, Model, Train
 
 DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
@@ -242,15 +242,19 @@ def fit(
 
     t0 = time.perf_counter()
     # Data that resets only before a batch's first step goes in with its resets cut to that step
-    # (cells.run_stream zeroes the state once rather than testing it every step); the online
-    # modes follow every step's sensitivities with every step's reset. Data made seed by seed
-    # is known only once made: when one wave holds every chunk, it is made before the program
-    # (its data then sits on the host until placed, within memory's DATA_COPIES), else not cut.
-    ahead = source.fn is not None and len(waves) == 1 and train.mode not in ONLINE_MODES
+    # (cells.run_stream zeroes the state once rather than testing it every step), and data with
+    # targets at a batch's last step alone (a sequence's label) with them cut to it (the head
+    # runs on that step only); the online modes follow every step's sensitivities, resets and
+    # losses. Data made seed by seed is known only once made: when one wave holds every chunk,
+    # it is made before the program (its data then sits on the host until placed, within
+    # memory's DATA_COPIES), else not cut.
+    online = train.mode in ONLINE_MODES
+    ahead = source.fn is not None and len(waves) == 1 and not online
     made = [make(i) for i in waves[0]] if ahead else None
-    cut = train.mode not in ONLINE_MODES and source.resets_first_only(
-        [(tr, te) for _, _, tr, te in made] if ahead else None)  # fmt: skip
-    reset_steps = 1 if cut else time_steps
+    pairs = [(tr, te) for _, _, tr, te in made] if ahead else None
+    cut_resets = not online and source.resets_first_only(pairs)
+    cut_targets = not online and source.targets_last_only(pairs)
+    reset_steps = 1 if cut_resets else time_steps
     data_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     init_fn = _compiled_init(model, program, chunk_size, batch_size, time_steps, loss_as_data, reset_steps)
@@ -260,8 +264,7 @@ def fit(
         """Each chunk's carry and data on its devices, made chunk by chunk as `items` yields."""
         states = []
         for i, padded, tr, te in items:
-            if cut:
-                tr, te = (None if b is None else b._replace(reset=np.asarray(b.reset)[..., :1]) for b in (tr, te))
+            tr, te = (cut(b, cut_resets, cut_targets) for b in (tr, te))
             if lanes and not source.shared:  # the lanes read a seed's data seed axis last
                 tr, te = (None if b is None else Batches(*(np.moveaxis(f, 0, -1).copy() for f in b)) for b in (tr, te))
             carry, keys = put(init_fn(np.asarray(padded).astype(np.int32)), split)

@@ -38,11 +38,11 @@ def applies(model: Model, params: Params) -> bool:
     return has_dots(model) and cells.lanes_of(params) == ()
 
 
-def forward(params: Params, model: Model, state: State, x: Array, reset: Array):
+def forward(params: Params, model: Model, state: State, x: Array, reset: Array, head_steps: int | None = None):
     """`cells.forward`, differentiated as the module says where `applies`."""
     if not applies(model, params):
-        return cells.forward(params, model, state, x, reset)
-    return _forward(params, model, state, x, reset)
+        return cells.forward(params, model, state, x, reset, head_steps)
+    return _forward(params, model, state, x, reset, head_steps)
 
 
 def _held(model: Model, i: int) -> tuple[str, ...]:
@@ -59,20 +59,21 @@ def _zeros(model: Model, x: Array) -> tuple:
     return tuple((None if lstm else jnp.zeros(shape), jnp.zeros(shape)) for _ in model.layer_names)
 
 
-def _layers_forward(params: Params, model: Model, state: State, x: Array, reset: Array, u: tuple):
+def _layers_forward(params: Params, model: Model, state: State, x: Array, reset: Array, u: tuple, head_steps):
     """`cells.forward` with `u` added and every layer's outputs: `((state, out), outputs)`."""
 
     def row(state, x, reset, u):
         state, hs = cells.run_stream(params, model, state, x, reset, u, every_layer=True, remat=True)
-        out = jax.vmap(cells.head, in_axes=(None, 0, None))(params["dense"], hs[-1], model.head)
+        top = hs[-1][-(head_steps or len(hs[-1])):]
+        out = jax.vmap(cells.head, in_axes=(None, 0, None))(params["dense"], top, model.head)
         return (state, out), hs
 
     return jax.vmap(row)(state, x, reset, u)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _forward(params: Params, model: Model, state: State, x: Array, reset: Array):
-    return cells.forward(params, model, state, x, reset)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 5))
+def _forward(params: Params, model: Model, state: State, x: Array, reset: Array, head_steps: int | None):
+    return cells.forward(params, model, state, x, reset, head_steps)
 
 
 def _split(params: Params, model: Model) -> tuple[Params, Params]:
@@ -88,19 +89,19 @@ def _split(params: Params, model: Model) -> tuple[Params, Params]:
     return held, rest
 
 
-def _forward_fwd(params: Params, model: Model, state: State, x: Array, reset: Array):
+def _forward_fwd(params: Params, model: Model, state: State, x: Array, reset: Array, head_steps: int | None):
     held, rest = _split(params, model)
 
     def run(rest: Params, u: tuple, state: State):
         joined = {name: {**rest[name], **held.get(name, {})} for name in rest}
-        return _layers_forward(joined, model, state, x, reset, u)
+        return _layers_forward(joined, model, state, x, reset, u, head_steps)
 
     out, pullback, outputs = jax.vjp(run, rest, _zeros(model, x), state, has_aux=True)
     first_kernel = None if model.tokens else params[model.layer_names[0]]["kernel"]
     return out, (pullback, outputs, state, x, reset, first_kernel)
 
 
-def _forward_bwd(model: Model, saved, cotangent):
+def _forward_bwd(model: Model, head_steps: int | None, saved, cotangent):
     pullback, outputs, state, x, reset, first_kernel = saved
     d_rest, d_u, d_state = pullback(cotangent)
     grads = {name: dict(d) for name, d in d_rest.items()}

@@ -61,9 +61,19 @@ class Source:
         resets may go in cut to that step (`cells.run_stream`; one answer for every chunk, which
         share one program). Data made seed by seed is known only once made: `made` holds every
         chunk's (train, test) when all were made before training (None: not all were)."""
+        return self._all(first_step_only, made)
+
+    def targets_last_only(self, made: list[tuple] | None = None) -> bool:
+        """Whether all the data has its targets at a batch's last step alone (a sequence's
+        label: weight 0 and not `known` at every other step), so that they may go in cut to it
+        and the head run on that step only (`cells.forward`'s `head_steps`); `made` as in
+        `resets_first_only`."""
+        return self._all(last_step_only, made)
+
+    def _all(self, holds, made: list[tuple] | None) -> bool:
         if self.fn is None:
-            return first_step_only(self.train, self.test)
-        return made is not None and all(first_step_only(*pair) for pair in made)
+            return holds(self.train, self.test)
+        return made is not None and all(holds(*pair) for pair in made)
 
     def _made(self, seed: int) -> tuple[Batches, Batches | None]:
         """The function's data for `seed`; the first seed's is made once, though it is asked
@@ -80,3 +90,23 @@ def first_step_only(*batches: Batches | None) -> bool:
     """Whether these batches reset nowhere but at a batch's first step (and have more steps)."""
     resets = [np.asarray(b.reset) for b in batches if b is not None]
     return all(r.shape[-1] > 1 and not r[..., 1:].any() for r in resets)
+
+
+def last_step_only(*batches: Batches | None) -> bool:
+    """Whether these batches weigh and know no step but a batch's last (and have more steps)."""
+    given = [b for b in batches if b is not None]
+    marks = [np.asarray(m) for b in given for m in (b.weight, b.known)]
+    return all(m.shape[-1] > 1 and not m[..., :-1].any() for m in marks)
+
+
+def cut(batches: Batches | None, resets: bool, targets: bool) -> Batches | None:
+    """`batches` with its resets cut to each batch's first step (`resets`) and its targets,
+    weights and `known` to its last (`targets`), the time axis kept (length 1)."""
+    if batches is None:
+        return None
+    if resets:
+        batches = batches._replace(reset=np.asarray(batches.reset)[..., :1])
+    if targets:
+        y, weight, known = (np.asarray(a) for a in (batches.y, batches.weight, batches.known))
+        batches = batches._replace(y=y[..., -1:, :], weight=weight[..., -1:], known=known[..., -1:])
+    return batches
