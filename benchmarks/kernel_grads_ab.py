@@ -37,7 +37,7 @@ def child(side: str, cell: str, layers: int, horizon: int, fits: int) -> dict:
 
     runtime.use_cpu_cores(big_steps=side == "big steps")  # before JAX starts
     if side == "plain":  # the engine before: autodiff through the loop, kernels and all
-        kernel_grads.forward = lambda p, m, s, x, r: cells.forward(p, m, s, x, r)
+        kernel_grads.forward = lambda p, m, s, x, r, k=None: cells.forward(p, m, s, x, r, k)
     train, test, vocab = charlm.data(12, 4, True)
     model = sc.Model(cell=cell, units=charlm.UNITS, layers=layers, head="softmax", outputs=vocab,
                      features=vocab, inputs="tokens")  # fmt: skip

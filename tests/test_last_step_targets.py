@@ -97,6 +97,26 @@ def test_fit_with_cut_targets_equals_every_step(monkeypatch, model, train, seeds
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_each_seed_its_own_data_with_a_softmax_head(monkeypatch):
+    """Data stacked seed by seed (the lanes read it seed axis last), classes as ids."""
+    def classes(seed):
+        data, test = _samples(seed=seed)
+        return tuple(b._replace(y=(b.y > 0) + (b.y * 0 + seed % 2)) for b in (data, test))  # 3 ids
+
+    seeds = [0, 1, 2]
+    pairs = [classes(s) for s in seeds]
+    data, test = (sc.Batches(*(np.stack(f) for f in zip(*(p[k] for p in pairs)))) for k in (0, 1))
+    model = sc.Model(cell="lstm", units=3, head="softmax", outputs=3)
+    train = sc.Train(mode="stateful", epochs=2)
+    cut_fit, seen_cut = _fit(monkeypatch, True, data, test, model, train, seeds)
+    every, seen_every = _fit(monkeypatch, False, data, test, model, train, seeds)
+    assert seen_cut == {1} and seen_every == {None}
+    for name in every.metrics:
+        np.testing.assert_allclose(cut_fit.metrics[name], every.metrics[name], rtol=1e-6, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(cut_fit.params), jax.tree.leaves(every.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_online_modes_keep_every_step(monkeypatch):
     data, test = _samples()
     model = sc.Model(cell="lstm", units=3, head="sigmoid")

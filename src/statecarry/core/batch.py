@@ -21,7 +21,8 @@ def enter_batch(state: State, train: Train) -> State:
 
 def head_steps(batch) -> int | None:
     """The steps the batch has targets at, counted back from its last, when not every step:
-    data cut to its last step (`source.cut`) gives the head that step alone."""
+    data `fit` cut to its last step (`source.cut`) gives the head that step alone. (Only `fit`
+    cuts: the public `evaluate` refuses targets shorter than the inputs.)"""
     steps = batch.y.shape[1]
     return steps if steps < batch.x.shape[1] else None
 

@@ -265,9 +265,10 @@ def forward(
     x: Float[Array, "batch time features"],
     reset: Bool[Array, "batch time"],
     head_steps: int | None = None,
-) -> tuple[State, Float[Array, "batch time outputs"]]:
+) -> tuple[State, Float[Array, "batch steps outputs"]]:
     """One batch: per-step head outputs and the state after the batch's last step.
-    `head_steps`: the outputs of the last so many steps only (targets there alone)."""
+    `head_steps`: the outputs of the last so many steps only (targets there alone); else every
+    step's."""
 
     def row(state: State, x: Array, reset: Array) -> tuple[State, Array]:
         state, h = run_stream(params, model, state, x, reset)

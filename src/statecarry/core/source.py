@@ -61,16 +61,17 @@ class Source:
         resets may go in cut to that step (`cells.run_stream`; one answer for every chunk, which
         share one program). Data made seed by seed is known only once made: `made` holds every
         chunk's (train, test) when all were made before training (None: not all were)."""
-        return self._all(first_step_only, made)
+        return self._everywhere(first_step_only, made)
 
     def targets_last_only(self, made: list[tuple] | None = None) -> bool:
         """Whether all the data has its targets at a batch's last step alone (a sequence's
         label: weight 0 and not `known` at every other step), so that they may go in cut to it
         and the head run on that step only (`cells.forward`'s `head_steps`); `made` as in
         `resets_first_only`."""
-        return self._all(last_step_only, made)
+        return self._everywhere(last_step_only, made)
 
-    def _all(self, holds, made: list[tuple] | None) -> bool:
+    def _everywhere(self, holds, made: list[tuple] | None) -> bool:
+        """Whether `holds(train, test)` for all the data (`made`: as in `resets_first_only`)."""
         if self.fn is None:
             return holds(self.train, self.test)
         return made is not None and all(holds(*pair) for pair in made)
