@@ -179,6 +179,24 @@ def test_predict_export_import_are_quiet_with_q_and_state_paths_are_checked_firs
     assert result.exit_code == 2 and "-o " in result.output and "name it with .safetensors" in result.output
 
 
+def test_import_never_drops_a_trained_models_columns_and_replacing_is_said(data, tmp_path):
+    model, keras = tmp_path / "m.safetensors", tmp_path / "m.keras"
+    ok("train", data / "macro.csv", *MACRO, *SMALL, "-o", model, "--no-store", "-q")
+    ok("export", model, "--keras", keras)
+    assert ok("export", model, "--keras", keras).output.endswith(", replacing the file that was there\n")
+    before = model.read_bytes()
+    refused = invoke("import", keras, "-o", model)  # no --like: the table's columns would be lost
+    assert refused.exit_code == 2 and model.read_bytes() == before
+    assert refused.output == (f"Error: {model} is a model from 'statecarry train', whose table columns and scaling "
+                              f"the import would lose; add --like {model} to keep them, or write to another file.\n")  # fmt: skip
+    kept = ok("import", keras, "-o", model, "--like", model)
+    assert kept.output.endswith(", replacing the model that was there\n")
+    ok("predict", model, data / "macro.csv", "-o", tmp_path / "p.csv", "-q")  # still a table model
+    bare = tmp_path / "bare.safetensors"
+    assert "replacing" not in ok("import", keras, "-o", bare).output
+    assert ok("import", keras, "-o", bare).output.endswith(", replacing the model that was there\n")
+
+
 @pytest.mark.parametrize("table, target, head", [("gee.csv", "y", "sigmoid"), ("nominal.csv", "label", "softmax"),
                                                  ("text.csv", "label", "softmax")])  # fmt: skip
 def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, table, target, head):
@@ -201,12 +219,16 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
     text = ok("evaluate", model, tmp_path / "held_out.csv").output  # the held-out groups alone
     assert text.startswith(f"{target}: acc ") and float(text.split()[2]) == pytest.approx(acc, abs=5e-4), text
     if table == "text.csv":  # a label the model never saw: counted wrong, and said so
-        new = frame[frame.group.isin(test_groups)].assign(label="new")
-        new.to_csv(tmp_path / "new.csv", index=False)
+        held = frame[frame.group.isin(test_groups)]
+        held.assign(label=np.where(held.group == held.group.iloc[0], "new", held.label)).to_csv(tmp_path / "new.csv", index=False)
         scored = json.loads(ok("evaluate", model, tmp_path / "new.csv", "--json").stdout)  # the warning: stderr
-        assert scored["metrics"]["label"]["acc"] == 0.0
-        assert scored["warnings"] == [f"{scored['steps']} scored step(s) have a label the model was not trained "
-                                      "on (new), counted as wrong."]  # fmt: skip
+        (warning,) = scored["warnings"]
+        count = re.fullmatch(r"(\d+) scored step\(s\) have a label the model was not trained on \(new\), counted as wrong\.", warning)
+        assert count and 0 < int(count[1]) < scored["steps"] and scored["metrics"]["label"]["acc"] < acc
+        held.assign(label="new").to_csv(tmp_path / "all_new.csv", index=False)  # the wrong table: no score at all
+        refused = invoke("evaluate", model, tmp_path / "all_new.csv")
+        assert refused.exit_code == 2 and refused.output.startswith("Error: no scored label is one the model was "
+                                                                    "trained on (the table has new; the model knows ")  # fmt: skip
     frame.drop(columns=[target]).to_csv(tmp_path / "unlabelled.csv", index=False)
     result = invoke("evaluate", model, tmp_path / "unlabelled.csv")
     assert result.exit_code == 2 and result.output.count("\n") == 1
@@ -269,11 +291,16 @@ BAD_TABLES = [
     ("t.csv", "a,b\n1,2\n3,x\n", ["--target", "b"], "not a number on line 3: 'x'"),
     ("t.csv", "a,b,c\n1,2,\n3,4,\n", ["--target", "b"], "'c' of t.csv has no values"),
     ("t.csv", "ds,y\n1,2\n1,3\n2,4\n", [], "has the time 1 twice (lines 2 and 3)"),
+    ("t.csv", "id,ds,y\n0,1,2\n0,1,3\n0,2,4\n", ["--id", "id"], "has the time 1 twice for id 0 (lines 2 and 3)"),  # not np.int64(0)
+    ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b,b"], "--target names the column 'b' twice; give each column once."),
+    ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b", "--features", "a", "--features", "a"], "--features names the column 'a' twice"),
     ("t.csv", "ds,y\n" + "".join(f"{t},{t}\n" for t in [*range(30), 40]), [], "jumps from time 29 to 40"),
     ("t.csv", "a,b\n1,2\n3,4\n", [], "say which column to predict with --target"),
     ("t.csv", "a,b\n1,2\n3,4\n", ["--target", "b", "--split", "id"], "--split id needs at least 2 ids"),
     ("t.csv", "a,b\n" + "".join(f"{i},{i / 3}\n" for i in range(30)), ["--target", "b", "--time-steps", "40"],
      "no test part is longer than --time-steps 40"),
+    ("t.csv", "id,a,b\n" + "".join(f"{i // 20},{i},{i / 3}\n" for i in range(80)), ["--id", "id", "--target", "b", "--time-steps", "8"],
+     "a smaller --time-steps, --split id (hold out whole sequences), or --test-fraction 0"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
@@ -586,3 +613,9 @@ def test_evaluate_counts_labels_a_0_1_model_never_predicts_as_wrong_and_short_se
     zero_right = ((scored.lab_prediction <= 0.5) & (scored.lab == 0)).mean()  # a 2 is never right
     assert odd["metrics"]["lab"]["acc"] == pytest.approx(zero_right, abs=1e-6)
     assert base["metrics"]["lab"]["acc"] == pytest.approx(((scored.lab_prediction > 0.5) == scored.lab).mean(), abs=1e-6)
+    assert ok("evaluate", model, tmp_path / "two.csv", "-q").output == "lab: acc " + f"{odd['metrics']['lab']['acc']:.4g}\n"
+    frame.assign(lab=np.where(frame.lab, "pos", "neg")).to_csv(tmp_path / "text.csv", index=False)
+    wrong = invoke("evaluate", model, tmp_path / "text.csv")  # no label it knows: the wrong table, not acc 0
+    assert wrong.exit_code == 2 and wrong.output == ("Error: no scored label is one the model was trained on (the "
+                                                     "table has neg, pos; the model knows 0, 1); check the table "
+                                                     "and its target column.\n")  # fmt: skip

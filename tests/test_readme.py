@@ -79,3 +79,19 @@ def test_the_tokens_example_reads_ids_and_learns_below_uniform(tmp_path):
         pytest.skip(f"this Python's pydoc_data text has {got[1]} characters; the README's numbers are Python 3.11's")
     got = got.groups()[1:]
     assert abs(float(got[0]) - float(said[1])) < 0.05  # XLA may fuse differently elsewhere
+
+
+def test_the_from_samples_example_prints_what_the_readme_says(tmp_path):
+    """Sequence classification: `predict` (with the Train) scores what `fit` reported."""
+    (block,) = blocks_starting("import numpy as np\nimport statecarry as sc\n\nrng = ")
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    accs, last = done.stdout.strip().splitlines()[-2:]
+    said = re.search(r"This prints `(\[[\d. ]+\])` and `(\(4, 32, 20, 1\) [\d.]+)`", README.read_text())
+    assert said, "the README's sentence about the example's output"
+    got = [float(a) for a in accs.strip("[]").split()]
+    assert min(got) > 0.85  # an easy task: every seed learns it
+    assert float(last.split()[-1]) == got[0]  # the oracle: predict's own accuracy on the test set
+    assert last.startswith("(4, 32, 20, 1) ")
+    expected = [float(a) for a in said[1].strip("[]").split()]
+    assert max(abs(a - b) for a, b in zip(got, expected)) <= 2 / 128  # other machines may fuse otherwise

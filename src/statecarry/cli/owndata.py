@@ -9,16 +9,20 @@ from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
 from ._store import store_option
 
 
-def _names(values: tuple[str, ...]) -> tuple[str, ...]:
-    """`--target a --target b` and `--target a,b` alike."""
-    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+def _names(values: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    """`--target a --target b` and `--target a,b` alike; a column named twice is refused."""
+    names = tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise UserError(f"{flag} names the column {twice!r} twice; give each column once.")
+    return names
 
 
 def table_options(fn):
     """The table's columns, split and layout (shared by train and compare)."""
     opts = [
         click.argument("path", metavar="TABLE"),
-        click.option("--target", "targets", multiple=True, help="Column(s) to predict (default: y)."),
+        click.option("--target", "targets", multiple=True, help="Column(s) to predict, comma-separated (default: y)."),
         click.option("--features", multiple=True, help="Input columns, comma-separated (default: every other numeric one)."),
         click.option("--id", "id_", default=None, help="Sequence id column (default: unique_id if present)."),
         click.option("--time", "time_", default=None, help="Time column: rows sorted by it (default: ds if present)."),
@@ -60,7 +64,7 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
     # a ConfigError here is one sentence through the group's handler (learning_rate as --lr)
     model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
     train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
-    columns, seqs = load_table(o["path"], _names(o["targets"]), _names(o["features"]), o["id_"], o["time_"], o["allow_gaps"])
+    columns, seqs = load_table(o["path"], _names(o["targets"], "--target"), _names(o["features"], "--features"), o["id_"], o["time_"], o["allow_gaps"])
     setup = Setup(layout=layout, split=o["split"], test_fraction=o["test_fraction"], batch_size=o["batch_size"],
                   time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"])  # fmt: skip
     return columns, seqs, setup, model, train

@@ -87,7 +87,8 @@ def _saved(model_path: str, command: str) -> tuple:
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Sequences run side by side (any size).")
 @click.option("--allow-gaps", is_flag=True, help="Take rows with missing time steps between them as consecutive.")
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
-def evaluate(model_path, path, batch_size, allow_gaps, json_):
+@click.option("-q", "--quiet", is_flag=True, help="The scores only: no warnings, no closing line.")
+def evaluate(model_path, path, batch_size, allow_gaps, json_, quiet):
     """Score MODEL on TABLE, which holds the target column(s), as `train` scores its test part."""
     from ..data.sizes import whole_size
     from . import strict_json
@@ -103,7 +104,7 @@ def evaluate(model_path, path, batch_size, allow_gaps, json_):
     _, seqs = owndata_io.sequences_for(frame, meta, allow_gaps, targets=True)
     metrics, steps, scored, warnings = owndata_io.score_table(model, params, meta, seqs, batch_size)
     ahead, warm = meta.get("ahead", 0), meta["time_steps"] - 1
-    for warning in warnings:
+    for warning in [] if quiet else warnings:
         click.echo(f"Warning: {warning}", err=True)
     if json_:
         click.echo(strict_json({"metrics": metrics, "steps": steps, "sequences": scored,
@@ -111,6 +112,8 @@ def evaluate(model_path, path, batch_size, allow_gaps, json_):
         return
     for target, values in metrics.items():
         click.echo(f"{target}: " + ", ".join(f"{name} {value:.4g}" for name, value in values.items()))
+    if quiet:
+        return
     later = f", each against the target {ahead} row(s) later" if ahead else ""
     short = f" ({len(seqs.x) - scored} too short to score)" if scored < len(seqs.x) else ""
     click.echo(f"scored {steps} step(s) of {scored} sequence(s){short}, after each one's first {warm} row(s) "
@@ -137,11 +140,15 @@ def _model_first(model_path: str, path: str, command: str = "predict") -> None:
 def export_(model_path, keras_path, quiet):
     """Write MODEL as a Keras model, checked to give the same outputs (to 1e-5)."""
     _engine()
+    from pathlib import Path
+
     from ..core.keras_files import export_keras
 
+    replacing = Path(keras_path).expanduser().exists()
     difference = export_keras(model_path, keras_path)
     if not quiet:
-        click.echo(f"wrote {keras_path}; its outputs agree with {model_path} to {difference:.1g} on a random batch")
+        click.echo(f"wrote {keras_path}; its outputs agree with {model_path} to {difference:.1g} on a random batch"
+                   + (", replacing the file that was there" if replacing else ""))
 
 
 @cli.command("import")
@@ -155,8 +162,27 @@ def import_(keras_path, output, like, quiet):
 
     model_file(output)
     _engine()
+    from pathlib import Path
+
     from ..core.keras_files import import_keras
 
+    replacing = Path(output).expanduser().exists()
+    if replacing and like is None and _from_train(output):
+        raise UserError(f"{output} is a model from 'statecarry train', whose table columns and scaling the import "
+                        f"would lose; add --like {output} to keep them, or write to another file.")  # fmt: skip
     difference = import_keras(keras_path, output, like)
     if not quiet:
-        click.echo(f"wrote {output}; its outputs agree with {keras_path} to {difference:.1g} on a random batch")
+        click.echo(f"wrote {output}; its outputs agree with {keras_path} to {difference:.1g} on a random batch"
+                   + (", replacing the model that was there" if replacing else ""))
+
+
+def _from_train(path: str) -> bool:
+    """Whether `path` is a statecarry model with a table's columns and scaling (False for any
+    other file, which the import may replace)."""
+    from ..core.checkpoint import read_extra
+    from ..errors import StatecarryError
+
+    try:
+        return "columns" in (read_extra(path) or {})
+    except StatecarryError:
+        return False

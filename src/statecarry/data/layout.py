@@ -28,6 +28,7 @@ from .inputs import (
     check_tail,
     column_index,
     target_columns,
+    whole_size,
 )
 
 
@@ -64,6 +65,7 @@ def from_samples(
     `x` is (samples, time, features); `y` is (samples, outputs), the target of each sample's
     last step. No step resets: whether the state carries over is the engine's mode, not data.
     """
+    whole_size(batch_size, "batch_size")
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     if x.ndim != 3:

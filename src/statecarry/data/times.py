@@ -18,7 +18,7 @@ def check_times(times, ids, starts, ends, lines, name: str, source: str, allow_g
         same = np.flatnonzero(diff == diff.dtype.type(0))
         if len(same):
             k = s + same[0]
-            who = f" for id {ids[k]!r}" if ids is not None else ""
+            who = f" for id {_plain(ids[k])!r}" if ids is not None else ""
             raise DataError(
                 f"{source} has the time {_show(times[k])} twice{who} (lines {min(lines[k], lines[k + 1])} "
                 f"and {max(lines[k], lines[k + 1])}); keep one row per time (e.g. average them)."
@@ -52,3 +52,8 @@ def _show(value) -> str:
         text = str(pd.Timedelta(value)).removeprefix("0 days ").replace(" 00:00:00", "")
         return text.replace("1 days", "1 day") if text.startswith("1 days") else text
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (its repr is 0, not np.int64(0))."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -164,7 +164,9 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         raise DataError(
             f"no test part is longer than --time-steps {setup.time_steps}"
             f"{f' + --ahead {ahead}' if ahead else ''}, so nothing can be scored; use a larger --test-fraction, "
-            "a smaller --time-steps, or --test-fraction 0 to train on everything."
+            "a smaller --time-steps"
+            + (", --split id (hold out whole sequences)" if setup.split == "time" and len(seqs.x) > 1 else "")
+            + ", or --test-fraction 0 to train on everything."
         )
     return prep
 

@@ -129,6 +129,8 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
         valid = np.isin(truth, (0.0, 1.0)) & (seqs.labels is None)
         odd = (np.asarray(seqs.labels)[truth[~valid].astype(int)] if seqs.labels is not None
                else [format(v, "g") for v in truth[~valid]])  # fmt: skip
+        if not valid.any():
+            _none_known(odd, "0, 1")
         warnings = [f"{(~valid).sum()} scored step(s) have a label the model was not trained on "
                     f"({', '.join(sorted(set(odd))[:5])}; it predicts 0 or 1), counted as wrong."] if len(odd) else []  # fmt: skip
         return {t: {"acc": float(np.mean(((pred[:, k] > 0.5) == (truth[:, k] > 0.5)) & valid[:, k]))}
@@ -137,6 +139,16 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
     said = (np.asarray(seqs.labels)[truth[:, 0].astype(int)] if seqs.labels is not None  # text labels: their index
             else np.asarray([format(v, "g") for v in truth[:, 0]]))  # fmt: skip
     unseen = sorted(set(said) - set(trained))  # never predicted, so always counted wrong
+    if np.isin(said, unseen).all():
+        _none_known(said, ", ".join(trained[:5]) + (", ..." if len(trained) > 5 else ""))
     warnings = [f"{np.isin(said, unseen).sum()} scored step(s) have a label the model was not trained on "
                 f"({', '.join(unseen[:5])}), counted as wrong."] if unseen else []  # fmt: skip
     return {targets[0]: {"acc": float(np.mean(trained[np.argmax(pred, axis=1)] == said))}}, len(pred), scored, warnings
+
+
+def _none_known(said, trained: str) -> None:
+    """Every scored label is one the model never saw: the wrong table or target, not a score."""
+    seen = sorted({str(v) for v in said})
+    raise DataError(f"no scored label is one the model was trained on (the table has {', '.join(seen[:5])}"
+                    f"{', ...' if len(seen) > 5 else ''}; the model knows {trained}); check the table and its "
+                    "target column.")
