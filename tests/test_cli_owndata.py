@@ -304,6 +304,9 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b"], "the target has one label only (2)"),
     ("t.csv", "a,b\n" + "1,2\n" * 30, ["--target", "b", "--test-fraction", "1.5"], "--test-fraction must be from 0"),
     ("missing.csv", None, ["--target", "b"], "there is no file at"),
+    ("t.csv", b"a,b\n1,2\n\x1f\x8b\xf0\x9f\x92\n", ["--target", "b"],  # gzip's magic: a compressed file
+     "t.csv is not text in UTF-8, so not a readable csv table (a binary or compressed file, or another "
+     "encoding); save it as a UTF-8 CSV, or as Parquet."),
     ("folder.csv", "folder", ["--target", "b"], "folder.csv is a folder; give a .csv, .tsv or .parquet file in it."),
     ("folder", "folder", ["--target", "b"], "folder is a folder; give"),  # was "folder is neither CSV nor Parquet"
     ("t.csv", "a,b\n" + "0.5,1\n" * 30, ["--target", "b"], "the target has one label only (1)"),
@@ -320,6 +323,8 @@ BAD_TABLES = [
 def test_every_bad_table_is_one_error_line_and_exit_2(tmp_path, command, name, text, args, message):
     if text == "folder":
         (tmp_path / name).mkdir()
+    elif isinstance(text, bytes):
+        (tmp_path / name).write_bytes(text)
     elif text is not None:
         (tmp_path / name).write_text(text)
     result = invoke(command, tmp_path / name, *args, "--no-store")

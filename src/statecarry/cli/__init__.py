@@ -308,7 +308,7 @@ def format_summary(history, stats) -> str:
     c = history.config
     setup = [c.mode] + [f"horizon {c.horizon}"] * (c.horizon > 1) + ["marker"] * c.marker
     setup += ["reset never"] * (c.reset == "never") + ["carry c"] * (c.carry == "c") + ["shuffled"] * c.shuffle
-    title = f"{c.task}, {', '.join(setup)}: {len(history.seeds)} seeds, mean ± 95% CI"
+    title = f"{c.task}, {', '.join(setup)}: {len(history.seeds)} seed{'s' if len(history.seeds) != 1 else ''}, mean ± 95% CI"
     if history.diverged:  # their metrics are NaN: the statistics are over the others
         title += f"; {len(history.diverged)} diverged, so each epoch's statistics are over the seeds still finite"
     return title + "\n" + table(header, rows)

@@ -165,7 +165,7 @@ def train(layout, mode, horizon, output, all_seeds, **o):
         return
     click.echo(_about(columns, seqs, prep))
     click.echo(epoch_table(metrics, stats, f"{fit_.train.mode}"
-                           + (f", horizon {horizon}" if horizon > 1 else "") + f", {layout}: {len(seeds)} seeds, mean ± 95% CI"))  # fmt: skip
+                           + (f", horizon {horizon}" if horizon > 1 else "") + f", {layout}: {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, mean ± 95% CI"))  # fmt: skip
     if baselines:
         click.echo("baselines on the same test steps: " + ", ".join(f"{k} RMSE {v:.4g}" for k, v in baselines.items()))
     name, _ = run.test_metric(prep.head)
@@ -257,7 +257,7 @@ def compare(horizon, report_path, no_report, **o):
     rows = [[r.name, str(stats.mean_ci(r.final)), "baseline" if r.difference is None else str(r.difference)]
             for r in results]  # fmt: skip
     better = "lower" if name.endswith(("rmse", "mae")) else "higher"
-    click.echo(f"{name.replace('_', ' ')} after {train_.epochs} epochs ({better} is better), {len(seeds)} seeds, "
+    click.echo(f"{name.replace('_', ' ')} after {train_.epochs} epochs ({better} is better), {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, "
                "mean ± 95% CI; gain = paired over seeds against stateless windows (> 0: better)")  # fmt: skip
     click.echo(table(["model", name.replace("_", " "), "gain vs stateless"], rows))
     for note in notes:

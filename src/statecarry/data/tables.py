@@ -97,7 +97,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                 skip_blank_lines=False, keep_default_na=False, na_values=[])  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty; give a table with a header row and data rows.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise DataError(f"{path.name} is not text in UTF-8, so not a readable {kind} table (a binary or "
+                        "compressed file, or another encoding); save it as a UTF-8 CSV, or as Parquet.") from None
+    except pd.errors.ParserError as e:
         raise DataError(f"{path.name} is not a readable {kind} table ({str(e).strip()}).") from None
     except (OSError, ValueError) as e:  # pyarrow's errors are ValueError/OSError subclasses
         raise DataError(f"{path.name} is not a readable {kind} table ({e}).") from None
