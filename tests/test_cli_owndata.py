@@ -342,6 +342,7 @@ BAD_FLAGS = [
     (["--layers", "0"], "--layers must be a positive whole number"),
     (["--lr", "1e39"], "--lr must be a finite number from 0 to 3.403e+38"),
     (["--lr", "0"], "--lr 0 trains nothing (the weights never move); give a positive learning rate"),
+    (["--lr", "-1"], "--lr -1 would climb the loss; give a positive learning rate, e.g. 1e-3."),
     (["--horizon", "0"], "--horizon must be a positive whole number"),
 ]
 
@@ -624,3 +625,13 @@ def test_evaluate_counts_labels_a_0_1_model_never_predicts_as_wrong_and_short_se
     assert wrong.exit_code == 2 and wrong.output == ("Error: no scored label is one the model was trained on (the "
                                                      "table has neg, pos; the model knows 0, 1); check the table "
                                                      "and its target column.\n")  # fmt: skip
+
+
+def test_train_refuses_an_output_it_could_not_write_before_training(data, tmp_path):
+    """It trained to the end before, then failed to save (and stored the run as failed)."""
+    (tmp_path / "a_file").write_text("x")
+    for output, said in [(tmp_path / "a_file" / "m.safetensors", "is not writable; choose another path."),
+                         (tmp_path / "nowhere" / "m.safetensors", "does not exist; create it first")]:  # fmt: skip
+        result = invoke("train", data / "macro.csv", *MACRO, *SMALL, "-o", output)
+        assert result.exit_code == 2 and result.output.startswith("Error: -o ") and said in result.output
+        assert "train" not in result.output.split("Error:")[0]  # no progress: nothing trained

@@ -61,6 +61,8 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
         whole_size(o[flag], "--" + flag.replace("_", "-"), UserError)
     if o["lr"] == 0:
         raise UserError("--lr 0 trains nothing (the weights never move); give a positive learning rate, e.g. 1e-3.")
+    if o["lr"] < 0:
+        raise UserError(f"--lr {o['lr']:g} would climb the loss; give a positive learning rate, e.g. 1e-3.")
     # a ConfigError here is one sentence through the group's handler (learning_rate as --lr)
     model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
     train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
@@ -122,7 +124,10 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     """Train a recurrent model on TABLE (CSV or Parquet) over many seeds; save the best."""
     from pathlib import Path
 
+    from ..files import check_output
+
     model_file(output)
+    check_output(Path(output).expanduser(), (".safetensors",), "-o")  # writable, before the training
     _whole_flag(horizon, "--horizon")
     if layout == "windows" and (mode not in (None, "stateless") or horizon not in (None, 1)):
         given = " ".join(f for f in (mode and f"--mode {mode}", horizon and f"--horizon {horizon}") if f)
