@@ -221,7 +221,10 @@ def run(
     task: str, seeds: int, first_seed: int, verbose: bool, json_: bool, quiet: bool, no_store: bool,
     **options,
 ):
-    """Train TASK (first-step, prev-batch, prev-sample, random-labels, copy, variable-length) over many seeds."""
+    """Train one of the blog's tasks over many seeds.
+
+    TASK: first-step, prev-batch, prev-sample, random-labels, copy or variable-length.
+    """
     if not 0 <= first_seed <= SEED_LIMIT - seeds:
         raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)

@@ -87,8 +87,9 @@ class ResetType(click.ParamType):
 @click.option("json_", "--json", is_flag=True, help="Print the findings as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress note on stderr.")
 def doctor(probe, json_, quiet, **flags) -> None:
-    """Check a stateful training setup before it trains: each finding says what goes wrong and
-    the fix. Exit code 1 when any finding is an error, 0 otherwise.
+    """Check a stateful training setup before it trains.
+
+    Each finding says what goes wrong and the fix. Exit code 1 when any finding is an error, 0 otherwise.
 
     From Python, statecarry.doctor.check(model, x, y, ...) runs the same checks on a Keras
     model and its data.

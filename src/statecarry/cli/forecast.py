@@ -56,7 +56,9 @@ def setup_options(fn):
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @store_option
 def forecast(series, column, seeds, cells, output, no_figure, global_, json_, quiet, no_store, **options):
-    """Forecast SERIES.csv, or a shipped series (co2, the default; sunspots, nile, elnino).
+    """Forecast SERIES.csv, or a shipped series, against baselines.
+
+    Shipped: co2 (the default), sunspots, nile, elnino.
 
     The classical ladder (naive, seasonal naive, drift, seasonal naive + drift, ETS, SARIMA,
     AR(p) by AIC) against LSTMs and GRUs with a linear head (stateless windows; stateful window

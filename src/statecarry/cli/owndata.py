@@ -121,7 +121,10 @@ def _index_hint(columns, seqs) -> str:
 @click.option("-o", "--output", default="model.safetensors", show_default=True, help="Where the best seed's model goes.")
 @click.option("--all-seeds", is_flag=True, help="Also save every seed's model (MODEL-seedN.safetensors).")
 def train(layout, mode, horizon, output, all_seeds, **o):
-    """Train a recurrent model on TABLE (CSV or Parquet) over many seeds; save the best."""
+    """Train a recurrent model on TABLE over many seeds.
+
+    TABLE is CSV or Parquet; the best seed's model is saved.
+    """
     from pathlib import Path
 
     from ..files import check_output
@@ -215,7 +218,10 @@ def epoch_table(metrics: dict, stats, title: str) -> str:
 @click.option("--report", "report_path", default="compare.html", show_default=True, help="The page with the learning curves.")
 @click.option("--no-report", is_flag=True, help="Do not write the page.")
 def compare(horizon, report_path, no_report, **o):
-    """Does carrying state help on TABLE? Stateless windows vs stateful (horizon 1, K) vs RTRL."""
+    """Test whether carrying state helps on TABLE.
+
+    Stateless windows against stateful (horizon 1, K) and RTRL, paired over seeds.
+    """
     from contextlib import contextmanager
     from pathlib import Path
 

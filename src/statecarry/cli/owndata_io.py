@@ -17,7 +17,10 @@ from . import UserError, _engine, cli
 @click.option("--allow-gaps", is_flag=True, help="Take rows with missing time steps between them as consecutive.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line (errors and warnings only).")
 def predict(model_path, path, output, batch_size, state_in, state_out, allow_gaps, quiet):
-    """Feed TABLE through MODEL (from `statecarry train`): state carried per id, reset at each new id."""
+    """Feed TABLE through MODEL and write its predictions.
+
+    MODEL is from `statecarry train`; the state is carried per id, reset at each new id.
+    """
     from pathlib import Path
 
     from ..data.sizes import whole_size
@@ -89,7 +92,10 @@ def _saved(model_path: str, command: str) -> tuple:
 @click.option("json_", "--json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="The scores only: no warnings, no closing line.")
 def evaluate(model_path, path, batch_size, allow_gaps, json_, quiet):
-    """Score MODEL on TABLE, which holds the target column(s), as `train` scores its test part."""
+    """Score MODEL on TABLE as `train` scores its test part.
+
+    TABLE holds the target column(s).
+    """
     from ..data.sizes import whole_size
     from . import strict_json
 
@@ -138,7 +144,10 @@ def _model_first(model_path: str, path: str, command: str = "predict") -> None:
 @click.option("--keras", "keras_path", required=True, help="The Keras file to write (.keras).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line (errors only).")
 def export_(model_path, keras_path, quiet):
-    """Write MODEL as a Keras model, checked to give the same outputs (to 1e-5)."""
+    """Write MODEL as a Keras model file.
+
+    It is checked to give the same outputs (to 1e-5).
+    """
     _engine()
     from pathlib import Path
 
@@ -157,7 +166,10 @@ def export_(model_path, keras_path, quiet):
 @click.option("--like", default=None, help="A model from `statecarry train` whose columns and scaling to keep.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line (errors only).")
 def import_(keras_path, output, like, quiet):
-    """Read a Keras model (LSTM/GRU layers then Dense) into a statecarry model file."""
+    """Read a Keras model into a statecarry model file.
+
+    The Keras model: LSTM or GRU layers, then Dense.
+    """
     from .owndata import model_file
 
     model_file(output)

@@ -21,9 +21,10 @@ REPORT_SUFFIXES = (".html", ".htm")  # a page; a name without a suffix is writte
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary line (errors only).")
 def report(ids: tuple[int, ...], output: str, quiet: bool) -> None:
-    """Write an HTML report (curves, claims, batch layout) for run IDS; default: the latest run.
+    """Write an HTML report for run IDS (default: the latest).
 
-    The page is one file with its figures inside: open it offline, attach it, archive it.
+    Curves, claims and the batch layout in one file with its figures inside: open it offline,
+    attach it, archive it.
     """
     from .. import files
     from .. import report as report_mod

@@ -27,7 +27,10 @@ QUICK_SEEDS = 8
 @executor_options
 @store_option
 def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, executor, address, task_gpus, no_store):
-    """Reproduce the blog's experiments and test every claim about stateful LSTMs."""
+    """Reproduce the blog's experiments and test every claim.
+
+    The claims about stateful LSTMs in the blog and the Q&A.
+    """
     seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else 32)
     from .. import store
     from ..experiments import claims

@@ -33,7 +33,10 @@ from ._store import store_option, stored_runner
 @executor_options
 @store_option
 def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_gpus, no_store, **options):
-    """Run TASK over a grid of settings; mean ± 95% CI and solved fraction per point."""
+    """Run TASK over a grid of settings.
+
+    Mean ± 95% CI and solved fraction per point.
+    """
     from .. import store
     from ..experiments import sweep as sweeps
 

@@ -22,7 +22,10 @@ from ._store import store_option
 @click.option("--resume", is_flag=True, help="Reuse finished layouts of the same setup and seeds from the run store.")
 @store_option
 def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json_, quiet, resume, no_store):
-    """Pad variable-length sequences to one length, or pack them with resets? Measure both."""
+    """Measure padding against packing for variable lengths.
+
+    Pad variable-length sequences to one length, or pack them with resets?
+    """
     from ..experiments import varlen as vl
 
     changes = {
