@@ -51,3 +51,13 @@ def test_piped_progress_says_something_at_least_once_a_minute(monkeypatch):
     seconds = [int(line.split("(")[1].split(" s")[0]) for line in lines]
     assert all(b - a <= _progressbar.PIPED_EVERY_SECONDS + 14 for a, b in zip(seconds, seconds[1:])), seconds
     assert "train 25/100" in [line.split(" (")[0] for line in lines] and len(lines) < 100 // 4
+
+
+def test_short_piped_work_says_nothing_even_when_it_ends(monkeypatch):
+    err = Stderr(False)
+    monkeypatch.setattr(_progressbar.sys, "stderr", err)
+    monkeypatch.setattr(_progressbar.click, "echo", lambda m="", nl=True, **_: err.write(m + "\n" * nl))
+    report = _progressbar.progress(False)  # PROGRESS_AFTER_SECONDS as shipped: 2 s
+    for done in range(1, 9):
+        report("train", done, 8)
+    assert err.getvalue() == ""

@@ -37,8 +37,8 @@ def progress(quiet: bool) -> Progress | None:
             return
         # piped: a handful of lines, only once the work has taken a couple of seconds
         quarter = done * PIPED_LINES // max(total, 1)
-        if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and done < total:
-            return
+        if time.perf_counter() - start < PROGRESS_AFTER_SECONDS and not printed.get(stage):
+            return  # short work, finished or not, says nothing (it said "train 8/8 (0 s)")
         now = time.perf_counter()
         quiet_too_long = now - last_line.get(stage, start) >= PIPED_EVERY_SECONDS and done < total
         if quarter > printed.get(stage, 0) or (done >= total and printed.get(stage, 0) < PIPED_LINES) or quiet_too_long:
