@@ -185,3 +185,15 @@ def test_a_sweep_of_diverged_points_and_flags_reads_as_the_readme_says():
     assert set(rows) == {("3e+38", "no"), ("3e+38", "yes"), ("0.001", "no"), ("0.001", "yes")}
     assert rows[("3e+38", "yes")].count("— (no finite seed)") == 3  # test acc, determined, solved
     assert "nan" not in result.stdout and ", 1 seed, final epoch" in result.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--epochs", "-1"], "Error: --epochs must be a positive whole number"),
+    (["--n-train", "0"], "Error: --n-train must be a positive whole number"),
+    (["--mode", "stateless", "--horizon", "2"], "Error: --horizon"),
+])  # fmt: skip
+def test_run_names_its_flags_in_a_library_sentence(args, says):
+    """`run`'s settings are checked by the library, whose sentences name the API's fields
+    ("epochs must be ..."); the CLI says the flag, as `train` does."""
+    result = CliRunner().invoke(cli, ["run", "first-step", *args, "--no-store"])
+    assert result.exit_code == 2 and result.output.startswith(says), result.output

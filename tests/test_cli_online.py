@@ -27,7 +27,7 @@ def test_online_mode_runs_at_a_distance_and_repeats_its_numbers(mode):
 def test_distance_on_a_task_without_one_is_one_error_line():
     result = run("first-step", "--distance", "3", *SMALL)
     assert result.exit_code == 2
-    assert result.output.startswith("Error: distance 3 is prev-batch's")
+    assert result.output.startswith("Error: --distance 3 is prev-batch's")
     assert "Traceback" not in result.output
 
 

@@ -141,7 +141,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except StatecarryError as e:  # the API's names as the CLI spells them
-            raise UserError(str(e).replace("learning_rate must", "--lr must")) from None
+            raise UserError(_as_flags(str(e))) from None
         except OSError as e:
             import errno
 
@@ -188,6 +188,17 @@ class RootGroup(Group):
         rows = [(n, c.get_short_help_str(limit)) for n, c in shown.items() if not c.hidden]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _as_flags(message: str) -> str:
+    """A library sentence that opens with a setting's name ("epochs must be ...", "horizon 9
+    is longer ...") names the flag instead, as the CLI's own checks do."""
+    message = message.replace("learning_rate must", "--lr must")
+    for flag, field, _, _ in CONFIG_FLAGS:
+        for name in {field, field.replace("_", "-")}:
+            if flag.startswith("--") and "/" not in flag and message.startswith(f"{name} ") and not message.startswith(flag):
+                return flag + message[len(name):]
+    return message
 
 
 def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:
