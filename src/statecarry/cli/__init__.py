@@ -62,34 +62,44 @@ def _engine(small_steps: bool = False, big_steps: bool = False) -> None:
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
 CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--mode", "mode", click.Choice(MODES), "stateless, stateful (carry state), rtrl (exact online), uoro or snap1 (cheap online)"),
-    ("--horizon", "horizon", int, "batches one gradient reaches back through (1 = Keras)"),
-    ("--reset", "reset", click.Choice(["epoch", "never"]), "when the training state is zeroed"),
-    ("--carry", "carry", click.Choice(["hc", "c"]), "state crossing a batch boundary: h and c, or c only"),
-    ("--shuffle/--no-shuffle", "shuffle", None, "reshuffle samples every epoch"),
-    ("--epochs", "epochs", int, "training epochs"),
-    ("--units", "units", int, "LSTM units"),
-    ("--batch-size", "batch_size", int, "samples per batch (prev-sample: 1)"),
-    ("--time-steps", "time_steps", int, "steps per sample"),
-    ("--n-train", "n_train", int, "training samples"),
-    ("--n-test", "n_test", int, "test samples"),
-    ("--lr", "learning_rate", float, "Adam learning rate"),
-    ("--loss", "loss", click.Choice(["mse", "bce"]), "mse (the blog's) or binary cross-entropy"),
-    ("--marker/--no-marker", "marker", None, "add a start-of-sample input feature"),
-    ("--data-seed", "data_seed", int, "pin the data to this seed (initialisation still varies)"),
-    ("--distance", "distance", int, "prev-batch, copy: the label lies this many batches back"),
-    ("--pattern", "pattern", int, "copy: bits per pattern (one sigmoid output each)"),
+    ("--mode", "mode", click.Choice(MODES), "The training mode: stateless, stateful (carry state), rtrl (exact online), uoro or snap1 (cheap online)."),
+    ("--horizon", "horizon", int, "Batches one gradient reaches back through (1 = Keras)."),
+    ("--reset", "reset", click.Choice(["epoch", "never"]), "When the training state is zeroed."),
+    ("--carry", "carry", click.Choice(["hc", "c"]), "The state crossing a batch boundary: h and c, or c only."),
+    ("--shuffle/--no-shuffle", "shuffle", None, "Reshuffle the samples every epoch."),
+    ("--epochs", "epochs", int, "Training epochs."),
+    ("--units", "units", int, "LSTM units."),
+    ("--batch-size", "batch_size", int, "Samples per batch (prev-sample: 1)."),
+    ("--time-steps", "time_steps", int, "Steps per sample."),
+    ("--n-train", "n_train", int, "Training samples."),
+    ("--n-test", "n_test", int, "Test samples."),
+    ("--lr", "learning_rate", float, "Adam's learning rate."),
+    ("--loss", "loss", click.Choice(["mse", "bce"]), "The loss: mse (the blog's) or bce (binary cross-entropy)."),
+    ("--marker/--no-marker", "marker", None, "Add a start-of-sample input feature."),
+    ("--data-seed", "data_seed", int, "Pin the data to this seed (the initialisation still varies; default: each seed its own)."),
+    ("--distance", "distance", int, "The label lies this many batches back (prev-batch, copy)."),
+    ("--pattern", "pattern", int, "Bits per pattern, one sigmoid output each (copy)."),
 ]
 
 
 def config_options(fn: Callable) -> Callable:
     for flag, field, type_, help_ in reversed(CONFIG_FLAGS):
-        default = Config.__dataclass_fields__[field].default
-        kwargs: dict[str, Any] = {"default": None, "help": f"{help_} [default: {default}]"}
+        kwargs: dict[str, Any] = {"default": None, "help": help_ + _default_note(flag, field)}
         if type_ is not None:
             kwargs["type"] = type_
         fn = click.option(flag, field, **kwargs)(fn)
     return fn
+
+
+def _default_note(flag: str, field: str) -> str:
+    """The default as click shows its own (a switch by its flag; none when there is none)."""
+    default = Config.__dataclass_fields__[field].default
+    if default is None:
+        return ""
+    if isinstance(default, bool):
+        on, off = flag.split("/")
+        default = (on if default else off).lstrip("-")
+    return f"  [default: {default}]"
 
 
 def make_config(task: str, options: dict[str, Any]) -> Config:
