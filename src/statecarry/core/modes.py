@@ -18,6 +18,13 @@ from .batch import batch_loss, enter_batch
 from .cells import Params, State
 from .spec import Model, Train
 
+# A horizon's window re-runs its K-1 earlier batches in a scan. Up to this many, the scan is
+# unrolled: horizon 4 of the blog's LSTM(3) at 1,024 seeds runs 1.21x faster, of the char
+# model's LSTM(256) 1.15-1.3x, with the same numbers, for 0.4 s more compile. Past it the
+# scan stays a loop, so compile time stays flat in K: groups of 4 unrolled in a loop ran 1.7x
+# slower at horizon 16 and compiled 3x longer (benchmarks/RESULTS.md, 2026-12-05 03:35).
+WINDOW_UNROLL = 4
+
 
 def truncated_grad(params: Params, state: State, extra: Any, batch, model: Model, train: Train, loss=None):
     """Horizon 1: the incoming state is an input, not a function of the parameters, so the
@@ -68,7 +75,8 @@ def horizon_grad(params: Params, state: State, window: Window, batch, model: Mod
 
         # the horizon: no gradient into batches older than the window
         start = jax.lax.stop_gradient(jax.tree.map(lambda s: s[0], window.start))
-        rerun, _ = jax.lax.scan(one, start, (window.x, window.reset, window.filled))
+        rerun, _ = jax.lax.scan(one, start, (window.x, window.reset, window.filled),
+                                unroll=window.x.shape[0] <= WINDOW_UNROLL)  # all, or a loop
         entering = jax.tree.map(
             lambda exact, r: exact + (r - jax.lax.stop_gradient(r)), state, rerun
         )
