@@ -17,9 +17,8 @@ from typing import Any
 
 import click
 
-from ..core.spec import MODES
 from ..errors import StatecarryError
-from ..experiments.config import TASK_DEFAULTS, Config
+from ._config_flags import as_flags, config_options, make_config
 from ._store import store_option
 
 
@@ -58,53 +57,6 @@ def _engine(small_steps: bool = False, big_steps: bool = False) -> None:
     runtime.use_cpu_cores(small_steps=small_steps, big_steps=big_steps)
     runtime.enable_compile_cache()
     runtime.local_devices()  # an unavailable JAX_PLATFORMS is one sentence, before any run is stored
-
-
-# flag name -> Config field; defaults live in Config only (None = "not given").
-CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--mode", "mode", click.Choice(MODES), "The training mode: stateless, stateful (carry state), rtrl (exact online), uoro or snap1 (cheap online)."),
-    ("--horizon", "horizon", int, "Batches one gradient reaches back through (1 = Keras)."),
-    ("--reset", "reset", click.Choice(["epoch", "never"]), "When the training state is zeroed."),
-    ("--carry", "carry", click.Choice(["hc", "c"]), "The state crossing a batch boundary: h and c, or c only."),
-    ("--shuffle/--no-shuffle", "shuffle", None, "Reshuffle the samples every epoch."),
-    ("--epochs", "epochs", int, "Training epochs."),
-    ("--units", "units", int, "LSTM units."),
-    ("--batch-size", "batch_size", int, "Samples per batch (prev-sample: 1)."),
-    ("--time-steps", "time_steps", int, "Steps per sample."),
-    ("--n-train", "n_train", int, "Training samples."),
-    ("--n-test", "n_test", int, "Test samples."),
-    ("--lr", "learning_rate", float, "Adam's learning rate."),
-    ("--loss", "loss", click.Choice(["mse", "bce"]), "The loss: mse (the blog's) or bce (binary cross-entropy)."),
-    ("--marker/--no-marker", "marker", None, "Add a start-of-sample input feature."),
-    ("--data-seed", "data_seed", int, "Pin the data to this seed (the initialisation still varies; default: each seed its own)."),
-    ("--distance", "distance", int, "The label lies this many batches back (prev-batch, copy)."),
-    ("--pattern", "pattern", int, "Bits per pattern, one sigmoid output each (copy)."),
-]
-
-
-def config_options(fn: Callable) -> Callable:
-    for flag, field, type_, help_ in reversed(CONFIG_FLAGS):
-        kwargs: dict[str, Any] = {"default": None, "help": help_ + _default_note(flag, field)}
-        if type_ is not None:
-            kwargs["type"] = type_
-        fn = click.option(flag, field, **kwargs)(fn)
-    return fn
-
-
-def _default_note(flag: str, field: str) -> str:
-    """The default as click shows its own (a switch by its flag; none when there is none)."""
-    default = Config.__dataclass_fields__[field].default
-    if default is None:
-        return ""
-    if isinstance(default, bool):
-        on, off = flag.split("/")
-        default = (on if default else off).lstrip("-")
-    return f"  [default: {default}]"
-
-
-def make_config(task: str, options: dict[str, Any]) -> Config:
-    given = {k: v for k, v in options.items() if v is not None}
-    return Config(task=task, **TASK_DEFAULTS.get(task, {}) | {k: v for k, v in given.items() if k != "task"})
 
 
 def _progress(quiet: bool) -> Callable[[str, int, int], None] | None:
@@ -151,7 +103,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except StatecarryError as e:  # the API's names as the CLI spells them
-            raise UserError(_as_flags(str(e))) from None
+            raise UserError(as_flags(str(e))) from None
         except OSError as e:
             import errno
 
@@ -198,17 +150,6 @@ class RootGroup(Group):
         rows = [(n, c.get_short_help_str(limit)) for n, c in shown.items() if not c.hidden]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _as_flags(message: str) -> str:
-    """A library sentence that opens with a setting's name ("epochs must be ...", "horizon 9
-    is longer ...") names the flag instead, as the CLI's own checks do."""
-    message = message.replace("learning_rate must", "--lr must")
-    for flag, field, _, _ in CONFIG_FLAGS:
-        for name in {field, field.replace("_", "-")}:
-            if flag.startswith("--") and "/" not in flag and message.startswith(f"{name} ") and not message.startswith(flag):
-                return flag + message[len(name):]
-    return message
 
 
 def _did_you_mean(name: str, group: click.Group, ctx: click.Context) -> str:

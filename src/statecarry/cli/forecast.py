@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from . import UserError, _engine, _progress, cli, one_value, seed_count, strict_json, table
+from ._config_flags import default_note
 from ._record import stored_recorder
 from ._store import store_option
 
@@ -31,7 +32,7 @@ def setup_options(fn):
 
     for flag, name, type_, help_ in reversed(SETUP_FLAGS):
         default = Setup.__dataclass_fields__[name].default
-        help_ = f"{help_[0].upper()}{help_[1:]}." + ("" if default is None else f"  [default: {default}]")
+        help_ = f"{help_[0].upper()}{help_[1:]}." + default_note(flag, default)
         aliases = ALIASES.get(flag, ())
         twice = dict(multiple=True, callback=one_value) if aliases else {}  # both names at once: one sentence
         fn = click.option(flag, *aliases, name, type=type_, default=None, help=help_, **twice)(fn)

@@ -127,10 +127,7 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     """
     from pathlib import Path
 
-    from ..files import check_output
-
     model_file(output)
-    check_output(Path(output).expanduser(), (".safetensors",), "-o")  # writable, before the training
     _whole_flag(horizon, "--horizon")
     if layout == "windows" and (mode not in (None, "stateless") or horizon not in (None, 1)):
         given = " ".join(f for f in (mode and f"--mode {mode}", horizon and f"--horizon {horizon}") if f)
@@ -194,12 +191,16 @@ def _whole_flag(value: int | None, flag: str) -> None:
 
 
 def model_file(path: str, flag: str = "-o") -> None:
-    """A model is a safetensors file: refuse any other suffix before the work starts."""
+    """A model is a safetensors file we can write: refuse any other suffix, and a path no file
+    can be written at, before the work starts."""
     from pathlib import Path
+
+    from ..files import check_output
 
     if Path(path).suffix.lower() != ".safetensors":
         raise UserError(f"{flag} {path}: a statecarry model is a safetensors file; name it with .safetensors, "
                         f"e.g. {Path(path).with_suffix('.safetensors').name}.")  # fmt: skip
+    check_output(Path(path).expanduser(), (".safetensors",), flag)
 
 
 def epoch_table(metrics: dict, stats, title: str) -> str:

@@ -5,18 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from . import (
-    CONFIG_FLAGS,
-    UserError,
-    _engine,
-    _progress,
-    cli,
-    config_options,
-    make_config,
-    seed_count,
-    strict_json,
-    table,
-)
+from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
+from ._config_flags import CONFIG_FLAGS, config_options, make_config
 from ._record import executor_options, prefetched_runner
 from ._store import store_option, stored_runner
 
