@@ -96,16 +96,18 @@ def test_the_head_on_the_last_steps_alone(cell, layers, tokens, head_steps):
             np.testing.assert_allclose(b, a, rtol=0, atol=2e-6 * scale, err_msg=jax.tree_util.keystr(path))
 
 
-def test_seeds_vmapped_get_their_own_gradients():
+@pytest.mark.parametrize("n_seeds", [1, 3])
+def test_seeds_vmapped_get_their_own_gradients(n_seeds):
     """Seeds first (`vmap` over parameters and states, fit's layout for big models): each
-    seed's gradient is the one it gets alone."""
+    seed's gradient is the one it gets alone; one seed takes the kernels' products unbatched
+    (`_product_vmap` folds its axis away), several take a batched one."""
     model, params, state, x, reset = setup("lstm", 2, False, True)
-    params2 = jax.tree.map(lambda a: jnp.stack([a, a * 0.9 + 0.01]), params)
-    state2 = jax.tree.map(lambda s: jnp.stack([s, -s]), state)
+    params2 = jax.tree.map(lambda a: jnp.stack([a * (1 - 0.1 * k) + 0.01 * k for k in range(n_seeds)]), params)
+    state2 = jax.tree.map(lambda s: jnp.stack([s * (-1) ** k for k in range(n_seeds)]), state)
     grad = jax.grad(total(kernel_grads.forward, model), argnums=(0, 1))
     together = jax.jit(jax.vmap(grad, in_axes=(0, 0, None, None)))(params2, state2, x, reset)
     plain = jax.jit(jax.grad(total(cells.forward, model), argnums=(0, 1)))
-    for seed in range(2):
+    for seed in range(n_seeds):
         pick = lambda a, seed=seed: a[seed]  # noqa: E731
         alone = plain(jax.tree.map(pick, params2), jax.tree.map(pick, state2), x, reset)
         for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(together)):
