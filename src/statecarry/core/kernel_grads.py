@@ -7,7 +7,8 @@ loop runs with the kernels held constant and a zero added to each step's product
 (`cells.products`); the gradients of those zeros are the steps' `dz`, so each kernel's gradient
 is `Xᵀ dZ` over all the batch's rows and steps at once: the layer's inputs (the layer below's
 outputs, or x) for `kernel`, the state each step read for `recurrent_kernel`. It is what
-cuDNN and oneDNN do. Everything else (biases, a token model's first kernel, the state's
+cuDNN and oneDNN do; the products read the loop's arrays time-major, as it wrote them
+(`_product`). Everything else (biases, a token model's first kernel, the state's
 gradient into earlier batches) is the loop's own autodiff.
 
 `forward` has `cells.forward`'s signature and numbers; only the gradients' order of summation
