@@ -206,6 +206,8 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
     assert sc.load(model)[0].head == head
     ok("predict", model, data / table, "-o", tmp_path / "p.csv")
     frame, pred = pd.read_csv(data / table), pd.read_csv(tmp_path / "p.csv")
+    if table == "nominal.csv":  # whole-number labels come back as the table wrote them (2, not 2.0)
+        assert pred[f"{target}_prediction"].dtype.kind == "i" and frame[target].dtype.kind == "i"
     groups = sorted(frame.group.unique())
     test_groups = groups[len(groups) - round(len(groups) * 0.2) :]
     correct = []
@@ -401,6 +403,19 @@ def test_compare_leaves_rtrl_out_with_a_note_when_it_does_not_fit(data, tmp_path
     out = ok("compare", data / "macro.csv", *MACRO, *SMALL, "--units", "32", "--no-report", "--no-store").output
     assert "note: rtrl left out: one seed needs about " in out and "RTRL sensitivities" in out, out
     assert "stateful, horizon 1" in out and "\nrtrl " not in out
+
+
+def test_compare_s_rtrl_note_keeps_the_budget_s_parenthesis_whole(data, monkeypatch):
+    """Without STATECARRY_MEMORY_LIMIT the budget's own words hold a "; " inside a parenthesis;
+    the note's first clause ends after it, not inside it."""
+    from statecarry import budget
+
+    monkeypatch.delenv("STATECARRY_MEMORY_LIMIT", raising=False)
+    monkeypatch.setattr(budget, "available_bytes", lambda: 250 * 2**20)
+    out = ok("compare", data / "macro.csv", *MACRO, *SMALL, "--units", "32", "--no-report", "--no-store").output
+    note = next(line for line in out.splitlines() if "rtrl left out" in line)
+    assert "of the memory available; STATECARRY_MEMORY_LIMIT sets another limit)" in note, note
+    assert note.count("(") == note.count(")"), note
 
 
 def test_every_seed_diverged_saves_nothing_and_exits_2(data, tmp_path):

@@ -113,6 +113,20 @@ def test_the_head_follows_the_target(y, head, labels):
     assert owndata.choose_head(y, None) == (head, labels)
 
 
+def test_a_label_only_the_test_part_shows_is_still_a_class():
+    """A character model's rare characters may all fall in the held-out tail: the softmax's
+    classes are the whole table's labels, so the test part is scored (that class untrained),
+    not refused."""
+    y = np.r_[np.tile([0.0, 1.0, 2.0], 30), [1.0, 9.0, 0.0, 2.0, 9.0, 1.0, 0.0, 2.0, 1.0, 0.0]][:, None]
+    seqs = tables.Sequences([None], [np.arange(len(y))], [np.sin(np.arange(len(y)))[:, None]], [y])
+    prep = owndata.prepare(seqs, tables.Columns(("x",), ("y",)), owndata.Setup(time_steps=4, test_fraction=0.1))
+    assert 9.0 not in np.unique(y[:90]) and prep.head == "softmax"
+    assert prep.labels == [0.0, 1.0, 2.0, 9.0]
+    _, ys, _ = owndata.encode(seqs.x[0], y, prep)  # class indices, 9 -> 3, at the same step
+    assert prep.ahead == 0
+    np.testing.assert_array_equal(ys, np.searchsorted([0, 1, 2, 9], y[:, 0])[:, None])
+
+
 def test_packed_steps_equal_each_sequence_run_alone():
     rng = np.random.default_rng(3)
     lengths = [7, 3, 11, 5, 2, 9]

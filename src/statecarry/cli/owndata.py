@@ -269,7 +269,7 @@ def compare(horizon, report_path, no_report, **o):
     rows = [[r.name, str(stats.mean_ci(r.final)), "baseline" if r.difference is None else str(r.difference)]
             for r in results]  # fmt: skip
     better = "lower" if name.endswith(("rmse", "mae")) else "higher"
-    click.echo(f"{name.replace('_', ' ')} after {train_.epochs} epochs ({better} is better), {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, "
+    click.echo(f"{name.replace('_', ' ')} after {train_.epochs} epoch{'s' if train_.epochs != 1 else ''} ({better} is better), {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, "
                "mean ± 95% CI; gain = paired over seeds against stateless windows (> 0: better)")  # fmt: skip
     click.echo(table(["model", name.replace("_", " "), "gain vs stateless"], rows))
     for note in notes:

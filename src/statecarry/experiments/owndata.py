@@ -139,6 +139,8 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
         if len(seqs.labels) < 2:
             raise DataError(f"the target has one label only ({seqs.labels[0]!r}); there is nothing to classify.")
     head, labels = choose_head(np.concatenate(train_y), "softmax" if seqs.labels is not None else setup.head)
+    if labels is not None:  # a softmax's classes: every label in the table, the test part's too
+        labels = np.unique(np.concatenate([np.unique(y) for y in seqs.y])).tolist()
     ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
     x_all = np.concatenate(train_x)
     x_mean, x_std = _moments(x_all)
@@ -156,8 +158,6 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     parts = [p for p in parts if len(p[0]) >= setup.time_steps + ahead]
     if parts:
         xs, ys, ws = zip(*(encode(x, y, prep, warmup=setup.time_steps - 1) for x, y, _ in parts))
-        if labels is not None:
-            _known_labels(np.concatenate([y for _, y, _ in parts]), labels)
         prep.test = lay_out(list(xs), list(ys), list(ws), setup, train=False)
         prep.test_parts = parts
     elif setup.test_fraction > 0:
@@ -179,13 +179,6 @@ def _moments(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(top > stats.OVERFLOW_SCALE, top, 1.0)
     mean, std = (a / scale).mean(0) * scale, (a / scale).std(0) * scale
     return mean, np.where(std > 0, std, 1.0)
-
-
-def _known_labels(y: np.ndarray, labels: list) -> None:
-    unseen = sorted(set(np.unique(y).tolist()) - set(labels))
-    if unseen:
-        raise DataError(f"the test part has the label {unseen[0]:g}, which the training part never "
-                        "shows; use --split id or a different --test-fraction.")  # fmt: skip
 
 
 def encode(x: np.ndarray, y: np.ndarray, prep: Prepared, warmup: int = 0):

@@ -67,6 +67,8 @@ def predict_to_file(model: Model, params: dict, meta: dict, seqs, columns: table
         table[name] = values[:, k]
     if meta["head"] == "softmax":
         labels = np.asarray(meta["labels"])
+        if labels.dtype.kind == "f" and np.all((labels == np.round(labels)) & (np.abs(labels) < 2**53)):
+            labels = labels.astype(np.int64)  # whole-number labels written as the table had them: 3, not 3.0
         table[predicted(meta["columns"]["targets"][0], meta)] = labels[np.argmax(values, axis=1)]
     tables.write_table(table, output)
     return len(values), after

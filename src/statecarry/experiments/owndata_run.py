@@ -198,8 +198,19 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
         memory.plan_for(resolved, rtrl, seeds, 1, prep.train, prep.test, shared=True)
         out.append(Variant("rtrl", base, rtrl))
     except TooLargeForMemory as e:  # say why, and compare the rest
-        notes.append(f"rtrl left out: {str(e)[0].lower()}{str(e)[1:].split('; ')[0]}.")
+        notes.append(f"rtrl left out: {str(e)[0].lower()}{_first_clause(str(e))[1:]}.")
     return out, notes
+
+
+def _first_clause(text: str) -> str:
+    """`text` up to its first "; " outside parentheses (the memory error's first clause holds
+    one in a parenthesis)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and text.startswith("; ", i):
+            return text[:i]
+    return text
 
 
 def rtrl_seeds_that_fit(prep: Prepared, model: Model) -> int:
