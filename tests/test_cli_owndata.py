@@ -650,3 +650,49 @@ def test_train_refuses_an_output_it_could_not_write_before_training(data, tmp_pa
         result = invoke("train", data / "macro.csv", *MACRO, *SMALL, "-o", output)
         assert result.exit_code == 2 and result.output.startswith("Error: -o ") and said in result.output
         assert "train" not in result.output.split("Error:")[0]  # no progress: nothing trained
+
+
+def _token_table(path, n=1200, seed=0):
+    """A token stream with a rule to learn: ids cycle 0..5, with one in ten steps a random id
+    up to 7 (so a model that reads the ids as ids predicts most next tokens)."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n) % 6
+    noisy = rng.random(n) < 0.1
+    ids[noisy] = rng.integers(0, 8, noisy.sum())
+    pd.DataFrame({"ch": ids}).to_csv(path, index=False)
+    return ids
+
+
+def test_token_ids_train_as_tokens_and_predict_gives_the_reported_accuracy(tmp_path):
+    """`--inputs tokens`: the column's ids reach the model unscaled (`Model(inputs="tokens")`, one
+    kernel row per id), a token stream predicting itself gets a softmax without --head, and
+    predict's classes score the test part as train reported it."""
+    ids = _token_table(tmp_path / "t.csv")
+    model = tmp_path / "m.safetensors"
+    args = ["--target", "ch", "--inputs", "tokens", "--units", "16", "--epochs", "12", "--seeds", "1",
+            "--time-steps", "8", "--batch-size", "8", "--lr", "0.02", "--no-store"]  # fmt: skip
+    out = json.loads(ok("train", tmp_path / "t.csv", *args, "-o", model, "--json").output)
+    loaded = sc.load(model)[0]
+    assert (loaded.inputs, loaded.features, loaded.head, loaded.outputs) == ("tokens", 8, "softmax", 8)
+    acc = out["metrics"]["test_acc"][-1][0]
+    assert acc > 0.7, acc  # the cycle is learnt
+    ok("predict", model, tmp_path / "t.csv", "-o", tmp_path / "p.csv")
+    pred = pd.read_csv(tmp_path / "p.csv")["ch_in_1"].to_numpy()
+    test_start = len(ids) - round(len(ids) * 0.2)
+    # the test part is scored after its warm-up (time steps - 1 rows), each row against the next id
+    rows = np.arange(test_start + 7, len(ids) - 1)
+    assert np.mean(pred[rows] == ids[rows + 1]) == pytest.approx(acc, abs=1e-6)
+
+
+@pytest.mark.parametrize("table, extra, message", [
+    ("ch\n" + "0\n1\n2.5\n" * 40, [], "--inputs tokens reads whole-number ids from 0, but ch holds 2.5; number the tokens"),
+    ("ch\n" + "0\n1\n-2\n" * 40, [], "--inputs tokens reads whole-number ids from 0, but ch holds -2;"),
+    ("ch,z\n" + "0,1\n1,2\n2,3\n" * 40, ["--features", "ch,z"],
+     "--inputs tokens reads one feature column of token ids, but the features are 2 (ch, z); name the id column with --features."),
+])  # fmt: skip
+def test_token_ids_that_are_not_ids_are_one_sentence(tmp_path, table, extra, message):
+    (tmp_path / "t.csv").write_text(table)
+    result = invoke("train", tmp_path / "t.csv", "--target", "ch", "--inputs", "tokens", *extra, "--no-store",
+                    "-o", tmp_path / "m.safetensors")  # fmt: skip
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "m.safetensors").exists()

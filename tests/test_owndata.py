@@ -127,6 +127,20 @@ def test_a_label_only_the_test_part_shows_is_still_a_class():
     np.testing.assert_array_equal(ys, np.searchsorted([0, 1, 2, 9], y[:, 0])[:, None])
 
 
+def test_token_ids_stay_ids_and_a_stream_predicting_itself_gets_a_softmax():
+    """`Setup(inputs="tokens")`: no scaling (the engine reads id k as the k-th input), and with
+    the target its own feature, the next token's class among every id, rare ones included."""
+    ids = np.r_[np.arange(200) % 5, [7]].astype(float)[:, None]
+    seqs = tables.Sequences([None], [np.arange(len(ids))], [ids], [ids])
+    cols = tables.Columns(("ch",), ("ch",))
+    prep = owndata.prepare(seqs, cols, owndata.Setup(time_steps=4, batch_size=2, inputs="tokens"))
+    assert prep.scaling == {"x_mean": [0.0], "x_std": [1.0]} and prep.head == "softmax" and prep.ahead == 1
+    assert prep.labels == [0.0, 1.0, 2.0, 3.0, 4.0, 7.0]
+    assert set(np.unique(prep.train.x)) == {0.0, 1.0, 2.0, 3.0, 4.0}  # the ids themselves
+    plain = owndata.prepare(seqs, cols, owndata.Setup(time_steps=4, batch_size=2))
+    assert plain.scaling["x_std"][0] != 1.0  # read as numbers: standardised
+
+
 def test_packed_steps_equal_each_sequence_run_alone():
     rng = np.random.default_rng(3)
     lengths = [7, 3, 11, 5, 2, 9]

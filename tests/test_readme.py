@@ -2,6 +2,7 @@
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,19 @@ def test_the_from_samples_example_prints_what_the_readme_says(tmp_path):
     assert last.startswith("(4, 32, 20, 1) ")
     expected = [float(a) for a in said[1].strip("[]").split()]
     assert max(abs(a - b) for a, b in zip(got, expected)) <= 2 / 128  # other machines may fuse otherwise
+
+
+def test_the_cli_tokens_example_reads_ids_and_beats_the_commonest_character(tmp_path):
+    """The `--inputs tokens` block as a user pastes it (`statecarry` as `python -m statecarry`)."""
+    text = README.read_text()
+    start = text.index('python -c "from pydoc_data.topics import topics; t = ')
+    lines = text[start : text.index("```", start)].replace("\\\n", " ").strip().splitlines()
+    make, train = lines
+    subprocess.run(["bash", "-c", make.replace("python", shlex.quote(sys.executable), 1)], cwd=tmp_path, check=True, timeout=120)
+    argv = [sys.executable, "-m", "statecarry", *shlex.split(train)[1:], "--no-store"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = re.search(r"It says `(target ch, [^`]+)`", text)[1].replace("\n", " ")
+    assert said in done.stdout.replace("\n", " "), done.stdout
+    acc = float(re.search(r"saved seed 0 \(test acc ([\d.]+)\)", done.stdout)[1])
+    assert acc > 0.3, acc  # the commonest character alone: 0.19

@@ -32,7 +32,9 @@ def table_options(fn):
         click.option("--batch-size", type=int, default=16, show_default=True, help="Rows per batch."),
         click.option("--time-steps", type=int, default=16, show_default=True, help="Steps per batch (and window length)."),
         click.option("--ahead", type=int, default=None, help="Predict the target this many steps on (default 0; 1 when a target is also a feature)."),
-        click.option("--head", type=click.Choice(HEADS), default=None, help="Override the head read from the target."),
+        click.option("--inputs", type=click.Choice(["values", "tokens"]), default="values", show_default=True,
+                     help="values: features as numbers (standardised); tokens: one feature column of ids 0, 1, 2, … (characters, words), each id its own input."),
+        click.option("--head", type=click.Choice(HEADS), default=None, help="Override the head read from the target (tokens predicting their own next token: softmax)."),
         click.option("--loss", type=click.Choice(LOSSES), default=None, help="Override the head's loss."),
         click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True, help="Recurrent cell."),
         click.option("--units", type=int, default=32, show_default=True, help="Units per layer."),
@@ -64,11 +66,11 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
     if o["lr"] < 0:
         raise UserError(f"--lr {o['lr']:g} would climb the loss; give a positive learning rate, e.g. 1e-3.")
     # a ConfigError here is one sentence through the group's handler (learning_rate as --lr)
-    model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear")
+    model = Model(cell=o["cell"], units=o["units"], layers=o["layers"], head=o["head"] or "linear", inputs=o["inputs"])
     train = Train(epochs=o["epochs"], learning_rate=o["lr"], reset=o["reset"], loss=o["loss"])
     columns, seqs = load_table(o["path"], _names(o["targets"], "--target"), _names(o["features"], "--features"), o["id_"], o["time_"], o["allow_gaps"])
     setup = Setup(layout=layout, split=o["split"], test_fraction=o["test_fraction"], batch_size=o["batch_size"],
-                  time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"])  # fmt: skip
+                  time_steps=o["time_steps"], ahead=o["ahead"], head=o["head"], inputs=o["inputs"])  # fmt: skip
     return columns, seqs, setup, model, train
 
 
@@ -81,8 +83,11 @@ def _about(columns, seqs, prep) -> str:
     ahead = f", {prep.ahead} step(s) ahead" if prep.ahead else ""
     if prep.head == "linear" and len(columns.targets) > 1:
         ahead += "; RMSE and MAE in standard deviations (several targets)"
-    return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {len(columns.features)} "
-            f"feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}{_batch_note(prep)}"
+    inputs = f"{len(columns.features)} feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}"
+    if prep.setup.inputs == "tokens":
+        vocabulary = int(max(x.max() for x in seqs.x)) + 1
+        inputs = f"the token ids in {columns.features[0]} ({vocabulary:,} tokens, 0 to {vocabulary - 1:,})"
+    return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {inputs}{_batch_note(prep)}"
             + (f"; rows put in --time {columns.time} order (the file had some in another)" if seqs.resorted else ""))  # fmt: skip
 
 

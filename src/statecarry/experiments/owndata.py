@@ -45,6 +45,7 @@ class Setup:
     time_steps: int = 16  # steps per batch; also the windows' length
     ahead: int | None = None  # None: 0, or 1 when a target is also a feature
     head: Literal["linear", "sigmoid", "softmax"] | None = None  # None: from the target
+    inputs: Literal["values", "tokens"] = "values"  # tokens: one feature column of ids, unscaled
 
     def __post_init__(self) -> None:
         if self.layout not in ("streams", "windows"):
@@ -56,6 +57,8 @@ class Setup:
         for name in ("batch_size", "time_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
+        if self.inputs not in ("values", "tokens"):
+            raise ConfigError(f"unknown inputs {self.inputs!r}; choose values or tokens.")
         if self.ahead is not None and self.ahead < 0:
             raise ConfigError(f"--ahead must be 0 or more, got {self.ahead}.")
 
@@ -138,12 +141,17 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
             raise ConfigError(f"the target holds text labels, which get a softmax head, not --head {setup.head}.")
         if len(seqs.labels) < 2:
             raise DataError(f"the target has one label only ({seqs.labels[0]!r}); there is nothing to classify.")
-    head, labels = choose_head(np.concatenate(train_y), "softmax" if seqs.labels is not None else setup.head)
+    tokens = setup.inputs == "tokens"
+    if tokens:
+        _check_token_ids(seqs, columns)
+    # text labels, or a token stream whose target is its own next token: a softmax
+    asked = "softmax" if seqs.labels is not None or (tokens and setup.head is None and set(columns.targets) <= set(columns.features)) else setup.head
+    head, labels = choose_head(np.concatenate(train_y), asked)
     if labels is not None:  # a softmax's classes: every label in the table, the test part's too
         labels = np.unique(np.concatenate([np.unique(y) for y in seqs.y])).tolist()
     ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
     x_all = np.concatenate(train_x)
-    x_mean, x_std = _moments(x_all)
+    x_mean, x_std = (np.zeros(1), np.ones(1)) if tokens else _moments(x_all)  # ids stay ids
     scaling = {"x_mean": x_mean.tolist(), "x_std": x_std.tolist()}
     if head == "linear":
         y_mean, y_std = _moments(np.concatenate(train_y))
@@ -169,6 +177,19 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
             + ", or --test-fraction 0 to train on everything."
         )
     return prep
+
+
+def _check_token_ids(seqs: Sequences, columns: Columns) -> None:
+    """`--inputs tokens`: one feature column of whole numbers from 0 (the engine reads id k as
+    the k-th input, `Model(inputs="tokens")`)."""
+    if len(columns.features) != 1:
+        raise ConfigError(f"--inputs tokens reads one feature column of token ids, but the features are "
+                          f"{len(columns.features)} ({', '.join(columns.features)}); name the id column with --features.")  # fmt: skip
+    ids = np.concatenate([x[:, 0] for x in seqs.x])
+    bad = ids[(ids != np.round(ids)) | (ids < 0)]
+    if bad.size:
+        raise DataError(f"--inputs tokens reads whole-number ids from 0, but {columns.features[0]} holds {bad[0]:g}; "
+                        "number the tokens 0, 1, 2, … (or leave out --inputs tokens to read the column as a number).")  # fmt: skip
 
 
 def _moments(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

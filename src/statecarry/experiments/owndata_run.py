@@ -194,12 +194,19 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
                      "--batch-size or --time-steps makes more batches.")  # fmt: skip
     rtrl = train.replace(mode="rtrl", horizon=1)
     try:  # the engine's own estimate; seeds past what fits at once run in waves
-        resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=_outputs(prep))
+        resolved = model.replace(head=prep.head, features=_features(prep, model), outputs=_outputs(prep))
         memory.plan_for(resolved, rtrl, seeds, 1, prep.train, prep.test, shared=True)
         out.append(Variant("rtrl", base, rtrl))
     except TooLargeForMemory as e:  # say why, and compare the rest
         notes.append(f"rtrl left out: {str(e)[0].lower()}{_first_clause(str(e))[1:]}.")
     return out, notes
+
+
+def _features(prep: Prepared, model: Model) -> int:
+    """The model's input width: the features, or for token ids the vocabulary (largest id + 1)."""
+    if not model.tokens:
+        return prep.train.x.shape[-1]
+    return int(max(b.x.max() for b in (prep.train, prep.test) if b is not None)) + 1
 
 
 def _first_clause(text: str) -> str:
@@ -217,7 +224,7 @@ def rtrl_seeds_that_fit(prep: Prepared, model: Model) -> int:
     """How many seeds of `model` on this data RTRL can hold in memory at once."""
     from ..core import rtrl
 
-    resolved = model.replace(head=prep.head, features=prep.train.x.shape[-1], outputs=_outputs(prep))
+    resolved = model.replace(head=prep.head, features=_features(prep, model), outputs=_outputs(prep))
     return rtrl.seeds_that_fit(resolved, prep.train.batch_size)
 
 
