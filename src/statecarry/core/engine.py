@@ -29,6 +29,7 @@ from .batch import enter_batch, head_steps
 from .cells import Params, State
 from .optim import keras_adam
 from .spec import HEAD_LOSSES, Model, Train
+from .ticks import tick
 
 # A stream of its own for the epoch shuffles: fold_in(key, small n) can equal the keys that
 # `cells.init` drew from the same seed key.
@@ -71,23 +72,29 @@ def shuffle(batches, key: Array):
     return jax.tree.map(permute, batches)
 
 
-def train_epoch(carry: Carry, batches, model: Model, train: Train) -> tuple[Carry, dict]:
+def train_epoch(carry: Carry, batches, model: Model, train: Train, ticks: bool = False) -> tuple[Carry, dict]:
     """One epoch, one optimizer update per batch, as Keras' `fit(shuffle=False)`.
 
-    `batches` must already hold the mode's resets (`with_mode_resets`).
+    `batches` must already hold the mode's resets (`with_mode_resets`). `ticks`: each update
+    tells the host (`ticks.tick`), for progress within a long epoch.
     """
     optimizer = make_optimizer(train)
     grad_fn = modes.grad_fn(train)
 
     def step(carry: Carry, batch) -> tuple[Carry, dict]:
+        if ticks:
+            batch, index = batch
         grads, state, extra, stats = grad_fn(
             carry.params, carry.state, carry.extra, batch, model, train, carry.loss
         )
         updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
         params = optax.apply_updates(carry.params, updates)
+        if ticks:
+            jax.debug.callback(tick, index + 0 * stats["weight"])  # once the gradient is done
         return Carry(params, opt_state, state, extra, carry.loss), stats
 
-    carry, stats = jax.lax.scan(step, carry, batches)
+    xs = (batches, jnp.arange(batches.x.shape[0])) if ticks else batches
+    carry, stats = jax.lax.scan(step, carry, xs)
     return carry, jax.tree.map(lambda a: jnp.sum(a, axis=0), stats)
 
 
@@ -152,14 +159,14 @@ def loss_index(model: Model, train: Train) -> int:
 
 
 def run_epoch(
-    carry: Carry, data, test, key: Array, epoch: Array, model: Model, train: Train
+    carry: Carry, data, test, key: Array, epoch: Array, model: Model, train: Train, ticks: bool = False
 ) -> tuple[Carry, tuple[dict, dict]]:
     """Train one epoch, then evaluate on `test` (if any) with a fresh state: one seed."""
     if train.shuffle:
         key = jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch)
         data = shuffle(data, key)
     data = with_mode_resets(data, train, start_of_pass=train.reset == "epoch")
-    carry, train_stats = train_epoch(carry, data, model, train)
+    carry, train_stats = train_epoch(carry, data, model, train, ticks)
     test_stats = {} if test is None else evaluate(carry.params, test, model, train, loss=carry.loss)[0]
     return carry, (train_stats, test_stats)
 
@@ -169,13 +176,14 @@ TRACES: dict[str, int] = {}  # times each program was traced: a second epoch mus
 
 def run_epoch_seeds(
     carry: Carry, data, test, keys: Array, epoch: Array, model: Model, train: Train, shared: bool,
-    lanes: bool | None = None,
+    lanes: bool | None = None, ticks: bool = False,
 ) -> tuple[Carry, tuple[dict, dict]]:
     """`run_epoch` for many seeds (seed axis first); `shared`: one data set for all.
 
     Small models train with the seeds in the vector lanes (`run_epoch_lanes`, where a seed's own
     data comes with the seed axis last; `uses_lanes` says which), the others with `vmap`; both
-    give every seed the numbers it gets alone. `lanes=False` keeps `vmap` (None: `uses_lanes`)."""
+    give every seed the numbers it gets alone. `lanes=False` keeps `vmap` (None: `uses_lanes`);
+    `ticks` (vmap only): progress from each batch (`train_epoch`)."""
     TRACES["run_epoch_seeds"] = TRACES.get("run_epoch_seeds", 0) + 1
     lanes = uses_lanes(model, train) if lanes is None else lanes
     if lanes:
@@ -183,7 +191,7 @@ def run_epoch_seeds(
     axis = None if shared else 0
 
     def one(carry, data, test, key):
-        return run_epoch(carry, data, test, key, epoch, model, train)
+        return run_epoch(carry, data, test, key, epoch, model, train, ticks)
 
     return jax.vmap(one, in_axes=(0, axis, axis, 0))(carry, data, test, keys)
 

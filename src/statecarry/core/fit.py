@@ -8,6 +8,7 @@ every epoch, chunk and later call in the process (`runtime.clear_cache` forgets 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
-from . import checks, memory, runtime
+from . import checks, memory, runtime, ticks
 from .source import Source, cut
 from .spec import ONLINE_MODES, Model, Train
 
@@ -147,7 +148,9 @@ def fit(
     costs one seed's work (the vector lanes pad a device's seeds to 16; for timing one run).
 
     `on_epoch(epoch, metrics)` is called after each epoch with that epoch's metrics for all
-    seeds; `on_progress(stage, done, total)` reports compiling and training. A seed whose loss
+    seeds; `on_progress(stage, done, total)` reports compiling and training (counted in chunks'
+    epochs, or for a model with matrix products in batches, from inside the epoch: `ticks`,
+    which costs such a fit 1-2% of its time). A seed whose loss
     becomes NaN is named in `Fit.diverged` (and `divergence_message`); the others are kept.
     """
     import jax
@@ -283,8 +286,10 @@ def fit(
     carry, tr, te, keys = states[0]
     args = (carry, tr, te, keys, np.int32(0))
     shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args))
-    placement = (split is not None, n_dev, source.shared, lanes, str(jax.tree.structure(args)), shapes)
-    epoch_fn, placed = _epoch_program(model, program, source.shared, lanes, split, whole, placing(tr), placing(te))
+    # a big model's epoch may run for minutes: progress from each batch, not only between epochs
+    ticking = on_progress is not None and not lanes and runtime.has_dots(model)
+    placement = (split is not None, n_dev, source.shared, lanes, str(jax.tree.structure(args)), shapes, ticking)
+    epoch_fn, placed = _epoch_program(model, program, source.shared, lanes, split, whole, placing(tr), placing(te), ticking)
     compiled = runtime.executable("epoch", (model, program, placement), epoch_fn, args, model, program, **placed)
     compile_seconds = time.perf_counter() - t0 + init_seconds
     carry = tr = te = keys = args = None  # the first wave's arrays live in `states` only
@@ -296,31 +301,35 @@ def fit(
     diverged: dict[int, int] = {}
     gone = np.zeros(len(seeds), bool)  # seeds whose loss has become NaN or infinite
     t0 = time.perf_counter()
-    total, done = train.epochs * len(chunks), 0
+    per = first_train.x.shape[-4] if ticking else 1  # progress in batches (ticks) or in chunk epochs
+    total, done = train.epochs * len(chunks) * per, 0
+    show = ticks.forward_only(lambda n: on_progress("train", min(n, total), total)) if on_progress else None
+    listening = ticks.listening(show, per) if ticking else contextlib.nullcontext()
     kept = []  # each chunk's (params, state) on the host once its wave is done
-    for w, wave in enumerate(waves):
-        if w:  # the previous wave's carry and data are released; this one's are made now
-            states = load(map(make, wave))
-        for epoch in range(train.epochs):
-            pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
-            for st in states:
-                st[0], sums = compiled(st[0], st[1], st[2], st[3], np.int32(epoch))
-                pending.append(sums)
-            for i, (train_sums, test_sums) in zip(wave, pending):
-                lo, n = i * chunk_size, len(chunks[i])
-                for prefix, sums in (("train_", train_sums), ("test_", test_sums)):
-                    if not sums:
-                        continue
-                    host = {k: np.asarray(v)[:n] for k, v in sums.items()}
-                    for name, values in heads.metrics(host, model.head, known).items():
-                        out[prefix + name][epoch, lo : lo + n] = values
-                done += 1
-                if on_progress:
-                    on_progress("train", done, total)
-            if len(waves) == 1:
-                _close_epoch(out, epoch, gone, diverged, on_epoch)
-        kept += [jax.tree.map(np.array, (st[0].params, st[0].state)) for st in states]
-        states = None
+    with listening:
+        for w, wave in enumerate(waves):
+            if w:  # the previous wave's carry and data are released; this one's are made now
+                states = load(map(make, wave))
+            for epoch in range(train.epochs):
+                pending = []  # dispatch every chunk first (XLA runs them in order), then wait once
+                for st in states:
+                    st[0], sums = compiled(st[0], st[1], st[2], st[3], np.int32(epoch))
+                    pending.append(sums)
+                for i, (train_sums, test_sums) in zip(wave, pending):
+                    lo, n = i * chunk_size, len(chunks[i])
+                    for prefix, sums in (("train_", train_sums), ("test_", test_sums)):
+                        if not sums:
+                            continue
+                        host = {k: np.asarray(v)[:n] for k, v in sums.items()}
+                        for name, values in heads.metrics(host, model.head, known).items():
+                            out[prefix + name][epoch, lo : lo + n] = values
+                    done += per
+                    if show:
+                        show(done)
+                if len(waves) == 1:
+                    _close_epoch(out, epoch, gone, diverged, on_epoch)
+            kept += [jax.tree.map(np.array, (st[0].params, st[0].state)) for st in states]
+            states = None
     for epoch in range(train.epochs if len(waves) > 1 else 0):  # known for every seed only now
         _close_epoch(out, epoch, gone, diverged, on_epoch)
     run_seconds = time.perf_counter() - t0
@@ -350,14 +359,14 @@ def _drain(items: list):
         yield items.pop(0)
 
 
-def _epoch_program(model: Model, train: Train, shared: bool, lanes: bool, split, whole, data, test):
-    """One epoch per (model, train, data sharing, devices), and how to jit it; `data` and
-    `test` are where the training and test data are placed."""
+def _epoch_program(model: Model, train: Train, shared: bool, lanes: bool, split, whole, data, test, ticking: bool):
+    """One epoch per (model, train, data sharing, devices, progress), and how to jit it; `data`
+    and `test` are where the training and test data are placed."""
     import functools
 
     from . import engine
 
-    fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared, lanes=lanes)
+    fn = functools.partial(engine.run_epoch_seeds, model=model, train=train, shared=shared, lanes=lanes, ticks=ticking)
     if split is None:
         return fn, {"donate_argnums": (0,)}
     return fn, {

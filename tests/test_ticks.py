@@ -1,0 +1,62 @@
+"""Progress from inside a big model's epoch (`core/ticks.py`): each batch's update ticks the
+host, so `fit`'s progress moves within an epoch, and the numbers are those of a fit without it."""
+
+import numpy as np
+import pytest
+
+from statecarry.core import runtime, ticks
+from statecarry.core.fit import fit
+from statecarry.core.spec import Model, Train
+from statecarry.data.layout import from_series
+
+MODEL = Model(cell="lstm", units=16, head="linear")  # its products are dots: seeds-first, ticking
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 1)).astype(np.float32)
+    return from_series(x, 4, 10), from_series(x[:120], 4, 10)
+
+
+@pytest.mark.parametrize("seeds, chunk", [([0], None), ([0, 1, 2], 2)])
+def test_progress_moves_batch_by_batch_with_the_same_numbers(monkeypatch, seeds, chunk):
+    monkeypatch.setattr(ticks, "REPORT_EVERY_SECONDS", 0.0)  # every tick reports
+    train, test = data()
+    batches = train.x.shape[0]
+    spec = Train(mode="stateful", epochs=2)
+    assert runtime.has_dots(MODEL)
+    calls = []
+    got = fit(train, MODEL, spec, seeds, test=test, chunk_size=chunk, on_progress=lambda *a: calls.append(a))
+    plain = fit(train, MODEL, spec, seeds, test=test, chunk_size=chunk)
+    for name in plain.metrics if hasattr(plain, "metrics") else ():
+        np.testing.assert_array_equal(got.metrics[name], plain.metrics[name])
+    np.testing.assert_array_equal(got.params["lstm"]["kernel"], plain.params["lstm"]["kernel"])
+    done = [d for stage, d, _ in calls if stage == "train"]
+    n_chunks = -(-len(seeds) // (chunk or len(seeds)))
+    total = spec.epochs * n_chunks * batches
+    assert {t for stage, _, t in calls if stage == "train"} == {total}
+    assert done == sorted(set(done)) and done[-1] == total  # forward only, to the end
+    assert any(d % batches for d in done), done  # some within an epoch, not only at its end
+    assert len(done) >= total // 2  # about one a batch
+
+
+def test_small_models_in_the_lanes_do_not_tick(monkeypatch):
+    monkeypatch.setattr(ticks, "REPORT_EVERY_SECONDS", 0.0)
+    train, test = data()
+    calls = []
+    fit(train, Model(cell="lstm", units=3, head="linear"), Train(epochs=2), [0, 1], test=test,
+        on_progress=lambda *a: calls.append(a))  # fmt: skip
+    assert [d for s, d, _ in calls if s == "train"] == [1, 2]  # epochs, as before
+
+
+def test_a_batch_counts_once_however_many_calls_it_makes(monkeypatch):
+    """XLA may tick once a batch, once per seed or once per device: the count is of batches,
+    and a new pass (the next chunk or epoch) begins once a pass has shown all of them."""
+    monkeypatch.setattr(ticks, "REPORT_EVERY_SECONDS", 0.0)
+    got = []
+    with ticks.listening(got.append, 3):
+        for index in [0, 0, 1, 1, 2, 2, 0, 1, 0, 1, 2, 2]:  # two passes of 3 batches, each call twice
+            ticks.tick(np.array([index, index]))
+    assert got == [1, 2, 3, 4, 5, 6]
+    ticks.tick(np.array(0))  # no listener: nothing, no error
+    assert got == [1, 2, 3, 4, 5, 6]
