@@ -219,7 +219,11 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
     assert np.mean(np.concatenate(correct)) == pytest.approx(acc, abs=1e-6)
     frame[frame.group.isin(test_groups)].to_csv(tmp_path / "held_out.csv", index=False)
     text = ok("evaluate", model, tmp_path / "held_out.csv").output  # the held-out groups alone
-    assert text.startswith(f"{target}: acc ") and float(text.split()[2]) == pytest.approx(acc, abs=5e-4), text
+    said = dict(re.findall(r"(\w+) ([\d.]+)", text.splitlines()[0].split(": ", 1)[1]))
+    assert text.startswith(f"{target}: ") and float(said["acc"]) == pytest.approx(acc, abs=5e-4), text
+    if head == "softmax":  # the cross-entropy too, as train's test loss
+        loss = out["metrics"]["test_loss"][-1][out["best_seed"]]
+        assert float(said["loss"]) == pytest.approx(loss, rel=2e-3), text
     if table == "text.csv":  # a label the model never saw: counted wrong, and said so
         held = frame[frame.group.isin(test_groups)]
         held.assign(label=np.where(held.group == held.group.iloc[0], "new", held.label)).to_csv(tmp_path / "new.csv", index=False)

@@ -112,7 +112,8 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
     """The saved model's metrics on a table with its targets, scored as `train` scores its test
     part: in each sequence, the steps from the `time_steps`-th on (a full window of context),
     each prediction against the target `ahead` rows later. RMSE and MAE in each target's own
-    units (linear head; `train` gives several targets' in standard deviations), else accuracy.
+    units (linear head; `train` gives several targets' in standard deviations), else accuracy
+    (and for a softmax the cross-entropy, in nats as `train`'s test loss, over known labels).
     Returns ({target: {metric: value}}, steps scored, sequences scored, warnings)."""
     preds, _ = predict_table(model, params, meta, seqs, batch_size)
     warm, ahead = meta["time_steps"] - 1, meta.get("ahead", 0)
@@ -145,7 +146,12 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
         _none_known(said, ", ".join(trained[:5]) + (", ..." if len(trained) > 5 else ""))
     warnings = [f"{np.isin(said, unseen).sum()} scored step(s) have a label the model was not trained on "
                 f"({', '.join(unseen[:5])}), counted as wrong."] if unseen else []  # fmt: skip
-    return {targets[0]: {"acc": float(np.mean(trained[np.argmax(pred, axis=1)] == said))}}, len(pred), scored, warnings
+    known = ~np.isin(said, unseen)  # the loss needs the label's probability: known labels only
+    index = np.searchsorted(trained, said[known], sorter=np.argsort(trained))
+    p_true = pred[known][np.arange(known.sum()), np.argsort(trained)[index]]
+    loss = float(np.mean(-np.log(np.maximum(p_true, np.finfo(np.float32).tiny))))  # cross-entropy, nats
+    return ({targets[0]: {"loss": loss, "acc": float(np.mean(trained[np.argmax(pred, axis=1)] == said))}},
+            len(pred), scored, warnings)  # fmt: skip
 
 
 def _none_known(said, trained: str) -> None:
