@@ -700,3 +700,18 @@ def test_token_ids_that_are_not_ids_are_one_sentence(tmp_path, table, extra, mes
                     "-o", tmp_path / "m.safetensors")  # fmt: skip
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_predict_and_evaluate_name_a_token_id_the_model_has_no_row_for_by_its_line(tmp_path):
+    _token_table(tmp_path / "t.csv", n=300)
+    model = tmp_path / "m.safetensors"
+    ok("train", tmp_path / "t.csv", "--target", "ch", "--inputs", "tokens", "--units", "16", "--epochs", "1",
+       "--seeds", "1", "--time-steps", "8", "--batch-size", "8", "--no-store", "-o", model)  # fmt: skip
+    for bad, word in (("12", "12"), ("2.5", "2.5"), ("-1", "-1")):
+        (tmp_path / "b.csv").write_text("ch\n1\n2\n" + bad + "\n3\n4\n5\n")
+        for command in (["predict", model, tmp_path / "b.csv", "-o", tmp_path / "p.csv"], ["evaluate", model, tmp_path / "b.csv"]):
+            result = invoke(*command)
+            assert result.exit_code == 2 and result.output == (
+                f"Error: ch has the token id {word} on line 4; the model reads ids 0 to 7, the ones it was trained with.\n"
+            ), result.output
+    assert not (tmp_path / "p.csv").exists()

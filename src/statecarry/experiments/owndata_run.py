@@ -20,7 +20,7 @@ from ..core.fit import Fit, fit
 from ..core.spec import Model, Train
 from ..data.steps import pack_steps, unpack_steps, windows_of
 from ..data.tables import Sequences
-from ..errors import TooLargeForMemory
+from ..errors import DataError, TooLargeForMemory
 from .owndata import Prepared, Setup, decode, prepare
 
 VERDICTS = ("carrying state helps", "carrying state does not help", "cannot tell on this data")
@@ -108,6 +108,8 @@ def predict_table(
     a stateless one sees the last `time_steps` inputs at each step."""
     from ..core.predict import predict
 
+    if model.tokens:
+        _check_token_rows(seqs, meta, model.features)
     scale = meta["scaling"]
     xs = [((x - np.asarray(scale["x_mean"])) / np.asarray(scale["x_std"])).astype(np.float32) for x in seqs.x]
     if meta["mode"] == "stateless":
@@ -124,6 +126,21 @@ def predict_table(
     batches, placed = pack_steps(xs, [x[:, :0] for x in xs], ones, min(batch_size, len(xs)), meta["time_steps"])
     pred, _ = predict(params, batches, model)
     return [decode(o, meta) for o in unpack_steps(pred, placed)], {}
+
+
+def _check_token_rows(seqs: Sequences, meta: dict, vocabulary: int) -> None:
+    """A token model's table: every id one the model has a row for, said with the row's
+    place in the table (the engine's own check names an array index)."""
+    column = meta["columns"]["features"][0]
+    for id_, times, x in zip(seqs.ids, seqs.times, seqs.x):
+        bad = np.flatnonzero((x[:, 0] != np.round(x[:, 0])) | (x[:, 0] < 0) | (x[:, 0] >= vocabulary))
+        if bad.size:
+            if meta["columns"].get("time") is None and id_ is None:  # one series in file order
+                where = f"on line {int(times[bad[0]]) + 2}"
+            else:
+                where = f"at time {times[bad[0]]}" + ("" if id_ is None else f" of id {id_}")
+            raise DataError(f"{column} has the token id {x[bad[0], 0]:g} {where}; the model reads ids 0 to "
+                            f"{vocabulary - 1:,}, the ones it was trained with.")  # fmt: skip
 
 
 def state_key(id_) -> str:
