@@ -715,3 +715,19 @@ def test_predict_and_evaluate_name_a_token_id_the_model_has_no_row_for_by_its_li
                 f"Error: ch has the token id {word} on line 4; the model reads ids 0 to 7, the ones it was trained with.\n"
             ), result.output
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_label_no_weighted_step_shows_still_has_its_softmax_output(tmp_path):
+    """The largest id only in the test part's warm-up rows (never a scored target): the softmax
+    is as wide as the table's labels, so predict and evaluate read it, and the test loss is finite."""
+    ids = np.arange(400) % 6
+    ids[322] = 9
+    pd.DataFrame({"ch": ids}).to_csv(tmp_path / "t.csv", index=False)
+    model = tmp_path / "m.safetensors"
+    out = json.loads(ok("train", tmp_path / "t.csv", "--target", "ch", "--inputs", "tokens", "--time-steps", "8",
+                        "--batch-size", "4", "--units", "16", "--epochs", "1", "--seeds", "1", "--no-store",
+                        "-o", model, "--json").output)  # fmt: skip
+    assert np.isfinite(out["metrics"]["test_loss"][-1][0]) and sc.load(model)[0].outputs == 7  # ids 0-5 and 9
+    ok("predict", model, tmp_path / "t.csv", "-o", tmp_path / "p.csv")
+    assert "ch_in_1_p_9" in pd.read_csv(tmp_path / "p.csv").columns
+    assert ok("evaluate", model, tmp_path / "t.csv").output.startswith("ch: loss ")

@@ -60,3 +60,38 @@ def test_a_batch_counts_once_however_many_calls_it_makes(monkeypatch):
     assert got == [1, 2, 3, 4, 5, 6]
     ticks.tick(np.array(0))  # no listener: nothing, no error
     assert got == [1, 2, 3, 4, 5, 6]
+
+
+def test_per_seed_data_with_one_batch_an_epoch_never_runs_ahead(monkeypatch):
+    """XLA calls the tick once per seed when each seed has its own data; with one batch an
+    epoch every call is batch 0, so the count is held to the pass under way."""
+    monkeypatch.setattr(ticks, "REPORT_EVERY_SECONDS", 0.0)
+    train, test = data()
+    one = train._replace(**{f: getattr(train, f)[:1] for f in train._fields})
+    per_seed = one._replace(**{f: np.stack([getattr(one, f)] * 4) for f in one._fields})
+    calls = []
+    fit(per_seed, MODEL, Train(epochs=4), [0, 1, 2, 3], on_progress=lambda *a: calls.append(a),
+        on_epoch=lambda e, m: calls.append(("epoch", e, 4)))  # fmt: skip
+    train_calls = [c for c in calls if c[0] == "train"]
+    assert [d for _, d, _ in train_calls] == [1, 2, 3, 4] and {t for *_, t in train_calls} == {4}, calls
+    # and never ahead of the epochs closed so far by more than the one under way
+    closed = 0
+    for stage, d, _ in calls:
+        closed += stage == "epoch"
+        assert stage == "epoch" or d <= closed + 1, calls
+
+
+def test_an_exception_from_the_progress_callback_comes_back_as_itself(monkeypatch):
+    """Raised in a tick (on XLA's thread, at batch 3 of 10), not as XLA's runtime error."""
+    monkeypatch.setattr(ticks, "REPORT_EVERY_SECONDS", 0.0)
+
+    class Stop(Exception):
+        pass
+
+    def stop(stage, done, total):
+        if stage == "train" and done >= 3:
+            raise Stop("cancelled")
+
+    train, test = data()
+    with pytest.raises(Stop, match="cancelled"):
+        fit(train, MODEL, Train(epochs=2), [0], test=test, on_progress=stop)

@@ -303,8 +303,9 @@ def fit(
     t0 = time.perf_counter()
     per = first_train.x.shape[-4] if ticking else 1  # progress in batches (ticks) or in chunk epochs
     total, done = train.epochs * len(chunks) * per, 0
-    show = ticks.forward_only(lambda n: on_progress("train", min(n, total), total)) if on_progress else None
-    listening = ticks.listening(show, per) if ticking else contextlib.nullcontext()
+    show = ticks.forward_only(lambda n: on_progress("train", n, total)) if on_progress else None
+    # a tick's count may run ahead (XLA may call once per seed): never past the pass under way
+    listening = ticks.listening(lambda n: show(min(n, done + per, total)), per) if ticking else contextlib.nullcontext()
     kept = []  # each chunk's (params, state) on the host once its wave is done
     with listening:
         for w, wave in enumerate(waves):

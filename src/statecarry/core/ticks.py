@@ -2,8 +2,9 @@
 minutes, and `fit`'s progress otherwise moves only between epochs.
 
 With `ticks` on, each batch's update calls `tick` on the host with the batch's index
-(`jax.debug.callback`). `listening` points the ticks at one `fit`'s callback while it runs; a
-program compiled with ticks and run with no listener ticks into nothing.
+(`jax.debug.callback`). `listening` points the ticks at one `fit`'s callback while it runs (one fit
+at a time per process: a second listening at once takes the ticks over); a program compiled with
+ticks and run with no listener ticks into nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class _Pass:
     def __init__(self, callback: Callable[[int], None], batches: int):
         self.callback, self.batches = callback, max(batches, 1)
         self.passes, self.seen, self.last = 0, set(), time.perf_counter()
+        self.error: Exception | None = None  # what the callback raised, for `listening` to raise
 
     def add(self, index: int) -> int | None:
         if index in self.seen:
@@ -46,25 +48,31 @@ def tick(index) -> None:
     """A batch's update is done (called by XLA on one of its threads, `index` the batch's
     number in its epoch, as one value or one per seed)."""
     with _lock:
-        if not _listener:
+        if not _listener or _listener[0].error is not None:
             return
         listener = _listener[0]
         done = listener.add(int(np.max(index)))
     if done is not None:
-        listener.callback(done)
+        try:
+            listener.callback(done)
+        except Exception as e:  # raised on XLA's thread it would come back as a JaxRuntimeError
+            listener.error = e
 
 
 @contextlib.contextmanager
 def listening(callback: Callable[[int], None], batches: int) -> Iterator[None]:
     """Send `callback(batches done so far, counted over chunks and epochs)` now and then while
     the block runs; `batches`: an epoch's."""
+    listener = _Pass(callback, batches)
     with _lock:
-        _listener[:] = [_Pass(callback, batches)]
+        _listener[:] = [listener]
     try:
         yield
     finally:
         with _lock:
             _listener.clear()
+    if listener.error is not None:  # the callback's own exception, on the caller's thread
+        raise listener.error
 
 
 def forward_only(report: Callable[[int], None]) -> Callable[[int], None]:

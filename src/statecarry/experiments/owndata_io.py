@@ -47,7 +47,7 @@ def output_names(meta: dict) -> list[str]:
     targets = meta["columns"]["targets"]
     if meta["head"] == "softmax":
         stem = predicted(targets[0], meta).removesuffix("_prediction")
-        return [f"{stem}_p_{label if isinstance(label, str) else format(label, 'g')}" for label in meta["labels"]]
+        return [f"{stem}_p_{label if isinstance(label, str) else format(label, '.15g')}" for label in meta["labels"]]
     return [predicted(t, meta) for t in targets]
 
 
@@ -131,16 +131,16 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
     if meta["head"] == "sigmoid":  # 0/1 labels; anything else (text too) is never predicted
         valid = np.isin(truth, (0.0, 1.0)) & (seqs.labels is None)
         odd = (np.asarray(seqs.labels)[truth[~valid].astype(int)] if seqs.labels is not None
-               else [format(v, "g") for v in truth[~valid]])  # fmt: skip
+               else [format(v, ".15g") for v in truth[~valid]])  # fmt: skip
         if not valid.any():
             _none_known(odd, "0, 1")
         warnings = [f"{(~valid).sum()} scored step(s) have a label the model was not trained on "
                     f"({', '.join(sorted(set(odd))[:5])}; it predicts 0 or 1), counted as wrong."] if len(odd) else []  # fmt: skip
         return {t: {"acc": float(np.mean(((pred[:, k] > 0.5) == (truth[:, k] > 0.5)) & valid[:, k]))}
                 for k, t in enumerate(targets)}, len(pred), scored, warnings  # fmt: skip
-    trained = np.asarray([str(label) if isinstance(label, str) else format(label, "g") for label in meta["labels"]])
+    trained = np.asarray([str(label) if isinstance(label, str) else format(label, ".15g") for label in meta["labels"]])
     said = (np.asarray(seqs.labels)[truth[:, 0].astype(int)] if seqs.labels is not None  # text labels: their index
-            else np.asarray([format(v, "g") for v in truth[:, 0]]))  # fmt: skip
+            else np.asarray([format(v, ".15g") for v in truth[:, 0]]))  # fmt: skip
     unseen = sorted(set(said) - set(trained))  # never predicted, so always counted wrong
     if np.isin(said, unseen).all():
         _none_known(said, ", ".join(trained[:5]) + (", ..." if len(trained) > 5 else ""))

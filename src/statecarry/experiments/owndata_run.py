@@ -35,7 +35,8 @@ def train_table(prep: Prepared, model: Model, train: Train, seeds: Sequence[int]
     """`fit` on the prepared batches; the windows layout trains stateless."""
     if prep.setup.layout == "windows":
         train = train.replace(mode="stateless", horizon=1)
-    model = model.replace(head=prep.head)
+    # a softmax over every label of the table, those no weighted step shows included
+    model = model.replace(head=prep.head, outputs=len(prep.labels) if prep.head == "softmax" else model.outputs)
     return fit(prep.train, model, train, list(seeds), test=prep.test, **callbacks)
 
 
