@@ -229,7 +229,8 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
         held.assign(label=np.where(held.group == held.group.iloc[0], "new", held.label)).to_csv(tmp_path / "new.csv", index=False)
         scored = json.loads(ok("evaluate", model, tmp_path / "new.csv", "--json").stdout)  # the warning: stderr
         (warning,) = scored["warnings"]
-        count = re.fullmatch(r"(\d+) scored step\(s\) have a label the model was not trained on \(new\), counted as wrong\.", warning)
+        count = re.fullmatch(r"(\d+) scored step\(s\) have a label the model was not trained on \(new\): counted as wrong in the "
+                             r"accuracy, left out of the loss \(the model gives such a label no probability\)\.", warning)
         assert count and 0 < int(count[1]) < scored["steps"] and scored["metrics"]["label"]["acc"] < acc
         held.assign(label="new").to_csv(tmp_path / "all_new.csv", index=False)  # the wrong table: no score at all
         refused = invoke("evaluate", model, tmp_path / "all_new.csv")
@@ -321,6 +322,21 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "".join(f"{i},lo\n" for i in range(30)), ["--target", "b"], "the target has one label only ('lo')"),
     ("t.csv", "a,z,b\n" + "".join(f"{i},{i * 2 if i != 7 else 'oops'},{i % 2}\n" for i in range(30)),
      ["--target", "b"], "column 'z' of t.csv has a value that is not a number on line 9: 'oops'"),
+    ("t.csv", "a,a,b\n1,2,3\n4,5,6\n", ["--target", "b"], "t.csv has two columns named 'a' in its header; give each"),
+    ("t.csv", "hello world\nthis is text\nwith, a comma\n", ["--target", "b"],  # in the file's terms, not pandas'
+     "t.csv is not a readable csv table (line 3 has 2 fields where the header has 1: a text file that is not a table"),
+    ("t.csv", "# a comment\na,b\n1,2,\n3,4,\n", ["--target", "b"],  # pandas took a as the index: b read a's cells
+     "t.csv is not a readable csv table (line 3 has 3 fields where the header has 2: a text file that is not a table, "
+     "a separator at the end of a line, or a value that holds one (quote it))."),
+    ("t.csv", "# made by hand\n\na,b\n1,2\n\n3,4\n", ["--target", "b"], "blank line at line 5"),  # lines as the file's
+    ("t.csv", "id,a,b\n" + "".join(f"{i // 20},{i},{i / 3}\n" for i in range(240)),
+     ["--id", "id", "--target", "b", "--split", "id", "--test-fraction", "0.01"],
+     "--split id holds out --test-fraction 0.01 of the 12 ids, which rounds to none; --test-fraction 0.08333 holds out 1."),
+    ("t.csv", "id,a,b\n" + "".join(f"{i // 20},{i},{i / 3}\n" for i in range(240)),
+     ["--id", "id", "--target", "b", "--split", "id", "--test-fraction", "0.99"],
+     "which rounds to all of them; --test-fraction 0.9167 holds out 11."),
+    ("t.csv", "a,b\n" + "".join(f"{i},{i / 7}\n" for i in range(30)), ["--target", "b", "--head", "softmax"],
+     "a softmax head makes each value of the target a class, but the target holds 0.142857, which is not a whole"),
 ]  # fmt: skip
 
 
@@ -350,6 +366,7 @@ BAD_FLAGS = [
     (["--lr", "0"], "--lr 0 trains nothing (the weights never move); give a positive learning rate"),
     (["--lr", "-1"], "--lr -1 would climb the loss; give a positive learning rate, e.g. 1e-3."),
     (["--horizon", "0"], "--horizon must be a positive whole number"),
+    (["--horizon", "1000"], "is longer than an epoch ("),  # compare once cut it to an epoch without a word
 ]
 
 
@@ -573,13 +590,13 @@ def test_a_feature_that_rises_by_one_step_every_row_is_named_as_a_likely_time_co
     common = ("--target", "value", "--epochs", "1", "--seeds", "1", "--batch-size", "2", "--time-steps", "8",
               "--no-store", "-o", tmp_path / "m.safetensors")  # fmt: skip
     noted = ok("train", tmp_path / "s.csv", *common).output
-    assert "(note: t rises by 1 every row, like a time index; if it is one, say --time t" in noted
+    assert "\nnote: t rises by 1 every row, like a time index; if it is one, say --time t" in noted
     for extra in (("--time", "t"), ("--features", "temp")):
         out = ok("train", tmp_path / "s.csv", *common, *extra).output
         assert "note:" not in out and "rows put in --time" not in out  # the file is in t's order
     # --time naming a column the file is not in the order of: the rows move, and the line says so
     moved = ok("train", tmp_path / "s.csv", *common, "--time", "temp", "--features", "value", "--allow-gaps").output
-    assert "; rows put in --time temp order (the file had some in another)" in moved, moved
+    assert "\nnote: rows put in --time temp order (the file had some in another)" in moved, moved
 
 
 def test_compare_says_what_it_trained_on_and_why_a_variant_is_missing(tmp_path):
@@ -589,9 +606,9 @@ def test_compare_says_what_it_trained_on_and_why_a_variant_is_missing(tmp_path):
     pd.DataFrame({"t": t, "value": np.sin(t / 7)}).to_csv(tmp_path / "s.csv", index=False)
     out = ok("compare", tmp_path / "s.csv", "--target", "value", "--units", "4", "--epochs", "1", "--seeds", "2",
              "--time-steps", "8", "--batch-size", "50", "--no-report", "--no-store").output  # fmt: skip
-    assert "from 1 feature(s): t (note: t rises by 1 every row, like a time index" in out, out
+    assert "from 1 feature(s): t\nnote: t rises by 1 every row, like a time index" in out, out
     pieces = len(pd.read_csv(tmp_path / "s.csv")) * 4 // 5 // 8  # the training part's pieces of 8 steps
-    assert f"; streams of {pieces} rows per batch, not --batch-size 50: the training part makes only {pieces} pieces of " \
+    assert f"\nnote: streams of {pieces} rows per batch, not --batch-size 50: the training part makes only {pieces} pieces of " \
            "--time-steps 8" in out, out  # fmt: skip
     assert "note: horizon K left out: an epoch is one batch long, so K = 1 and rtrl gives horizon 1's numbers" in out
     rows = {line.split("  ")[0]: line.split()[-3:] for line in out.splitlines() if line.startswith(("stateful", "rtrl"))}

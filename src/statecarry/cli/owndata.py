@@ -74,21 +74,35 @@ def _prepare_inputs(o: dict, layout: str = "streams"):
     return columns, seqs, setup, model, train
 
 
-def _about(columns, seqs, prep) -> str:
+def _about(columns, seqs, prep, loss: str | None = None) -> str:
     lengths = [len(x) for x in seqs.x]
     shape = (f"one series of {lengths[0]} steps" if len(lengths) == 1
              else f"{len(lengths)} sequences of {min(lengths)}" + (f"-{max(lengths)}" if max(lengths) > min(lengths) else "")
              + " steps")  # fmt: skip
-    head = {"linear": "linear head, MSE", "sigmoid": "sigmoid head, BCE", "softmax": "softmax head, cross-entropy"}[prep.head]
+    loss = loss or {"linear": "mse", "sigmoid": "bce", "softmax": "cross-entropy"}[prep.head]  # --loss, or the head's own
+    head = f"{prep.head} head, {loss if loss == 'cross-entropy' else loss.upper()}"
     ahead = f", {prep.ahead} step(s) ahead" if prep.ahead else ""
     if prep.head == "linear" and len(columns.targets) > 1:
         ahead += "; RMSE and MAE in standard deviations (several targets)"
-    inputs = f"{len(columns.features)} feature(s): {', '.join(columns.features)}{_index_hint(columns, seqs)}"
+    inputs = f"{len(columns.features)} feature(s): {', '.join(columns.features)}"
     if prep.setup.inputs == "tokens":
         vocabulary = int(max(x.max() for x in seqs.x)) + 1
         inputs = f"the token ids in {columns.features[0]} ({vocabulary:,} tokens, 0 to {vocabulary - 1:,})"
-    return (f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {inputs}{_batch_note(prep)}"
-            + (f"; rows put in --time {columns.time} order (the file had some in another)" if seqs.resorted else ""))  # fmt: skip
+    notes = "".join(f"\nnote: {n}" for n in table_notes(columns, seqs, prep))
+    return f"{shape}; target {', '.join(columns.targets)}{ahead} ({head}) from {inputs}{notes}"
+
+
+def table_notes(columns, seqs, prep) -> list[str]:
+    """What a user would otherwise never learn about how the table was read: `train` and
+    `compare` print each under their summary line, and `--json` gives them as `notes`."""
+    notes = [_index_hint(columns, seqs), _batch_note(prep)]
+    if columns.unread:
+        names = ", ".join(columns.unread)
+        notes.append(f"column(s) {names} are not numbers, so not features" + (
+            "; if one names the sequences, say --id NAME" if columns.id is None and len(seqs.x) == 1 else ""))
+    if seqs.resorted:
+        notes.append(f"rows put in --time {columns.time} order (the file had some in another)")
+    return [n for n in notes if n]
 
 
 def _batch_note(prep) -> str:
@@ -98,7 +112,7 @@ def _batch_note(prep) -> str:
     if rows >= asked or prep.setup.layout == "windows":  # windows pad every batch to its size
         return ""
     what = f"pieces of --time-steps {prep.setup.time_steps}" if prep.train_sequences == 1 else "training sequences"
-    return f"; streams of {rows} rows per batch, not --batch-size {asked}: the training part makes only {rows} {what}"
+    return f"streams of {rows} rows per batch, not --batch-size {asked}: the training part makes only {rows} {what}"
 
 
 def _index_hint(columns, seqs) -> str:
@@ -112,8 +126,8 @@ def _index_hint(columns, seqs) -> str:
     for j, name in enumerate(columns.features):
         steps = [np.diff(x[:, j]) for x in seqs.x if len(x) > 2]
         if steps and all(d[0] > 0 and np.all(d == d[0]) for d in steps):
-            return (f" (note: {name} rises by {steps[0][0]:g} every row, like a time index; if it is one, "
-                    f"say --time {name} and it orders the rows instead)")
+            return (f"{name} rises by {steps[0][0]:g} every row, like a time index; if it is one, "
+                    f"say --time {name} and it orders the rows instead")
     return ""
 
 
@@ -171,9 +185,10 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     if o["json_"]:
         click.echo(strict_json({"metrics": {k: v.tolist() for k, v in metrics.items()}, "best_seed": best,
                                 "saved": saved, "baselines": baselines, "run_id": rec.run_id,
+                                "notes": table_notes(columns, seqs, prep),
                                 "diverged": {str(k): v for k, v in fit_.diverged.items()}}))  # fmt: skip
         return
-    click.echo(_about(columns, seqs, prep))
+    click.echo(_about(columns, seqs, prep, train_.loss))
     click.echo(epoch_table(metrics, stats, f"{fit_.train.mode}"
                            + (f", horizon {horizon}" if horizon > 1 else "") + f", {layout}: {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, mean ± 95% CI"))  # fmt: skip
     if baselines:
@@ -182,10 +197,26 @@ def train(layout, mode, horizon, output, all_seeds, **o):
     score = f" ({name.replace('_', ' ')} {metrics[name][-1][seeds.index(best)]:.4g})" if name in metrics else ""
     click.echo(f"saved seed {best}{score} to {output}" + (f" and {len(saved) - 1} more" if all_seeds else "")
                + (", replacing the model that was there" if replacing else ""))
+    if all_seeds and (stale := _stale_seeds(output, saved)):
+        click.echo(f"note: {', '.join(stale)} beside it {'is' if len(stale) == 1 else 'are'} from an earlier run "
+                   "(not one of this run's seeds), left as they were")  # fmt: skip
     if fit_.diverged:
         click.echo(f"Warning: {fit_.divergence_message()} Diverged seeds are not saved.", err=True)
     if rec.run_id is not None and not o["quiet"]:
         click.echo(f"stored as run {rec.run_id}", err=True)
+
+
+def _stale_seeds(output: str, saved: list[str]) -> list[str]:
+    """Files named as `--all-seeds` names a seed's model beside `output` that this run did not
+    write: an earlier run's, with more seeds (or one that diverged now)."""
+    import re
+    from pathlib import Path
+
+    out = Path(output).expanduser()
+    pattern = re.compile(re.escape(out.stem) + r"-seed\d+" + re.escape(out.suffix))
+    written = {Path(p).name for p in saved}
+    return sorted((p.name for p in out.parent.iterdir() if pattern.fullmatch(p.name) and p.name not in written),
+                  key=lambda n: (len(n), n))  # fmt: skip
 
 
 def _whole_flag(value: int | None, flag: str) -> None:
@@ -266,10 +297,11 @@ def compare(horizon, report_path, no_report, **o):
 
         page = write_compare(results, verdict, notes, Path(o["path"]).name, report_path)
     if o["json_"]:
-        click.echo(strict_json({"variants": [r.to_json() for r in results], "verdict": verdict, "notes": notes,
+        click.echo(strict_json({"variants": [r.to_json() for r in results], "verdict": verdict,
+                                "notes": table_notes(columns, seqs, prep) + notes,
                                 "report": None if page is None else str(page), "run_id": rec.run_id}))  # fmt: skip
         return
-    click.echo(_about(columns, seqs, prep))
+    click.echo(_about(columns, seqs, prep, train_.loss))
     name = next(m for m in results[0].metrics if m.startswith("test_") and not m.endswith("loss"))
     rows = [[r.name, str(stats.mean_ci(r.final)), "baseline" if r.difference is None else str(r.difference)]
             for r in results]  # fmt: skip

@@ -41,11 +41,11 @@ def predict(model_path, path, output, batch_size, state_in, state_out, allow_gap
     if state_in and not Path(state_in).expanduser().is_file():
         raise UserError(f"--state-in {state_in}: there is no such file; give the .npz an earlier --state-out wrote.")
     _engine()
-    from ..data import tables
+    from ..data.reading import read_table
     from ..experiments import owndata_io
 
     model, params, meta = _saved(model_path, "predict")
-    frame = tables.read_table(path)
+    frame = read_table(path)
     columns, seqs = owndata_io.sequences_for(frame, meta, allow_gaps)
     states = owndata_io.read_states(state_in, model) if state_in else None
     unknown = owndata_io.ids_without_state(seqs.ids, states)
@@ -102,11 +102,11 @@ def evaluate(model_path, path, batch_size, allow_gaps, json_, quiet):
     whole_size(batch_size, "--batch-size", UserError)
     _model_first(model_path, path, "evaluate")
     _engine()
-    from ..data import tables
+    from ..data.reading import read_table
     from ..experiments import owndata_io
 
     model, params, meta = _saved(model_path, "evaluate")
-    frame = tables.read_table(path)
+    frame = read_table(path)
     _, seqs = owndata_io.sequences_for(frame, meta, allow_gaps, targets=True)
     metrics, steps, scored, warnings = owndata_io.score_table(model, params, meta, seqs, batch_size)
     ahead, warm = meta.get("ahead", 0), meta["time_steps"] - 1
@@ -130,7 +130,7 @@ def _model_first(model_path: str, path: str, command: str = "predict") -> None:
     """A table given where the model goes (the two arguments swapped, most likely)."""
     from pathlib import Path
 
-    from ..data.tables import SUFFIXES
+    from ..data.reading import SUFFIXES
 
     if Path(model_path).suffix.lower() in SUFFIXES:
         swapped = Path(path).suffix.lower() == ".safetensors"

@@ -95,6 +95,9 @@ def _as_x(data: Any, model: Model) -> tuple[np.ndarray, np.ndarray]:
             f"inputs must be (batch, time, {width}) or (n_batches, batch, time, "
             f"{width}) for this model, got shape {given}{hint}."
         )
+    if 0 in x.shape[:3]:
+        axis = ("batches", "rows", "steps")[x.shape[:3].index(0)]
+        raise DataError(f"the inputs have no {axis} (shape {given}); give at least one of each to predict.")
     if not np.isfinite(x).all():
         raise DataError("the inputs contain NaN or infinite values; fill or drop them first.")
     if model.tokens:

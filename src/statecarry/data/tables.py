@@ -8,8 +8,6 @@ recognised without flags. Every problem is one sentence that says how to fix it.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -17,12 +15,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .. import budget
 from ..errors import DataError
+from .reading import read_table
 from .times import check_times
 
 NIXTLA = {"id": "unique_id", "time": "ds", "target": "y"}  # recognised without flags
-SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # a cell that says "no value"
 MOSTLY = 0.5  # a column whose filled cells are more often numbers than not is numeric, with typos
 
@@ -35,6 +32,7 @@ class Columns:
     targets: tuple[str, ...]
     id: str | None = None
     time: str | None = None
+    unread: tuple[str, ...] = ()  # columns of text left out of the default features (not saved)
 
     def to_json(self) -> dict:
         return {"features": list(self.features), "targets": list(self.targets),
@@ -53,127 +51,6 @@ class Sequences(NamedTuple):
     resorted: bool = False  # sorting by the time column moved rows of a sequence out of file order
 
 
-READ_COPIES = 10  # resident bytes per file byte while a table is read: 4.7-7.6 measured (cells as
-# text, CSV and Parquet, 1 to 8 columns), then the numbers; tests/test_cli_owndata.py refuses
-
-
-def check_fits(path: Path) -> None:
-    """Refuse, before reading, a table whose reading would not fit in memory (`budget`)."""
-    need = path.stat().st_size * READ_COPIES
-    have, where = budget.budget()
-    if need > have:
-        raise DataError(
-            f"{path.name} is {budget.size(path.stat().st_size)}; reading it needs about "
-            f"{budget.size(need)}, more than {where}; give a smaller table (fewer rows, or "
-            "only the columns you use) or run on a machine with more memory."
-        )
-
-
-def table_kind(path: Path) -> str:
-    """"csv", "tsv" or "parquet" for a table file that is there and fits in memory, or the
-    sentence every command that reads a table says (train, compare, predict, forecast)."""
-    kind = SUFFIXES.get(path.suffix.lower())
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; give a .csv, .tsv or .parquet file in it.")
-    if kind is None:
-        raise DataError(
-            f"{path.name} is neither CSV nor Parquet; give a .csv, .tsv or .parquet file."
-        )
-    if not path.is_file():
-        raise DataError(f"there is no file at {path}; check the path.")
-    check_fits(path)
-    return kind
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The whole table, every cell as read (nothing converted yet); one sentence if unreadable."""
-    path = Path(path).expanduser()
-    kind = table_kind(path)
-    try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path, engine="pyarrow")
-        else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str,
-                                skip_blank_lines=False, keep_default_na=False, na_values=[])  # fmt: skip
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path.name} is empty; give a table with a header row and data rows.") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not text in UTF-8, so not a readable {kind} table (a binary or "
-                        "compressed file, or another encoding); save it as a UTF-8 CSV, or as Parquet.") from None
-    except pd.errors.ParserError as e:
-        raise DataError(f"{path.name} is not a readable {kind} table ({str(e).strip()}).") from None
-    except (OSError, ValueError) as e:  # pyarrow's errors are ValueError/OSError subclasses
-        raise DataError(f"{path.name} is not a readable {kind} table ({e}).") from None
-    if kind != "parquet":
-        frame = _drop_blank_lines(frame, path.name)
-    _check_header(frame, path.name)
-    if frame.empty:
-        raise DataError(f"{path.name} has a header ({', '.join(map(str, frame.columns))}) but no "
-                        "data rows under it; give at least one row.")  # fmt: skip
-    frame.attrs["source"] = path.name
-    frame.attrs["line_offset"] = 2 if kind != "parquet" else 1  # header line, 1-based lines
-    return frame
-
-
-def blank_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Rows with no cell filled (a blank line of a CSV)."""
-    return frame.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1).to_numpy()
-
-
-def _drop_blank_lines(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    blank = blank_rows(frame)
-    if not blank.any():
-        return frame
-    last = len(blank) - np.argmax(~blank[::-1]) if (~blank).any() else 0
-    inside = np.flatnonzero(blank[:last])
-    if len(inside):  # a blank line at the end is layout; in the middle it would hide a step
-        raise DataError(
-            f"{source} has a blank line at line {inside[0] + 2}; remove it, or fill in that "
-            "row, so that no step goes missing silently."
-        )
-    return frame.iloc[:last]
-
-
-def _check_header(frame: pd.DataFrame, source: str) -> None:
-    names = [str(c) for c in frame.columns]
-    marks = {";": "semicolons", "|": "bars", "\t": "tabs"}
-    row = str(frame.iloc[0, 0]) if len(frame) and len(names) == 1 else ""  # the header and a row alike
-    if len(names) == 1 and (mark := next((m for m in marks if m in names[0] and m in row), None)):
-        raise DataError(f"{source} reads as one column, {names[0]!r}: its fields are separated by {marks[mark]}, "
-                        "and a .csv is read comma-separated (a .tsv tab-separated); save it with commas.")  # fmt: skip
-    if names and all(_is_number(n.split(".")[0] if n.count(".") > 1 else n) for n in names):
-        raise DataError(
-            f"{source} looks headerless: its first row ({', '.join(names[:4])}"
-            f"{', …' if len(names) > 4 else ''}) is numbers; add a header row naming the columns."
-        )
-    unnamed = [n for n in names if n.startswith("Unnamed: ") or not n.strip()]
-    if unnamed:
-        raise DataError(f"{source} has a column without a name (column {names.index(unnamed[0]) + 1}); "
-                        "name every column in the header row.")  # fmt: skip
-
-
-def read_csv_lines(lines: Iterable[str], source: str) -> pd.DataFrame:
-    """CSV text (an open file or a list of lines) with every cell as text. Comment lines
-    ('#') and blank lines before the header are skipped; blank rows after it are kept, so
-    the caller says what a blank line means. `attrs["lines"]` holds each row's line number."""
-    text = list(lines)
-    skip = 0
-    while skip < len(text) and (not text[skip].strip() or text[skip].lstrip().startswith("#")):
-        skip += 1
-    body = "".join(line if line.endswith("\n") else line + "\n" for line in text[skip:])
-    if not body.strip():
-        raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
-    try:
-        frame = pd.read_csv(io.StringIO(body), dtype=str, skip_blank_lines=False,
-                            keep_default_na=False, na_values=[])  # fmt: skip
-    except pd.errors.ParserError as e:
-        raise DataError(f"{source} is not a readable CSV table ({str(e).strip()}).") from None
-    _check_header(frame, source)
-    frame.attrs["source"] = source
-    frame.attrs["lines"] = np.arange(len(frame)) + skip + 2  # 1-based, after the header
-    return frame
-
-
 def column_values(frame: pd.DataFrame, name: str, lines: np.ndarray) -> np.ndarray:
     """One column as float64, or one sentence for its first non-number, gap or infinity."""
     return _numbers(frame[name], name, frame.attrs.get("source", "the table"), pd.Series(lines))
@@ -182,14 +59,6 @@ def column_values(frame: pd.DataFrame, name: str, lines: np.ndarray) -> np.ndarr
 def is_mostly_numeric(column: pd.Series) -> bool:
     """Numbers but for a few bad cells: meant as numbers (and refused at the bad cell's line)."""
     return _numeric_share(column) > MOSTLY
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def choose_columns(
@@ -221,13 +90,15 @@ def choose_columns(
         if name in roles:
             raise DataError(f"column {name!r} is the id or time of {source}; it cannot also be a "
                             "target or a feature.")  # fmt: skip
+    unread: tuple[str, ...] = ()
     if not features:
         # a column of mostly numbers is a feature, and its bad cells are refused with their line
-        features = tuple(n for n in names if n not in roles and n not in targets
-                         and _numeric_share(frame[n]) > MOSTLY)  # fmt: skip
+        others = [n for n in names if n not in roles and n not in targets]
+        features = tuple(n for n in others if _numeric_share(frame[n]) > MOSTLY)
+        unread = tuple(n for n in others if n not in features)
         if not features:  # only the target is numeric: forecast it from its own past
             features = tuple(targets)
-    return Columns(tuple(features), tuple(targets), id, time)
+    return Columns(tuple(features), tuple(targets), id, time, unread)
 
 
 def _numeric_share(column: pd.Series) -> float:

@@ -105,6 +105,11 @@ def choose_head(y: np.ndarray, head: str | None) -> tuple[str, list | None]:
             raise ConfigError("a softmax head reads one target column of labels; give one --target.")
         if len(values) < 2:  # one value that is not a whole number, with --head softmax
             raise DataError(f"the target has one label only ({values[0]:g}); there is nothing to classify.")
+        if not whole:  # a quantity: each distinct value would become a class of its own
+            odd = values[values != np.round(values)]
+            raise DataError(f"a softmax head makes each value of the target a class, but the target holds "
+                            f"{odd[0]:g}, which is not a whole number; use --head linear to predict the value, or "
+                            "give class labels (whole numbers or text).")  # fmt: skip
         return head, values.tolist()
     if head == "sigmoid" and not set(values.tolist()) <= {0.0, 1.0}:
         raise DataError(f"a sigmoid head needs 0/1 targets, but the target has values from "
@@ -117,9 +122,14 @@ def split(seqs: Sequences, setup: Setup) -> tuple[list[int], list[tuple[int, int
     n = len(seqs.x)
     if setup.split == "id":
         n_test = int(round(n * setup.test_fraction))
-        if setup.test_fraction > 0 and (n_test < 1 or n_test >= n):
+        if setup.test_fraction > 0 and n < 2:
             raise DataError(f"--split id needs at least 2 ids to hold some out; the table has {n}. "
                             "Use --split time.")  # fmt: skip
+        if setup.test_fraction > 0 and (n_test < 1 or n_test >= n):
+            keep = 1 if n_test < 1 else n - 1  # the nearest count that splits
+            fix = f"--test-fraction {keep / n:.4g} holds out {keep}"
+            raise DataError(f"--split id holds out --test-fraction {setup.test_fraction:g} of the {n} ids, which "
+                            f"rounds to {'none' if n_test < 1 else 'all of them'}; {fix}.")  # fmt: skip
         test_ids = list(range(n - n_test, n))
         return test_ids, [(k, 0) for k in range(n - n_test)], [(k, 0) for k in test_ids]
     cut = [len(x) - int(round(len(x) * setup.test_fraction)) for x in seqs.x]
@@ -227,6 +237,16 @@ def decode(out: np.ndarray, prep_or_meta) -> np.ndarray:
         return out
     s = meta["scaling"]
     return out * np.asarray(s["y_std"]) + np.asarray(s["y_mean"])
+
+
+def windowed_test(prep: Prepared) -> Batches:
+    """The test part as one window ending at each scored step: how `predict` (and so
+    `evaluate`) runs a stateless model, each step seeing the `time_steps` inputs up to it. A
+    stateless model trained on streams would otherwise be scored batch by batch from a zero
+    state, its early steps in each batch seeing less than `predict` gives them."""
+    t = prep.setup.time_steps
+    xs, ys, ws = zip(*(encode(x, y, prep, warmup=t - 1) for x, y, _ in prep.test_parts))
+    return windows_of(list(xs), list(ys), list(ws), prep.setup.batch_size, t)
 
 
 def lay_out(xs: list, ys: list, ws: list, setup: Setup, train: bool) -> Batches:

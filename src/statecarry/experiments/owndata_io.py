@@ -145,7 +145,8 @@ def score_table(model: Model, params: dict, meta: dict, seqs, batch_size: int) -
     if np.isin(said, unseen).all():
         _none_known(said, ", ".join(trained[:5]) + (", ..." if len(trained) > 5 else ""))
     warnings = [f"{np.isin(said, unseen).sum()} scored step(s) have a label the model was not trained on "
-                f"({', '.join(unseen[:5])}), counted as wrong."] if unseen else []  # fmt: skip
+                f"({', '.join(unseen[:5])}): counted as wrong in the accuracy, left out of the loss (the model "
+                "gives such a label no probability)."] if unseen else []  # fmt: skip
     known = ~np.isin(said, unseen)  # the loss needs the label's probability: known labels only
     index = np.searchsorted(trained, said[known], sorter=np.argsort(trained))
     p_true = pred[known][np.arange(known.sum()), np.argsort(trained)[index]]

@@ -20,8 +20,8 @@ from ..core.fit import Fit, fit
 from ..core.spec import Model, Train
 from ..data.steps import pack_steps, unpack_steps, windows_of
 from ..data.tables import Sequences
-from ..errors import DataError, TooLargeForMemory
-from .owndata import Prepared, Setup, decode, prepare
+from ..errors import ConfigError, DataError, TooLargeForMemory
+from .owndata import Prepared, Setup, decode, prepare, windowed_test
 
 VERDICTS = ("carrying state helps", "carrying state does not help", "cannot tell on this data")
 
@@ -37,7 +37,10 @@ def train_table(prep: Prepared, model: Model, train: Train, seeds: Sequence[int]
         train = train.replace(mode="stateless", horizon=1)
     # a softmax over every label of the table, those no weighted step shows included
     model = model.replace(head=prep.head, outputs=len(prep.labels) if prep.head == "softmax" else model.outputs)
-    return fit(prep.train, model, train, list(seeds), test=prep.test, **callbacks)
+    test = prep.test
+    if train.mode == "stateless" and test is not None and prep.setup.layout == "streams":
+        test = windowed_test(prep)  # scored as predict and evaluate run a stateless model
+    return fit(prep.train, model, train, list(seeds), test=test, **callbacks)
 
 
 def in_units(metrics: dict[str, np.ndarray], prep: Prepared) -> dict[str, np.ndarray]:
@@ -206,6 +209,8 @@ def variants(prep: Prepared, train: Train, model: Model, seeds: int, horizon: in
     notes = []
     if k > 1:
         out.append(Variant(f"stateful, horizon {k}", base, train.replace(mode="stateful", horizon=k)))
+    elif horizon == 1 < prep.train.n_batches:
+        notes.append("horizon K left out: --horizon 1 is the stateful, horizon 1 run.")
     else:
         same = " and rtrl gives horizon 1's numbers (no batch boundary to cut)" if train.reset == "epoch" else ""
         notes.append(f"horizon K left out: an epoch is one batch long, so K = 1{same}; a smaller "
@@ -260,9 +265,10 @@ def compare(
     each variant's stages after it ("rtrl: train"), so every variant's progress shows."""
     prep = prep or prepare(seqs, columns, setup)
     if prep.test is None:
-        from ..errors import ConfigError
-
         raise ConfigError("compare scores the test part; give a --test-fraction above 0.")
+    if horizon is not None and horizon > prep.train.n_batches:  # asked for: refused, as train does, not cut
+        raise ConfigError(f"--horizon {horizon} is longer than an epoch ({prep.train.n_batches} batches); "
+                          f"use at most {prep.train.n_batches}.")  # fmt: skip
     name, higher = test_metric(prep.head)
     found, notes = variants(prep, train, model, len(seeds), horizon or default_horizon(prep, seqs))
     results: list[Compared] = []

@@ -71,11 +71,11 @@ def load_csv(path: str | Path, column: str | None = None) -> Series:
     Parquet, the same sentence for a missing file, a folder or another suffix). In a CSV,
     lines starting with '#' before the header are comments. Without `column`, the only
     column, or the only all-numeric one."""
-    from ..data import tables
+    from ..data import reading
 
     path = Path(path).expanduser()
-    if tables.table_kind(path) != "csv":  # TSV and Parquet: train's reader, and its rules
-        frame = tables.read_table(path)
+    if reading.table_kind(path) != "csv":  # TSV and Parquet: train's reader, and its rules
+        frame = reading.read_table(path)
         frame.attrs["lines"] = np.arange(len(frame)) + frame.attrs["line_offset"]
         return _series(frame, column, path.name)
     try:
@@ -88,17 +88,18 @@ def load_csv(path: str | Path, column: str | None = None) -> Series:
 
 
 def read_csv(lines, column: str | None, source: str) -> Series:
-    """One numeric column of CSV text, read by pandas (`data.tables.read_csv_lines`)."""
-    from ..data import tables  # pandas: only when a CSV is read, so `--help` stays instant
+    """One numeric column of CSV text, read by pandas (`data.reading.read_csv_lines`)."""
+    from ..data import reading  # pandas: only when a CSV is read, so `--help` stays instant
 
-    return _series(tables.read_csv_lines(lines, source), column, source)
+    return _series(reading.read_csv_lines(lines, source), column, source)
 
 
 def _series(frame, column: str | None, source: str) -> Series:
     from ..data import tables
+    from ..data.reading import blank_rows
 
     lines_of = frame.attrs["lines"]
-    blank = tables.blank_rows(frame)
+    blank = blank_rows(frame)
     filled = np.flatnonzero(~blank)
     keep = np.zeros(len(frame), bool)
     if len(filled) and frame.shape[1] == 1:
