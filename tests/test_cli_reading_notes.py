@@ -120,3 +120,15 @@ def test_predict_refuses_empty_inputs_in_one_sentence(shape, axis):
     params = init(jax.random.PRNGKey(0), model)
     with pytest.raises(DataError, match=f"the inputs have no {axis} "):
         sc.predict(params, np.zeros(shape, np.float32), model)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("# made by hand\nt,y\n1,2,\n2,3,\n", "w.csv is not a readable CSV table (line 3 has 3 fields where the header has 2"),
+    ("t,y,y\n1,2,3\n2,3,4\n", "w.csv has two columns named 'y' in its header; give each column its own name."),
+])  # fmt: skip
+def test_forecast_reads_a_csv_by_trains_rules(tmp_path, text, message):
+    """forecast's own CSV path (comment lines kept apart) refuses what train's refuses."""
+    (tmp_path / "w.csv").write_text(text)
+    result = CliRunner().invoke(cli, ["forecast", str(tmp_path / "w.csv"), "--column", "y", "--no-store"])
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert message in result.output, result.output

@@ -67,7 +67,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
                     frame = pd.read_csv(path, sep=sep, dtype=str, skiprows=skip, index_col=False,
                                         skip_blank_lines=False, keep_default_na=False, na_values=[])  # fmt: skip
                 except pd.errors.ParserWarning:
-                    raise DataError(f"{path.name} is not a readable {kind} table ({_wide_row(path, skip, sep)}).") from None
+                    with path.open(encoding="utf-8", newline="") as f:
+                        wide = _wide_row(f, skip, sep)
+                    raise DataError(f"{path.name} is not a readable {kind} table ({wide}).") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty; give a table with a header row and data rows.") from None
     except UnicodeDecodeError:
@@ -105,18 +107,24 @@ def _comment_lines(path: Path) -> int:
 
 def _check_names(path: Path, skip: int, sep: str) -> None:
     """Refuse a header that names a column twice (pandas would read the second as `x.1`)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            _check_header_names(f, skip, sep, path.name)
+    except UnicodeDecodeError:  # pandas reads it next and says so
+        return
+
+
+def _check_header_names(lines: Iterable[str], skip: int, sep: str, source: str) -> None:
     import csv
 
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            header = next(csv.reader(itertools.islice(f, skip, None), delimiter=sep), [])
-    except (UnicodeDecodeError, csv.Error):  # pandas reads it next and says so
+        header = next(csv.reader(itertools.islice(lines, skip, None), delimiter=sep), [])
+    except csv.Error:  # pandas reads it next and says so
         return
     names = [name.strip() for name in header]
     twice = sorted({name for name in names if names.count(name) > 1 and name})
     if twice:
-        raise DataError(f"{path.name} has two columns named {twice[0]!r} in its header; give each column "
-                        "its own name.")
+        raise DataError(f"{source} has two columns named {twice[0]!r} in its header; give each column its own name.")
 
 
 def _parser_error(text: str, skip: int) -> str:
@@ -128,16 +136,15 @@ def _parser_error(text: str, skip: int) -> str:
     return _wide(line + skip, saw, fields)
 
 
-def _wide_row(path: Path, skip: int, sep: str) -> str:
+def _wide_row(lines: Iterable[str], skip: int, sep: str) -> str:
     """The first row with more fields than the header, said as `_wide` says it."""
     import csv
 
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = csv.reader(itertools.islice(f, skip, None), delimiter=sep)
-        width = len(next(rows))
-        for row in rows:
-            if len(row) > width:
-                return _wide(rows.line_num + skip, len(row), width)
+    rows = csv.reader(itertools.islice(lines, skip, None), delimiter=sep)
+    width = len(next(rows, []))
+    for row in rows:
+        if len(row) > width:
+            return _wide(rows.line_num + skip, len(row), width)
     return "a row has more fields than the header"  # pandas saw one the csv module did not
 
 
@@ -194,11 +201,16 @@ def read_csv_lines(lines: Iterable[str], source: str) -> pd.DataFrame:
     body = "".join(line if line.endswith("\n") else line + "\n" for line in text[skip:])
     if not body.strip():
         raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
-    try:
-        frame = pd.read_csv(io.StringIO(body), dtype=str, skip_blank_lines=False,
-                            keep_default_na=False, na_values=[])  # fmt: skip
-    except pd.errors.ParserError as e:
-        raise DataError(f"{source} is not a readable CSV table ({str(e).strip()}).") from None
+    _check_header_names(text, skip, ",", source)
+    with warnings.catch_warnings():  # as read_table: a row wider than the header is refused
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(io.StringIO(body), dtype=str, skip_blank_lines=False, index_col=False,
+                                keep_default_na=False, na_values=[])  # fmt: skip
+        except pd.errors.ParserWarning:
+            raise DataError(f"{source} is not a readable CSV table ({_wide_row(text, skip, ',')}).") from None
+        except pd.errors.ParserError as e:
+            raise DataError(f"{source} is not a readable CSV table ({_parser_error(str(e), skip)}).") from None
     _check_header(frame, source)
     frame.attrs["source"] = source
     frame.attrs["lines"] = np.arange(len(frame)) + skip + 2  # 1-based, after the header
