@@ -153,9 +153,9 @@ def test_huge_and_tiny_values_scale_without_overflow():
 def test_straight_lines_are_constant_only_when_differenced():
     line = 1e-30 * (5 + 0.25 * np.arange(96))
     fc.model_series(line, START, differenced=False)  # the raw models still train
-    with pytest.raises(DataError, match="the differences of its training part are constant"):
+    with pytest.raises(DataError, match="the differences of the training part of the series are constant"):
         fc.model_series(line, START, differenced=True)
-    with pytest.raises(DataError, match="its training part is constant"):
+    with pytest.raises(DataError, match="the training part of the series is constant"):
         fc.model_series(np.full(96, 3e200), START, differenced=False)
 
 

@@ -132,3 +132,42 @@ def test_forecast_reads_a_csv_by_trains_rules(tmp_path, text, message):
     result = CliRunner().invoke(cli, ["forecast", str(tmp_path / "w.csv"), "--column", "y", "--no-store"])
     assert result.exit_code == 2 and result.output.startswith("Error: ") and result.output.count("\n") == 1
     assert message in result.output, result.output
+
+
+def test_train_notes_test_parts_too_short_to_score(tmp_path):
+    """evaluate counted them apart; train said nothing of the sequences it could not score."""
+    rows = [(i, t, np.sin(t / 4 + i)) for i in range(12) for t in range(60 if i % 3 else 25)]
+    pd.DataFrame(rows, columns=["id", "t", "y"]).to_csv(tmp_path / "s.csv", index=False)
+    args = ("train", tmp_path / "s.csv", "--id", "id", "--time", "t", "--target", "y", "--split", "id",
+            "--test-fraction", "0.5", "--seeds", "1", *SMALL, "-o", tmp_path / "m.safetensors", "--json")  # fmt: skip
+    held_out = range(6, 12)  # --split id holds out the last half of the ids
+    short = sum(1 for i in held_out if i % 3 == 0)
+    note = (f"{short} of the 6 test parts are shorter than the 31 rows a scored step needs (--time-steps 30 + "
+            "--ahead 1), so not scored")  # fmt: skip
+    assert note in json.loads(ok(*args, "--time-steps", "30"))["notes"]  # the last --time-steps counts
+    assert not any("test parts" in n for n in json.loads(ok(*args))["notes"])  # 8 steps: every part scores
+
+
+def test_a_space_in_a_one_column_table_is_a_value_not_a_blank_line(tmp_path):
+    from statecarry.data.reading import read_table
+
+    (tmp_path / "c.csv").write_text("ch\na\n \nb\n\n")
+    assert read_table(tmp_path / "c.csv")["ch"].tolist() == ["a", " ", "b"]  # the last line: layout
+    (tmp_path / "two.csv").write_text("a,b\n1,2\n  \n3,4\n")  # beside other columns: a blank line
+    with pytest.raises(DataError, match="blank line at line 3"):
+        read_table(tmp_path / "two.csv")
+
+
+def test_import_names_a_missing_file_before_asking_for_keras(tmp_path, monkeypatch):
+    from statecarry.core import keras_files
+    from statecarry.errors import InteropError
+
+    def no_keras():
+        raise InteropError("Keras is not installed")
+
+    monkeypatch.setattr(keras_files, "_keras", no_keras)
+    with pytest.raises(InteropError, match="there is no file at"):
+        keras_files.import_keras(tmp_path / "nope.keras", tmp_path / "m.safetensors")
+    (tmp_path / "m.keras").write_text("x")
+    with pytest.raises(InteropError, match="Keras is not installed"):
+        keras_files.import_keras(tmp_path / "m.keras", tmp_path / "m.safetensors")

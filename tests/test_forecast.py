@@ -298,7 +298,7 @@ def test_a_straight_line_trains_the_raw_models_and_names_the_skipped_ones(tmp_pa
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert {m["series"] for m in out["models"] if m["cell"]} == {"raw"}
-    assert "the differences of its training part are constant" in out["skipped"]["differenced models"]
+    assert "the differences of the training part of the series are constant" in out["skipped"]["differenced models"]
     drift = next(m for m in out["models"] if m["model"] == "drift")
     assert drift["one_step_rmse"]["mean"] < 1e-40  # a line: drift is exact
 
@@ -344,7 +344,7 @@ def test_cli_global_compares_several_series(tmp_path):
 
 
 BAD_SERIES = [
-    ("v\n" + "2.5\n" * 80, [], "its training part is constant"),
+    ("v\n" + "2.5\n" * 80, [], "the training part of v in s.csv is constant"),
     ("v\n" + "".join(f"{float(x)!r}\n" for x in wave(80)), ["--period", "40"], "a period of 40 needs more than 81"),
     ("v\n" + "".join(f"{float(x)!r}\n" for x in wave(30)), ["--window", "20"], "the series has 30 values"),
     ("v\n1\n2\n\n4\n5\n", [], "1 missing value(s), the first on line 4"),

@@ -88,7 +88,7 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
         raise UserError("--column needs a SERIES.csv; the shipped series have one column each.")
     data = _load(series, column) if series else series_.default_series()
     held_out = fc.split(len(data.values), setup)  # a too-short series fails before JAX starts
-    fc.model_series(data.values, held_out.start, False)  # so does a constant one
+    fc.model_series(data.values, held_out.start, False, _named(data))  # so does a constant one
     fc.period_of(data.values, held_out.start, setup)  # and a period longer than it allows
     _engine()
     from dataclasses import asdict
@@ -134,6 +134,11 @@ def forecast(series, column, seeds, cells, output, no_figure, global_, json_, qu
         click.echo(f"\n{verdict.claim}\n  {verdict.verdict}: {verdict.measured}")
 
 
+def _named(series) -> str:
+    """A series in a message: its column and file (`y in t.csv`), or a shipped one's name."""
+    return series.name if series.source.startswith(f"{series.name} (") else f"{series.name} in {series.source}"
+
+
 def _load(name: str, column: str | None = None):
     """A shipped series by name, else a table file (CSV, TSV or Parquet, as `train` reads)."""
     from ..experiments import series as series_
@@ -153,7 +158,7 @@ def _global(names: str, seeds: int, setup, json_: bool, no_store: bool = False) 
         raise UserError(f"--global needs at least two series, got {names!r}; e.g. co2,sunspots,elnino.")
     for s in many:  # every series checked before JAX starts
         start = fc.split(len(s.values), setup).start
-        fc.model_series(s.values, start, True)
+        fc.model_series(s.values, start, True, _named(s))
         fc.period_of(s.values, start, setup)
     _engine()
     from dataclasses import asdict

@@ -54,13 +54,16 @@ def table_options(fn):
 
 def _prepare_inputs(o: dict, layout: str = "streams"):
     """(columns, sequences, setup, model, train) from the shared options."""
-    from ..core.spec import Model, Train
+    from ..core.spec import FLOAT32_MAX, Model, Train
     from ..data.sizes import whole_size
     from ..data.tables import load_table
     from ..experiments.owndata import Setup
 
     for flag in ("batch_size", "time_steps", "units", "layers", "epochs"):
         whole_size(o[flag], "--" + flag.replace("_", "-"), UserError)
+    if not o["lr"] <= FLOAT32_MAX:  # too large, inf or NaN: said as train takes it, above 0
+        raise UserError(f"--lr must be a positive number up to {FLOAT32_MAX:.4g} (the engine computes in float32), "
+                        f"got {o['lr']:g}.")  # fmt: skip
     if o["lr"] == 0:
         raise UserError("--lr 0 trains nothing (the weights never move); give a positive learning rate, e.g. 1e-3.")
     if o["lr"] < 0:
@@ -102,6 +105,12 @@ def table_notes(columns, seqs, prep) -> list[str]:
             "; if one names the sequences, say --id NAME" if columns.id is None and len(seqs.x) == 1 else ""))
     if seqs.resorted:
         notes.append(f"rows put in --time {columns.time} order (the file had some in another)")
+    short, parts = prep.short_tests
+    if short and short < parts:  # all of them: prepare refuses the table
+        rows = prep.setup.time_steps + prep.ahead
+        notes.append(f"{short} of the {parts} test parts are shorter than the {rows} rows a scored step needs "
+                     f"(--time-steps {prep.setup.time_steps}{f' + --ahead {prep.ahead}' if prep.ahead else ''}), "
+                     "so not scored")  # fmt: skip
     return [n for n in notes if n]
 
 

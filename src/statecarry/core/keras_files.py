@@ -61,14 +61,15 @@ def export_keras(model_path: str | os.PathLike, out: str | os.PathLike) -> float
 
 def import_keras(keras_path: str | os.PathLike, out: str | os.PathLike, like: str | None = None) -> float:
     """Write the Keras file at `keras_path` as a statecarry model (with `like`'s scaling and
-    column names, if given); returns the checked difference."""
-    keras = _keras()
+    column names, if given); returns the checked difference. The file is checked before
+    Keras is asked for (a wrong path is the first thing to say, installed or not)."""
     keras_path = Path(keras_path).expanduser()
     if not keras_path.is_file():
         raise InteropError(f"there is no file at {keras_path}; check the path.")
     if keras_path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise InteropError(f"{keras_path.name} is not a Keras model file: Keras saves models as .keras (or the "
                            "older .h5); give the file model.save(...) wrote.")  # fmt: skip
+    keras = _keras()
     try:
         with keras_ranks():
             keras_model = keras.saving.load_model(keras_path)

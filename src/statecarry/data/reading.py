@@ -154,8 +154,10 @@ def _wide(line: int, fields: int, header: int) -> str:
 
 
 def blank_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Rows with no cell filled (a blank line of a CSV)."""
-    return frame.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1).to_numpy()
+    """Rows with no cell filled (a blank line of a CSV). Spaces alone fill no cell beside other
+    columns, but in a table of one column they are its value: a space in a text of characters."""
+    one = frame.shape[1] == 1
+    return frame.apply(lambda col: col.isna() | ((col if one else col.astype(str).str.strip()) == "")).all(axis=1).to_numpy()
 
 
 def _drop_blank_lines(frame: pd.DataFrame, source: str, skip: int = 0) -> pd.DataFrame:

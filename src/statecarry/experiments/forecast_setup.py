@@ -132,13 +132,15 @@ def is_constant(values: np.ndarray) -> bool:
     return big == 0 or float(np.ptp(values / big)) <= RELATIVE_SPREAD
 
 
-def model_series(levels: np.ndarray, start: int, differenced: bool) -> Prepared:
+def model_series(levels: np.ndarray, start: int, differenced: bool, name: str = "the series") -> Prepared:
+    """The series as the models see it; `name` says which one in a message (`y in t.csv`)."""
     u = difference(levels) if differenced else np.asarray(levels[1:], np.float64)
     train = u[: start - 1]
     if is_constant(train):
-        what = "the differences of its training part are" if differenced else "its training part is"
+        what = "the differences of the training part" if differenced else "the training part"
         raise DataError(
-            f"{what} constant, so there is nothing to learn; give a series that varies."
+            f"{what} of {name} {'are' if differenced else 'is'} constant, so there is nothing to learn; "
+            "give a series that varies."
         )
     scaling = baselines.Scaling.fit(train)
     return Prepared(np.asarray(levels, np.float64), u, differenced, scaling.mean, scaling.std, start)

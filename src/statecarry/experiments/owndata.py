@@ -79,6 +79,7 @@ class Prepared:
     train_sequences: int = 1  # how many sequences the training part has (one: cut into streams)
     day_first: bool = False  # its dates were read day first: so are predict's and evaluate's
     label_names: list[str] | None = None  # text labels, in class-index order (predict writes them)
+    short_tests: tuple[int, int] = (0, 0)  # test parts too short to score a step, of all the test parts
 
     def meta(self) -> dict:
         """What a saved model carries so that `predict` needs only the model and a table."""
@@ -173,7 +174,9 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     prep.train = lay_out(list(xs), list(ys), list(ws), setup, train=True)
     prep.train_sequences, prep.day_first = len(xs), seqs.day_first
     parts = [(seqs.x[k][c:], seqs.y[k][c:], seqs.times[k][c:]) for k, c in test_at]
-    parts = [p for p in parts if len(p[0]) >= setup.time_steps + ahead]
+    long_enough = [p for p in parts if len(p[0]) >= setup.time_steps + ahead]
+    prep.short_tests = (len(parts) - len(long_enough), len(parts))  # (too short to score, all)
+    parts = long_enough
     if parts:
         xs, ys, ws = zip(*(encode(x, y, prep, warmup=setup.time_steps - 1) for x, y, _ in parts))
         prep.test = lay_out(list(xs), list(ys), list(ws), setup, train=False)
