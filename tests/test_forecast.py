@@ -495,3 +495,20 @@ def test_a_ratio_past_1e5_prints_in_3_significant_digits():
 
     assert ratio_text(stats.Summary(1.234, 1.1, 1.4, 4)) == "ratio 1.23 [1.10, 1.40]"
     assert ratio_text(stats.Summary(8.5e170, 2e-6, 1.5e171, 4)) == "ratio 8.5e+170 [2e-06, 1.5e+171]"
+
+
+def test_a_baseline_exact_up_to_rounding_is_exact():
+    """AR on a pure sine: MASE 3.7e-14, and the ratio against it printed 1.9e+12 [0, 7.47e+12],
+    'unclear'. A baseline within rounding of exact cannot be beaten: ratio inf, 'worse'."""
+    from statecarry.experiments import rolling
+    from statecarry.experiments.forecast import ModelResult
+    from statecarry.experiments.forecast_verdicts import ratio_text
+
+    truth = np.sin(np.arange(40) / 5.0)
+    base = ModelResult("AR", "levels", (truth + 1e-15)[None, :, None], truth[:, None])
+    model = ModelResult("LSTM", "raw", (truth + np.array([[0.1], [0.2]]))[:, :, None], truth[:, None], "lstm")
+    r = rolling.paired(model, base, 1, scale=0.2)
+    assert (r.mean, r.low, r.high) == (np.inf, np.inf, np.inf)
+    assert rolling.ratio_word(r) == "worse" and ratio_text(r) == "ratio inf (the baseline is exact)"
+    same = rolling.paired(base, base, 1, scale=0.2)
+    assert (same.mean, same.low, same.high) == (1.0, 1.0, 1.0)

@@ -59,6 +59,8 @@ def ratio_verdict(
 def ratio_text(r: stats.Summary) -> str:
     """"ratio 1.23 [1.10, 1.40]"; past 1e5 (a baseline that is all but exact) in 3 significant
     digits, not hundreds."""
+    if r.mean == math.inf:  # rolling.paired: the baseline is exact and the model is not
+        return "ratio inf (the baseline is exact)"
     spec = ".2f" if all(not math.isfinite(v) or abs(v) < 1e5 for v in (r.mean, r.low, r.high)) else ".3g"
     return f"ratio {r.mean:{spec}} {r.bracket(spec)}"
 
