@@ -208,6 +208,10 @@ def test_labels_get_their_head_and_the_accuracy_predict_gives(data, tmp_path, ta
     frame, pred = pd.read_csv(data / table), pd.read_csv(tmp_path / "p.csv")
     if table == "nominal.csv":  # whole-number labels come back as the table wrote them (2, not 2.0)
         assert pred[f"{target}_prediction"].dtype.kind == "i" and frame[target].dtype.kind == "i"
+    if head == "sigmoid":  # as a softmax's: the label, and label 1's probability beside it
+        assert list(pred.columns) == ["group", f"{target}_p_1", f"{target}_prediction"], list(pred.columns)
+        np.testing.assert_array_equal(pred[f"{target}_prediction"], (pred[f"{target}_p_1"] > 0.5).astype(int))
+        assert pred[f"{target}_p_1"].min() > 0 and pred[f"{target}_p_1"].max() < 1
     groups = sorted(frame.group.unique())
     test_groups = groups[len(groups) - round(len(groups) * 0.2) :]
     correct = []
@@ -653,9 +657,9 @@ def test_evaluate_counts_labels_a_0_1_model_never_predicts_as_wrong_and_short_se
                                "or 1), counted as wrong."]  # fmt: skip
     ok("predict", model, tmp_path / "t.csv", "-o", tmp_path / "p.csv")  # the oracle: predict's numbers
     scored = pd.read_csv(tmp_path / "p.csv").assign(lab=frame.lab).groupby("id").apply(lambda g: g.iloc[3:])
-    zero_right = ((scored.lab_prediction <= 0.5) & (scored.lab == 0)).mean()  # a 2 is never right
+    zero_right = ((scored.lab_p_1 <= 0.5) & (scored.lab == 0)).mean()  # a 2 is never right
     assert odd["metrics"]["lab"]["acc"] == pytest.approx(zero_right, abs=1e-6)
-    assert base["metrics"]["lab"]["acc"] == pytest.approx(((scored.lab_prediction > 0.5) == scored.lab).mean(), abs=1e-6)
+    assert base["metrics"]["lab"]["acc"] == pytest.approx(((scored.lab_p_1 > 0.5) == scored.lab).mean(), abs=1e-6)
     assert ok("evaluate", model, tmp_path / "two.csv", "-q").output == "lab: acc " + f"{odd['metrics']['lab']['acc']:.4g}\n"
     frame.assign(lab=np.where(frame.lab, "pos", "neg")).to_csv(tmp_path / "text.csv", index=False)
     wrong = invoke("evaluate", model, tmp_path / "text.csv")  # no label it knows: the wrong table, not acc 0

@@ -44,10 +44,15 @@ def predicted(target: str, meta: dict) -> str:
 
 
 def output_names(meta: dict) -> list[str]:
+    """The columns of the model's outputs: a linear head's values are the predictions; a
+    classifier's are probabilities, `<stem>_p_<label>` (a sigmoid's of label 1), beside which
+    `predict_to_file` writes the predicted label as `<target>_prediction`."""
     targets = meta["columns"]["targets"]
     if meta["head"] == "softmax":
         stem = predicted(targets[0], meta).removesuffix("_prediction")
         return [f"{stem}_p_{label if isinstance(label, str) else format(label, '.15g')}" for label in meta["labels"]]
+    if meta["head"] == "sigmoid":
+        return [predicted(t, meta).removesuffix("_prediction") + "_p_1" for t in targets]
     return [predicted(t, meta) for t in targets]
 
 
@@ -70,6 +75,9 @@ def predict_to_file(model: Model, params: dict, meta: dict, seqs, columns: table
         if labels.dtype.kind == "f" and np.all((labels == np.round(labels)) & (np.abs(labels) < 2**53)):
             labels = labels.astype(np.int64)  # whole-number labels written as the table had them: 3, not 3.0
         table[predicted(meta["columns"]["targets"][0], meta)] = labels[np.argmax(values, axis=1)]
+    if meta["head"] == "sigmoid":  # the label too, as a softmax's: 1 where its probability passes 0.5
+        for k, target in enumerate(meta["columns"]["targets"]):
+            table[predicted(target, meta)] = (values[:, k] > 0.5).astype(np.int64)
     tables.write_table(table, output)
     return len(values), after
 
