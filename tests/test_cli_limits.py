@@ -67,7 +67,7 @@ def test_a_sweep_slower_than_the_threshold_stops_after_its_first_point(monkeypat
     # --resume: the stored first point has no timings, so the estimate waits for one that trains
     resumed = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02,0.03", "--seeds", "2", *SMALL, "--resume")
     assert "so the other 1 points would take" in error_line(resumed)
-    trained = [r.config["learning_rate"] for r in stored_runs() if r.kind == "run"]
+    trained = [r.config["learning_rate"] for r in stored_runs() if r.kind == "run" and "copied_from" not in (r.result or {})]
     assert sorted(trained) == [0.01, 0.02]
 
     again = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02,0.03", "--seeds", "2", *SMALL,
@@ -75,8 +75,13 @@ def test_a_sweep_slower_than_the_threshold_stops_after_its_first_point(monkeypat
     assert again.exit_code == 0, again.output
     points = json.loads(again.stdout)["points"]
     assert [p["values"]["learning_rate"] for p in points] == [0.01, 0.02, 0.03]
-    done = [r for r in stored_runs() if r.kind == "run" and r.status == "done"]
+    done = [r for r in stored_runs() if r.kind == "run" and r.status == "done" and "copied_from" not in (r.result or {})]
     assert sorted(r.config["learning_rate"] for r in done) == [0.01, 0.02, 0.03]  # each trained once
+    # and the sweep that finished holds all three points, two of them copies of stored ones
+    (last,) = [r for r in stored_runs() if r.kind == "sweep" and r.status == "done"]
+    kids = [r for r in stored_runs() if r.parent == last.id]
+    assert sorted(r.config["learning_rate"] for r in kids) == [0.01, 0.02, 0.03]
+    assert sorted("copied_from" in (r.result or {}) for r in kids) == [False, True, True]
 
 
 def test_a_sweep_under_the_threshold_says_its_size_and_estimate_and_runs():

@@ -28,6 +28,18 @@ def test_resume_reuses_the_stored_runs_and_gives_the_same_verdicts(monkeypatch):
         return [(c["id"], c["verdict"], c["measured"]) for c in json.loads(out)["claims"]]
 
     assert claims(again.stdout) == claims(first.stdout)
+    # the resumed run holds a copy of every unit it answered from the store: its children are
+    # the first run's, so deleting the first run (and its children) loses nothing of it
+    first_id, again_id = json.loads(first.stdout)["run_id"], json.loads(again.stdout)["run_id"]
+    with store.open_store() as db:
+        before = {(c.kind, c.config_hash, tuple(c.seeds)): db.get_run(c.id) for c in db.children(first_id)}
+        db.delete_run(first_id)
+        after = db.children(again_id)
+        copies = {(c.kind, c.config_hash, tuple(c.seeds)): db.get_run(c.id) for c in after}
+    assert copies.keys() == before.keys() and len(after) == len(before)
+    for key, copy in copies.items():
+        assert copy.result["copied_from"] == before[key].id and copy.status == "done"
+        assert copy.metrics == before[key].metrics and copy.epochs == before[key].epochs > 0
 
 
 def test_reproduce_writes_a_report_by_default(tmp_path):

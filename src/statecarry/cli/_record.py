@@ -21,8 +21,10 @@ def stored_recorder(rec, resume: bool = False):
             if found is not None:
                 record.reused.append(found)
                 stored = rec.store.get_run(found)
+                rec.copy_child(found)
                 metrics = {m: np.asarray(v, np.float32) for m, v in stored.metrics.items()}
-                return Measured(metrics, dict(stored.result or {}), dict(stored.timings or {}), True)
+                result = {k: v for k, v in (stored.result or {}).items() if k != "copied_from"}
+                return Measured(metrics, result, dict(stored.timings or {}), True)
         with rec.child(kind, config, seeds) as child:
 
             def on_epoch(epoch: int, metrics: dict) -> None:
@@ -51,6 +53,7 @@ def stored_tasks(rec, resume: bool = False):
         if found is None:
             return None
         stored = rec.store.get_run(found)
+        rec.copy_child(found)
         metrics = {m: np.asarray(v, np.float32) for m, v in stored.metrics.items()}
         return Chunk(metrics, dict(stored.timings or {}))
 

@@ -38,6 +38,20 @@ class Recorder:
         enabled = self.store is not None
         return recording(kind, config, seeds, enabled=enabled, parent=self.run_id, store=self.store)
 
+    def copy_child(self, run_id: int) -> None:
+        """The finished run `run_id` (a `--resume` answer) copied in as a child of this one, its
+        result saying `copied_from`: this run then holds every unit it reports, so its export
+        and report are whole, and deleting the run it came from loses nothing here."""
+        if self.store is None:
+            return
+        run = self.store.get_run(run_id)
+        if run.parent == self.run_id:  # a unit this run made itself, asked for again
+            return
+        with self.child(run.kind, run.config, run.seeds) as child:
+            for epoch in range(run.epochs):
+                child.epoch(epoch, {name: values[epoch] for name, values in run.metrics.items()})
+            child.finish(result=dict(run.result or {}) | {"copied_from": run.id}, timings=run.timings)
+
 
 @contextmanager
 def recording(
