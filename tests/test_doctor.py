@@ -57,6 +57,8 @@ def test_no_reset_policy():
     assert finding("no-reset", reset=None).severity == "warning"
     assert finding("no-reset", reset="never").severity == "warning"
     assert codes(reset=64) == []  # every 64 batches is a policy
+    # --reset epoch without --n-train: it resets (told to "reset at every epoch" it already did)
+    assert codes(reset="epoch", n_train=None) == codes(reset="epoch", n_train=None, batches_per_sequence=3) == []
     assert finding("reset-every-batch", reset="batch").severity == "info"
 
 
@@ -66,7 +68,7 @@ def test_no_reset_policy():
         (1, "epoch", "state-leaks"),  # independent samples, state carried between them
         (1, "batch", "reset-every-batch"),  # stateless in effect: says so, nothing leaks
         (8, "epoch", "state-leaks"),  # sequences of 8 batches, reset only per epoch
-        (8, 3, "state-leaks"),  # resets that do not fall on sequence starts
+        (8, 3, ["state-leaks", "reset-inside-sequence"]),  # off the starts, and cutting inside them
         (8, 8, None),
         (8, 4, "reset-inside-sequence"),  # falls on starts, but also cuts every sequence
         (256, "epoch", None),  # one stream per row through the whole epoch
@@ -74,7 +76,7 @@ def test_no_reset_policy():
 )
 def test_state_leaking_between_independent_sequences(sequence, reset, expected):
     found = codes(batches_per_sequence=sequence, reset=reset)
-    assert found == ([expected] if expected else [])
+    assert found == (expected if isinstance(expected, list) else [expected] if expected else [])
     if expected == "state-leaks":
         assert finding(expected, batches_per_sequence=sequence, reset=reset).severity == "error"
 
@@ -99,7 +101,9 @@ def test_label_in_an_earlier_batch_while_the_gradient_stops_at_the_boundary():
     f = finding("gradient-stops", label_lag=4)  # prev-batch with batch 4: one batch back
     assert f.severity == "error" and "--horizon 2" in f.fix and "rtrl" in f.fix
     assert "--horizon 3" in finding("gradient-stops", label_lag=8).fix
-    assert "reset every 1" in finding("gradient-stops", label_lag=4, reset=1).message
+    reset = finding("gradient-stops", label_lag=4, reset=1)
+    assert "reset every 1" in reset.message  # no horizon outlives a reset: that fix comes first
+    assert reset.fix.startswith("first stop resetting every 1 batch(es) (a label needs the state of 1 batch(es) back")
     assert codes(label_lag=0) == []
 
 
@@ -108,6 +112,11 @@ def test_label_in_another_row_or_without_any_state():
     assert f.severity == "error" and "batch_size=1" in f.fix
     assert finding("label-needs-state", label_lag=4, stateful=False).severity == "error"
     assert codes(label_lag=1, batch_size=1) == ["gradient-stops"]  # same row, one batch back
+    # the batch size suggested divides n_train too, or it would lead into batch-size-divides
+    assert "batch_size=5 puts it 1 batch(es) back" in finding("label-other-row", label_lag=5, n_train=None).fix
+    assert "batch_size=1 puts it 5" in finding("label-other-row", label_lag=5, n_train=1024).fix
+    assert "batch_size=5 puts it 1" in finding("label-other-row", label_lag=5, n_train=1000).fix
+    assert "batch-size-divides" not in codes(label_lag=5, n_train=1000, batch_size=5)
 
 
 def test_bad_setups_are_one_sentence_errors():

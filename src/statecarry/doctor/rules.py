@@ -89,8 +89,10 @@ def _reset(s: Setup) -> list[Finding]:
         return []
     n_batches = s.n_batches
     interval = reset_interval(s.reset, n_batches)
+    # --reset epoch without --n-train: it resets, but how many batches apart is not known
+    epochs_unknown = s.reset == "epoch" and n_batches is None
     out = []
-    if interval is None:
+    if interval is None and not epochs_unknown:
         out.append(
             Finding(
                 "no-reset",
@@ -112,7 +114,7 @@ def _reset(s: Setup) -> list[Finding]:
             )
         )
     seq = s.batches_per_sequence
-    if seq is not None and (n_batches is None or seq < n_batches):
+    if seq is not None and not epochs_unknown and (n_batches is None or seq < n_batches):
         if seq == 1 and interval != 1:
             out.append(
                 Finding(
@@ -137,7 +139,7 @@ def _reset(s: Setup) -> list[Finding]:
                     "each row where its sequence starts.",
                 )
             )
-        elif interval is not None and interval < seq:
+        if seq > 1 and interval is not None and interval < seq:  # a leak too, where seq % interval
             out.append(
                 Finding(
                     "reset-inside-sequence",
@@ -197,22 +199,26 @@ def _label_lag(s: Setup) -> list[Finding]:
             )
         ]
     if lag % b:
+        # a batch size that divides the lag, and n_train too where given (else batch-size-divides)
+        d = _divisor_near(math.gcd(lag, s.n_train) if s.n_train else lag, b)
         return [
             Finding(
                 "label-other-row",
                 "error",
                 f"each label depends on the sample {lag} earlier, which sits in row (n - {lag}) % {b}, a "
                 "different row: state flows only along a row, so nothing can carry it there.",
-                f"use a batch_size that divides {lag} (batch_size={_divisor_near(lag, b)} puts it "
-                f"{lag // _divisor_near(lag, b)} batch(es) back in the same row), or longer windows.",
+                f"use a batch_size that divides {lag}{f' and n_train {s.n_train}' if s.n_train else ''} "
+                f"(batch_size={d} puts it {lag // d} batch(es) back in the same row), or longer windows.",
             )
         ]
     k = lag // b
     horizon = k + 1
     interval = reset_interval(s.reset, s.n_batches)
-    reset_note = ""
+    reset_note = fix_first = ""
     if interval is not None and interval <= k:
         reset_note = f" Worse, the state is reset every {interval} batch(es), before it gets there."
+        fix_first = (f"first stop resetting every {interval} batch(es) (a label needs the state of {k} batch(es) "
+                     "back: reset at epoch starts only); then ")
     return [
         Finding(
             "gradient-stops",
@@ -221,7 +227,7 @@ def _label_lag(s: Setup) -> list[Finding]:
             "gradient at every batch boundary, so nothing teaches the layer to keep that information: "
             f"expect about chance accuracy (the blog's prev-batch: {BLOG_PREV_BATCH_ACC} after 5 "
             "epochs)." + reset_note,
-            f"train with a gradient that crosses {k} boundar{'y' if k == 1 else 'ies'}: statecarry run "
+            f"{fix_first}train with a gradient that crosses {k} boundar{'y' if k == 1 else 'ies'}: statecarry run "
             f"--mode stateful --horizon {horizon} (or --mode rtrl, exact through all history); with "
             "random inputs add --marker so the model can find where each sample starts.",
         )
