@@ -171,3 +171,14 @@ def test_a_distance_past_the_test_set_is_refused_since_no_test_label_would_be_de
     config = Config(task=task, distance=63)
     _, test = make_samples(config, 0)
     assert test.known.any()  # the largest distance allowed still determines some test labels
+    # the CLI refuses distance 1 on one test batch too ("— (no finite seed)" was its whole table)
+    from click.testing import CliRunner
+
+    from statecarry.cli import cli
+
+    one = CliRunner().invoke(cli, ["run", task, "--n-test", "4", "--seeds", "2", "--no-store"])
+    assert one.exit_code == 2 and one.output == ("Error: --distance 1 reaches past the test set's 1 batch, so no "
+                                                 "test label is determined by the inputs (nothing could be solved); "
+                                                 "give --n-test at least 8.\n")  # fmt: skip
+    _, one_batch = make_samples(Config(task=task, n_train=4, n_test=4), 0)
+    assert not one_batch.known.any()  # what the refusal says: nothing to score

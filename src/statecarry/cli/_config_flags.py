@@ -54,8 +54,12 @@ def default_note(flag: str, default: object) -> str:
 
 
 def make_config(task: str, options: dict[str, Any]) -> Config:
+    from ..experiments.tasks import test_labels_determined
+
     given = {k: v for k, v in options.items() if v is not None}
-    return Config(task=task, **TASK_DEFAULTS.get(task, {}) | {k: v for k, v in given.items() if k != "task"})
+    config = Config(task=task, **TASK_DEFAULTS.get(task, {}) | {k: v for k, v in given.items() if k != "task"})
+    test_labels_determined(config)  # the library lets distance 1 pass on one test batch (its tests' configs)
+    return config
 
 
 def as_flags(message: str) -> str:

@@ -146,6 +146,20 @@ TASKS: dict[str, Callable[[int, Config, np.random.Generator], SampleSet]] = {
 BALANCED = ("first-step", "prev-batch", "prev-sample", "variable-length")
 
 
+def test_labels_determined(config: Config) -> None:
+    """prev-batch and copy: a test label is set by the inputs `distance` batches earlier, so
+    the test set needs more batches than that, or nothing in it can be scored as solved."""
+    test_batches = config.n_test // config.batch_size
+    if config.task in ("prev-batch", "copy") and config.distance >= test_batches:
+        raise ConfigError(
+            f"distance {config.distance} reaches past the test set's {test_batches} batch"
+            f"{'es' if test_batches != 1 else ''}, so no test label is determined by the inputs (nothing "
+            "could be solved); "
+            + (f"use --distance up to {test_batches - 1}, or more --n-test." if test_batches > 1
+               else f"give --n-test at least {(config.distance + 1) * config.batch_size}.")
+        )
+
+
 def check_task(config: Config) -> None:
     """Task-specific rules, raised as one sentence with a way out."""
     if config.task not in TASKS:
@@ -162,16 +176,10 @@ def check_task(config: Config) -> None:
             f"copy shows its {config.pattern}-bit pattern inside one sample of {config.time_steps} "
             f"steps; use --pattern from 1 to {config.time_steps}, or more --time-steps."
         )
-    test_batches = config.n_test // config.batch_size
-    # (distance 1, the default, stays allowed on a one-batch test set: the gradient tests' tiny
-    # configs want no test labels, and the table then says "no finite seed")
-    if config.task in ("prev-batch", "copy") and 1 < config.distance >= test_batches:
-        raise ConfigError(
-            f"distance {config.distance} reaches past the test set's {test_batches} batches, so no "
-            f"test label is determined by the inputs (nothing could be solved); "
-            + (f"use --distance up to {test_batches - 1}, or more --n-test." if test_batches > 1
-               else f"give --n-test at least {(config.distance + 1) * config.batch_size}.")
-        )
+    # (distance 1, the default, stays allowed here on a one-batch test set: the gradient tests'
+    # tiny configs want no test labels; the CLI refuses it too, `test_labels_determined`)
+    if config.distance > 1:
+        test_labels_determined(config)
     if config.task != "copy" and config.pattern != 1:
         raise ConfigError(
             f"pattern {config.pattern} is the copy task's (bits recalled per sample); "
