@@ -115,7 +115,21 @@ BAD_RUNS = [
     (["run", "first-step", "--mode", "bogus"], "bogus"),
     (["reproduce", "--seeds", "0"], "--seeds"),
     (["reproduce", "--claims", "99"], "99"),
+    (["run", "first-step", "--mode", "stateless", "--carry", "c"], "so --carry c changes nothing; drop it"),
+    (["sweep", "first-step", "--mode", "stateless", "--reset", "never", "--carry", "c", "--grid", "units=2,3"],
+     "so --reset never and --carry c change nothing; drop them, or use --mode stateful."),
+    (["run", "prev-batch", "--n-test", "4"], "--distance 1 reaches past the test set's 1 batch"),
 ]
+
+
+def test_lr_0_trains_nothing_and_says_so():
+    """Allowed (an untrained model's score is a baseline) but said: more often a typo."""
+    args = ["--n-train", "64", "--n-test", "32", "--epochs", "1", "--seeds", "2", "--no-store", "--json"]
+    for command in (["run", "first-step", "--lr", "0"], ["sweep", "first-step", "--grid", "lr=0,0.01"]):
+        result = CliRunner().invoke(cli, command + args)
+        assert result.exit_code == 0 and result.stderr.startswith("Warning: --lr 0 trains nothing"), result.output
+    result = CliRunner().invoke(cli, ["run", "first-step", "--lr", "0.01"] + args)
+    assert result.exit_code == 0 and "Warning" not in result.stderr
 
 
 @pytest.mark.parametrize("args,named", BAD_RUNS, ids=[" ".join(a) for a, _ in BAD_RUNS])

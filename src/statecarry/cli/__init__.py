@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import StatecarryError
-from ._config_flags import as_flags, config_options, make_config
+from ._config_flags import as_flags, config_options, make_config, warn_untrained
 from ._store import store_option
 
 
@@ -190,6 +190,7 @@ def run(
     if not 0 <= first_seed <= SEED_LIMIT - seeds:
         raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)
+    warn_untrained([config])
     from ..experiments.blog import check_memory, step_sizes
 
     check_memory(config, seeds)  # refuse what cannot fit before anything is stored

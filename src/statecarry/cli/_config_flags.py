@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..core.spec import MODES
+from ..errors import ConfigError
 from ..experiments.config import TASK_DEFAULTS, Config
 
 # flag name -> Config field; defaults live in Config only (None = "not given").
@@ -59,7 +60,20 @@ def make_config(task: str, options: dict[str, Any]) -> Config:
     given = {k: v for k, v in options.items() if v is not None}
     config = Config(task=task, **TASK_DEFAULTS.get(task, {}) | {k: v for k, v in given.items() if k != "task"})
     test_labels_determined(config)  # the library lets distance 1 pass on one test batch (its tests' configs)
+    moot = [f"--{name} {given[name]}" for name in ("reset", "carry") if name in given]
+    if config.mode == "stateless" and moot:  # as --horizon is refused there: a flag that does nothing
+        raise ConfigError(f"--mode stateless zeroes the state before every batch, so {' and '.join(moot)} "
+                          f"{'changes' if len(moot) == 1 else 'change'} nothing; drop {'it' if len(moot) == 1 else 'them'}, "
+                          "or use --mode stateful.")  # fmt: skip
     return config
+
+
+def warn_untrained(configs: list[Config]) -> None:
+    """A learning rate of 0 trains nothing: allowed (an untrained model's score is a baseline),
+    but said, since it is more often a typo than a control."""
+    if any(c.learning_rate == 0 for c in configs):
+        click.echo("Warning: --lr 0 trains nothing (the weights never move): those numbers are the "
+                   "untrained model's.", err=True)  # fmt: skip
 
 
 def as_flags(message: str) -> str:

@@ -6,7 +6,7 @@ import click
 
 from ..errors import ConfigError
 from . import UserError, _engine, _progress, cli, seed_count, strict_json, table
-from ._config_flags import CONFIG_FLAGS, config_options, make_config
+from ._config_flags import CONFIG_FLAGS, config_options, make_config, warn_untrained
 from ._record import executor_options, prefetched_runner
 from ._store import store_option, stored_runner
 
@@ -40,6 +40,7 @@ def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_
         raise UserError(why)  # before building a million configs
     todo = sweeps.points(base, parsed)  # a bad value fails here, before anything is recorded
     runnable = sum(p.config is not None for p in todo)
+    warn_untrained([p.config for p in todo if p.config is not None])
     if not (quiet or json_):
         click.echo(f"sweep: {runnable} point(s) × {seeds} seed(s) = {runnable * seeds:,} seed runs"
                    f"{f' ({len(todo) - runnable} skipped)' if runnable < len(todo) else ''}", err=True)  # fmt: skip
