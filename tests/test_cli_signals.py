@@ -64,6 +64,9 @@ def test_a_signal_leaves_the_run_interrupted_with_its_finished_epochs(sig, code,
         (listed,) = s.list_runs()
         run = s.get_run(listed.id)
     assert run.status == "interrupted" and run.finished is not None and run.error is None
+    # said in words, not click's bare "Aborted!"
+    said = f"Interrupted: run {run.id} is stored as interrupted with what it finished (statecarry runs show {run.id})."
+    assert said in stderr and "Aborted!" not in stderr, stderr[-2000:]
     assert seen <= run.epochs < EPOCHS
     for metric in ("train_loss", "test_acc"):  # every finished epoch kept, for both seeds
         values = run.metrics[metric]

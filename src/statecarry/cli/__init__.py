@@ -102,6 +102,9 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (`main`): say what is kept, not click's "Aborted!"
+            click.echo(f"\n{_interrupted(ctx.invoked_subcommand)}", err=True)
+            raise SystemExit(130) from None  # `main` makes it 128 + the signal received
         except StatecarryError as e:  # the API's names as the CLI spells them
             raise UserError(as_flags(str(e))) from None
         except OSError as e:
@@ -116,6 +119,20 @@ class Group(click.Group):
             if e.filename is None:
                 raise
             raise UserError(f"cannot write {e.filename}: {e.strerror}; choose another path.") from None
+
+
+def _interrupted(command: str | None) -> str:
+    """What an interrupt left: the stored run (its context marked it "interrupted" on the way
+    up), and for the commands that have it, that --resume picks up from there."""
+    import sys
+
+    recording = sys.modules.get("statecarry.store.recording")  # imported only if a run was stored
+    started = recording.STARTED if recording else []
+    if not started:
+        return "Interrupted; nothing was stored."
+    resume = "; run the same command with --resume to reuse what finished" if command in ("sweep", "reproduce", "varlen") else ""
+    return (f"Interrupted: run {started[-1]} is stored as interrupted with what it finished "
+            f"(statecarry runs show {started[-1]}){resume}.")
 
 
 def drop_stdout() -> None:

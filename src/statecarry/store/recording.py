@@ -13,6 +13,9 @@ from typing import Any
 from .database import Store
 from .opening import open_store
 
+# The top-level runs this process started (ids), for the CLI's word on an interrupt.
+STARTED: list[int] = []
+
 
 class Recorder:
     """What a command holds while it runs: one `epoch(...)` per epoch, then `finish(...)`."""
@@ -71,6 +74,8 @@ def recording(
     store = open_store() if own else store
     try:
         recorder = Recorder(store, store.start_run(kind, config, seeds, parent=parent))
+        if parent is None:
+            STARTED.append(recorder.run_id)
         try:
             yield recorder
         except KeyboardInterrupt:
