@@ -3,6 +3,7 @@ the horizon that covers a packed sequence, `fit` against the plain engine loop, 
 claim's verdict rule."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -247,3 +248,23 @@ def test_a_train_run_keeps_its_mode_label_though_its_config_names_a_layout():
 
     train = {"task": "sales.csv", "layout": "streams", "mode": "stateful", "horizon": 4}
     assert run_label({"config": train}) == "stateful, horizon 4"
+
+
+def test_varlen_json_holds_the_run_id_and_the_solved_column_the_text_shows(tmp_path):
+    from click.testing import CliRunner
+
+    from statecarry import stats
+    from statecarry.cli import cli
+
+    args = ["varlen", "--seeds", "3", "--epochs", "1", "--batch-size", "4", "--time-steps", "6",
+            "--max-length", "8", "--units", "2", "-q"]  # fmt: skip
+    out = json.loads(CliRunner().invoke(cli, args + ["--json"]).stdout)
+    text = CliRunner().invoke(cli, args).stdout
+    assert isinstance(out["run_id"], int)
+    for layout in out["layouts"]:
+        acc = np.array(layout["test_acc_per_seed"])
+        wilson = stats.wilson(int((acc >= stats.SOLVED).sum()), len(acc))
+        assert layout["solved"] == wilson._asdict()
+        row = next(line for line in text.splitlines() if line.startswith(layout["layout"] + " "))
+        assert f" {layout['solved']['mean']:.0%} " in row, row
+    assert json.loads(CliRunner().invoke(cli, args + ["--json", "--no-store"]).stdout)["run_id"] is None

@@ -55,6 +55,7 @@ def varlen(seeds, epochs, quick, batch_size, time_steps, max_length, units, json
             "seeds": seeds,
             "layouts": [r.to_json() for r in results],
             "claim": {"claim": vl.CLAIM, "verdict": verdict, "measured": measured},
+            "run_id": rec.run_id,  # null with --no-store, as run's and sweep's
         }))
         return
     click.echo(

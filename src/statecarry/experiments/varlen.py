@@ -121,6 +121,7 @@ class LayoutResult:
             "steps_per_epoch": self.steps_per_epoch,
             "test_acc": stats.mean_ci(self.final_acc, bounds=stats.ACCURACY)._asdict(),
             "test_acc_per_seed": self.final_acc.tolist(),
+            "solved": stats.solved_fraction(self.final_acc)._asdict(),  # the text table's column
             "test_acc_per_epoch": [stats.mean_ci(a).mean for a in self.test_acc],
             "epochs_to_0.95": self.epochs_to(0.95),
             "epoch_seconds": self.epoch_seconds,
