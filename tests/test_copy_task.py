@@ -85,3 +85,24 @@ def test_bit_accuracy_is_the_fraction_of_bits_right():
     p, y = np.asarray(out).reshape(2, 3), np.asarray(Batch.y).reshape(2, 3)
     want = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p), axis=1).sum()
     assert float(s["loss"]) == pytest.approx(want, rel=1e-5)
+
+
+def test_the_run_table_of_copy_shows_the_determined_accuracy_and_solves_on_it():
+    """The README defines copy's accuracy on the samples whose target is determined; the run
+    table showed only the all-sample accuracy and counted "solved" on it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from statecarry import stats
+    from statecarry.cli import cli
+
+    args = ["run", "copy", "--seeds", "3", "--epochs", "2", "-q", "--no-store"]
+    history = json.loads(CliRunner().invoke(cli, args + ["--json"]).stdout)
+    text = CliRunner().invoke(cli, args).stdout.splitlines()
+    assert "determined acc" in text[1]
+    last = next(line for line in text if line.startswith("1 "))
+    known = np.array(history["epochs"][-1]["test_known_acc"])
+    assert str(stats.mean_ci(known, bounds=stats.ACCURACY)) in last
+    solved = stats.solved_fraction(known)
+    assert last.rstrip().endswith(f"{solved.mean:.0%} {solved.bracket('.0%')}")

@@ -248,7 +248,9 @@ def run(
                 click.echo(blog_line(e, *_line_values({m: history.metrics[m][e] for m in history.metrics}, k)))
     if seeds > 1:
         click.echo(format_summary(history, stats))
-    if config.task in ("prev-batch", "prev-sample"):
+    from ..experiments.tasks import UNDETERMINED_START
+
+    if config.task in UNDETERMINED_START:
         click.echo(
             "note: accuracy counts every sample; 'solved' and 'determined acc' count only the "
             "samples whose label the inputs determine."
@@ -270,7 +272,9 @@ def _line_values(metrics: dict, k: int) -> tuple[float, float, float, float]:
 
 def format_summary(history, stats) -> str:
     """Per-epoch mean ± 95% CI over seeds, and the solved fraction."""
-    known = history.config.task in ("prev-batch", "prev-sample")
+    from ..experiments.tasks import UNDETERMINED_START
+
+    known = history.config.task in UNDETERMINED_START
     solved_metric = "test_known_acc" if known else "test_acc"
     header = ["epoch", "train loss", "train acc", "test loss", "test acc"]
     if known:

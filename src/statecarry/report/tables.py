@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
+from ..experiments.tasks import UNDETERMINED_START
 from .cells import ci_cell, esc, metric_names, metric_values, run_label, status_badge, table
 
 
@@ -38,7 +39,7 @@ def summary_section(runs: Sequence[dict]) -> str:
         c = run["config"]
         acc = metric_values(run, "test_acc")[-1]
         known = metric_values(run, "test_known_acc")[-1]
-        has_known = c.get("task") in ("prev-batch", "prev-sample") and np.isfinite(known).any()
+        has_known = c.get("task") in UNDETERMINED_START and np.isfinite(known).any()
         solved = stats.solved_fraction(known if has_known else acc)
         rows.append(
             [
