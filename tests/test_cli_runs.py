@@ -82,6 +82,9 @@ def test_compare_reports_mean_ci_and_the_config_difference(recorded):
     text = invoke(env, "runs", "compare", *ids).stdout
     mode_row = next(line for line in text.splitlines() if line.startswith("mode"))
     assert mode_row.split() == ["mode", "stateless", "stateful"]
+    # the epochs each stored, under a name of its own (a config's `epochs` row may follow)
+    stored = next(line for line in text.splitlines() if line.startswith("epochs"))
+    assert stored.split() == ["epochs", "stored", *(str(len(outputs[m]["epochs"])) for m in ("stateless", "stateful"))]
 
 
 def test_export_csv_and_json_hold_the_stored_numbers(recorded, tmp_path):

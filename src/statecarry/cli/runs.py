@@ -250,8 +250,10 @@ def comparison_table(comparison: dict) -> tuple[list[str], list[list[str]]]:
     found = comparison["runs"]
     header = ["", *(f"run {r['id']}" for r in found)]
     rows = [[name, *(str(r.get(key, "—")) for r in found)]
-            for name, key in (("kind", "kind"), ("task", "task"), ("status", "status"),
-                              ("seeds", "seeds"), ("epochs", "epochs"))]  # fmt: skip
+            for name, key in (("kind", "kind"), ("task", "task"), ("status", "status"), ("seeds", "seeds"))]
+    # the epochs the run stored (a sweep's are in its runs: "—", as `runs list`), apart from the
+    # config's `epochs` row below, the epochs it was asked for
+    rows.append(["epochs stored", *(str(r["epochs"]) if r.get("epochs") else "—" for r in found)])
     for key in ("test_acc", "test_loss", "test_rmse", "test_mae", "train_rmse"):
         if any(r.get(key) for r in found):  # a metric no run recorded is no row of dashes
             rows.append([key.replace("_", " "), *(_ci(r.get(key)) for r in found)])
