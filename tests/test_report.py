@@ -455,3 +455,15 @@ def test_report_renders_stored_forecast_train_and_compare_runs(tmp_path):
             assert cells[0] == str(run["id"])
             mean = np.mean(run["epochs"][-1][metric])
             assert cells[column].startswith(f"{mean:.3f}"), (kind, cells[column], mean)
+
+
+def test_the_runs_table_names_the_settings_runs_differ_in_that_no_column_shows():
+    """A sweep over units: its runs all read "stateful" in the setup column."""
+    from statecarry.report.tables import summary_section
+
+    runs = [fake_run(i, task="prev-batch", units=u, horizon=h) for i, (u, h) in enumerate([(3, 1), (4, 1), (3, 2)])]
+    cells = [re.findall(r"<td>(.*?)</td>", row)[2] for row in re.findall(r"<tr>(.*?)</tr>", summary_section(runs))[1:]]
+    assert cells == ["stateful, units=3", "stateful, units=4", "stateful, horizon 2, units=3"]
+    same = [fake_run(i, task="prev-batch", units=3) for i in range(2)]
+    assert [re.findall(r"<td>(.*?)</td>", row)[2] for row in re.findall(r"<tr>(.*?)</tr>", summary_section(same))[1:]] \
+        == ["stateful", "stateful"]  # fmt: skip

@@ -33,10 +33,24 @@ def metrics_section(runs: Sequence[dict]) -> str:
     )
 
 
+# Config keys the runs table shows elsewhere: the setup label's (run_label) and its own columns.
+SHOWN = {"mode", "horizon", "marker", "shuffle", "reset", "carry", "task", "batch_size", "epochs"}
+
+
+def _varying(runs: Sequence[dict]) -> list[str]:
+    """Config keys whose values differ between the runs and that no column shows (a sweep's
+    `units`, `learning_rate`): the setup cell names them, or runs that differ read the same."""
+    keys = sorted({k for run in runs for k in run["config"]} - SHOWN)
+    scalar = [k for k in keys if not any(isinstance(run["config"].get(k), (list, dict)) for run in runs)]
+    return [k for k in scalar if len({repr(run["config"].get(k)) for run in runs}) > 1]
+
+
 def summary_section(runs: Sequence[dict]) -> str:
     rows = []
+    varying = _varying(runs)
     for run in runs:
         c = run["config"]
+        setup = ", ".join([run_label(run, with_id=False), *(f"{k}={c.get(k)}" for k in varying)])
         acc = metric_values(run, "test_acc")[-1]
         known = metric_values(run, "test_known_acc")[-1]
         has_known = c.get("task") in UNDETERMINED_START and np.isfinite(known).any()
@@ -45,7 +59,7 @@ def summary_section(runs: Sequence[dict]) -> str:
             [
                 esc(run["id"] if run.get("id") is not None else "—"),
                 esc(c.get("task", "")),
-                esc(run_label(run, with_id=False)),
+                esc(setup),
                 esc(c.get("batch_size", "")),
                 esc(len(run.get("seeds") or [])),
                 esc(len(run["epochs"])),
@@ -74,9 +88,10 @@ def summary_section(runs: Sequence[dict]) -> str:
             "runs",
         )
         + "<p class=note>Accuracy is the mean over seeds at the last epoch with a Student-t 95% "
-        "interval. In prev-batch and prev-sample the first batch's labels are random by "
+        "interval. In prev-batch, prev-sample and copy the first batches' labels are random by "
         "construction; <em>determined acc</em> and <em>solved</em> count only the samples whose "
-        "label the inputs determine.</p></section>"
+        "label the inputs determine. <em>setup</em> also names the settings the runs differ in "
+        "that no column shows (a sweep's units, say).</p></section>"
     )
 
 
