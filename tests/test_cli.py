@@ -119,6 +119,9 @@ BAD_RUNS = [
     (["sweep", "first-step", "--mode", "stateless", "--reset", "never", "--carry", "c", "--grid", "units=2,3"],
      "so --reset never and --carry c change nothing; drop them, or use --mode stateful."),
     (["run", "prev-batch", "--n-test", "4"], "--distance 1 reaches past the test set's 1 batch"),
+    (["reproduce", "--quick", "--seeds", "4"], "--quick means --seeds 8; give --quick or --seeds 4, not both."),
+    (["reproduce", "--no-report", "-o", "r.html"], "--no-report writes no report, so -o r.html would be dropped"),
+    (["reproduce", "--claims", "10"], "Claim 10 has parts: 10a and 10b."),
 ]
 
 

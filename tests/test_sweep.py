@@ -17,6 +17,7 @@ SMALL_FLAGS = ["--n-train", "64", "--n-test", "32", "--time-steps", "3", "--epoc
 
 
 def test_grid_values_take_the_type_of_their_config_field():
+    assert sweep.parse_grid("HORIZON=1,2 Learning-Rate=0.1") == [("horizon", [1, 2]), ("learning_rate", [0.1])]
     grid = sweep.parse_grid("horizon=1,2 lr=1e-3,0.01 marker=0,true mode=stateful,rtrl")
     assert grid == [
         ("horizon", [1, 2]),
@@ -32,7 +33,7 @@ def test_grid_values_take_the_type_of_their_config_field():
         ("horizn=1,2", "Did you mean 'horizon'"),
         ("units=a", "not an integer"),
         ("horizon=1,,2", "empty value"),
-        ("marker=maybe", "true/false"),
+        ("marker=maybe", r"not a yes/no value \(1, on, true, yes or 0, false, no, off\)"),  # 0 and 1 are taken
         ("units", "KEY=V1,V2"),
         ("units=3 units=8", "appears twice"),
         ("units=3,3", "gives '3' twice; give each value once"),  # the same point trained twice

@@ -129,6 +129,8 @@ def test_select_claims_by_id_and_reject_unknown():
     assert [c.id for c in claims.select("5,1")] == ["5", "1"]
     with pytest.raises(ConfigError, match="unknown claim"):
         claims.select("99")
+    with pytest.raises(ConfigError, match=r"unknown claim 10; .* Claim 10 has parts: 10a and 10b\.$"):
+        claims.select("10")
 
 
 @pytest.mark.parametrize(

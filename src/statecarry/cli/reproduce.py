@@ -31,6 +31,13 @@ def reproduce(seeds, quick, only, resume, report_path, no_report, json_, quiet, 
 
     The claims about stateful LSTMs in the blog and the Q&A.
     """
+    from . import UserError
+
+    if quick and seeds is not None:
+        raise UserError(f"--quick means --seeds {QUICK_SEEDS}; give --quick or --seeds {seeds}, not both.")
+    given = click.get_current_context().get_parameter_source("report_path") == click.core.ParameterSource.COMMANDLINE
+    if no_report and given:
+        raise UserError(f"--no-report writes no report, so -o {report_path} would be dropped; give one of them.")
     seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else 32)
     from .. import store
     from ..experiments import claims

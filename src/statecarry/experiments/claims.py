@@ -227,5 +227,7 @@ def select(ids: str | None) -> tuple[Claim, ...]:
     if unknown or not wanted:
         from ..errors import ConfigError
 
-        raise ConfigError(f"unknown claim {', '.join(unknown) or repr(ids)}; the claims are {', '.join(known)}.")
+        parts = [k for k in known if unknown and k.rstrip("ab") == unknown[0] != k]  # 10: 10a and 10b
+        hint = f" Claim {unknown[0]} has parts: {' and '.join(parts)}." if parts else ""
+        raise ConfigError(f"unknown claim {', '.join(unknown) or repr(ids)}; the claims are {', '.join(known)}.{hint}")
     return tuple(known[i] for i in wanted)

@@ -43,7 +43,8 @@ def _convert(key: str, text: str) -> Any:
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        kind = "true/false" if isinstance(default, bool) else "an integer" if not isinstance(default, float) else "a number"
+        kind = ("a yes/no value (" + ", ".join(sorted(TRUE)) + " or " + ", ".join(sorted(FALSE)) + ")"
+                if isinstance(default, bool) else "an integer" if not isinstance(default, float) else "a number")
         raise ConfigError(f"grid value {text!r} for {key} is not {kind}.") from None
     return text
 
@@ -55,7 +56,7 @@ def parse_grid(text: str) -> list[tuple[str, list[Any]]]:
         key, sep, values = token.partition("=")
         if not sep or not values:
             raise ConfigError(f"grid entry {token!r} is not KEY=V1,V2,…; e.g. --grid \"horizon=1,2 lr=1e-3,1e-2\".")
-        name = ALIASES.get(key, key.replace("-", "_"))
+        name = ALIASES.get(key.lower(), key.lower().replace("-", "_"))  # HORIZON, Learning-Rate: the key meant
         keys = [k for k in field_names() if k != "task"]
         if name not in keys:
             close = difflib.get_close_matches(name, keys + list(ALIASES), n=1)
