@@ -326,12 +326,14 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "".join(f"{i},lo\n" for i in range(30)), ["--target", "b"], "the target has one label only ('lo')"),
     ("t.csv", "a,z,b\n" + "".join(f"{i},{i * 2 if i != 7 else 'oops'},{i % 2}\n" for i in range(30)),
      ["--target", "b"], "column 'z' of t.csv has a value that is not a number on line 9: 'oops'"),
-    ("t.csv", "a,a,b\n1,2,3\n4,5,6\n", ["--target", "b"], "t.csv has two columns named 'a' in its header; give each"),
+    ("t.csv", "a,a,b\n1,2,3\n4,5,6\n", ["--target", "b"], "Error: t.csv has two columns named 'a' in its header; give each"),
+    ("t.csv", "# c\n\na,b\n1,2\n3,4,5\n", ["--target", "b"],  # pandas' own line count, comments and all
+     "Error: t.csv is not a readable csv table (line 5 has 3 fields where the header has 2: a text file"),
     ("t.csv", "hello world\nthis is text\nwith, a comma\n", ["--target", "b"],  # in the file's terms, not pandas'
-     "t.csv is not a readable csv table (line 3 has 2 fields where the header has 1: a text file that is not a table"),
+     "Error: t.csv is not a readable csv table (line 3 has 2 fields where the header has 1: a text file that is not a table"),
     ("t.csv", "# a comment\na,b\n1,2,\n3,4,\n", ["--target", "b"],  # pandas took a as the index: b read a's cells
-     "t.csv is not a readable csv table (line 3 has 3 fields where the header has 2: a text file that is not a table, "
-     "a separator at the end of a line, or a value that holds one (quote it))."),
+     "Error: t.csv is not a readable csv table (line 3 has 3 fields where the header has 2: a text file that is not a table, "
+     "a separator at the end of a line, or a value that holds one (quote it)).\n"),
     ("t.csv", "# made by hand\n\na,b\n1,2\n\n3,4\n", ["--target", "b"], "blank line at line 5"),  # lines as the file's
     ("t.csv", "id,a,b\n" + "".join(f"{i // 20},{i},{i / 3}\n" for i in range(240)),
      ["--id", "id", "--target", "b", "--split", "id", "--test-fraction", "0.01"],

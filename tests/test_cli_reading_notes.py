@@ -148,14 +148,18 @@ def test_train_notes_test_parts_too_short_to_score(tmp_path):
     assert not any("test parts" in n for n in json.loads(ok(*args))["notes"])  # 8 steps: every part scores
 
 
-def test_a_space_in_a_one_column_table_is_a_value_not_a_blank_line(tmp_path):
+def test_a_line_of_spaces_is_blank_and_line_numbers_count_the_lines_above_the_header(tmp_path):
+    """A line of spaces ends a one-column file as layout (a reading of it as a value refused
+    such files); pandas' own line numbers already count the comment lines above the header."""
     from statecarry.data.reading import read_table
 
-    (tmp_path / "c.csv").write_text("ch\na\n \nb\n\n")
-    assert read_table(tmp_path / "c.csv")["ch"].tolist() == ["a", " ", "b"]  # the last line: layout
-    (tmp_path / "two.csv").write_text("a,b\n1,2\n  \n3,4\n")  # beside other columns: a blank line
-    with pytest.raises(DataError, match="blank line at line 3"):
+    (tmp_path / "c.csv").write_text("y\n1\n2\n   \n")
+    assert read_table(tmp_path / "c.csv")["y"].tolist() == ["1", "2"]
+    (tmp_path / "two.csv").write_text("# made by hand\na,b\n1,2\n  \n3,4\n")
+    with pytest.raises(DataError, match="blank line at line 4"):
         read_table(tmp_path / "two.csv")
+    (tmp_path / "bom.csv").write_text("\ufeff# a comment\na,b\n1,2\n", encoding="utf-8")
+    assert list(read_table(tmp_path / "bom.csv").columns) == ["a", "b"]
 
 
 def test_import_names_a_missing_file_before_asking_for_keras(tmp_path, monkeypatch):

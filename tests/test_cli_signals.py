@@ -72,3 +72,29 @@ def test_a_signal_leaves_the_run_interrupted_with_its_finished_epochs(sig, code,
         values = run.metrics[metric]
         assert len(values) == run.epochs
         assert all(len(v) == 2 and not any(math.isnan(x) for x in v) for v in values)
+
+
+def test_the_interrupt_message_says_how_the_last_run_ended():
+    """An interrupt after the run was stored (while a report is written, say) must not call it
+    interrupted; without a stored run it says so; each command forgets the one before's runs."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    from statecarry.cli import _interrupted, cli
+
+    recording = importlib.import_module("statecarry.store.recording")  # the module (store.recording is its function)
+
+    with store.recording("run", {"a": 1}, [0]) as rec:
+        pass
+    assert _interrupted("run") == f"Interrupted after run {rec.run_id} was stored as done (statecarry runs show {rec.run_id})."
+    try:
+        with store.recording("sweep", {"a": 2}, [0]) as rec:
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert _interrupted("sweep") == (f"Interrupted: run {rec.run_id} is stored as interrupted with what it finished "
+                                     f"(statecarry runs show {rec.run_id}); run the same command with --resume to "
+                                     "reuse what finished.")  # fmt: skip
+    assert CliRunner().invoke(cli, ["runs", "list", "--json"]).exit_code == 0  # a new command: forgotten
+    assert recording.STARTED == [] and _interrupted("run") == "Interrupted; nothing was stored."

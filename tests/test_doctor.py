@@ -57,8 +57,12 @@ def test_no_reset_policy():
     assert finding("no-reset", reset=None).severity == "warning"
     assert finding("no-reset", reset="never").severity == "warning"
     assert codes(reset=64) == []  # every 64 batches is a policy
-    # --reset epoch without --n-train: it resets (told to "reset at every epoch" it already did)
-    assert codes(reset="epoch", n_train=None) == codes(reset="epoch", n_train=None, batches_per_sequence=3) == []
+    # --reset epoch without --n-train: it resets (told to "reset at every epoch" it already did),
+    # but sequences shorter than an epoch still flow into each other
+    assert codes(reset="epoch", n_train=None) == []
+    for sequence in (1, 3):
+        leak = finding("state-leaks", reset="epoch", n_train=None, batches_per_sequence=sequence)
+        assert sequence == 1 or "reset only where an epoch starts" in leak.message
     assert finding("reset-every-batch", reset="batch").severity == "info"
 
 
@@ -104,6 +108,8 @@ def test_label_in_an_earlier_batch_while_the_gradient_stops_at_the_boundary():
     reset = finding("gradient-stops", label_lag=4, reset=1)
     assert "reset every 1" in reset.message  # no horizon outlives a reset: that fix comes first
     assert reset.fix.startswith("first stop resetting every 1 batch(es) (a label needs the state of 1 batch(es) back")
+    short = finding("gradient-stops", label_lag=12, batch_size=4, n_train=8)  # an epoch of 2 batches, lag 3
+    assert short.fix.startswith("first make an epoch longer than 3 batch(es) (more samples)")
     assert codes(label_lag=0) == []
 
 

@@ -62,6 +62,16 @@ def test_a_value_invalid_with_everything_is_an_error_not_a_skipped_row(grid):
         sweep.points(Config(task="first-step", **SMALL), sweep.parse_grid(grid))
 
 
+def test_each_point_needs_a_test_set_longer_than_the_distance_not_the_base():
+    """The base config alone once decided it: a grid that gives every point a long enough test
+    set was refused, and a point with a one-batch test set ran ("— (no finite seed)")."""
+    base = Config(task="prev-batch", n_train=1024, batch_size=256, n_test=256)  # one test batch
+    points = sweep.points(base, sweep.parse_grid("n_test=512,1024"))
+    assert [p.config.n_test for p in points] == [512, 1024]
+    with pytest.raises(ConfigError, match="batch_size=256 is invalid: distance 1 reaches past the test set's 1 batch"):
+        sweep.points(base.replace(batch_size=4), sweep.parse_grid("batch_size=4,256"))
+
+
 def test_a_sweep_row_equals_the_same_config_run_directly():
     base = Config(task="first-step", mode="stateful", **SMALL)
     rows = sweep.sweep(base, sweep.parse_grid("units=3,4"), seeds=[0, 1, 2])

@@ -100,6 +100,8 @@ class Group(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is None:  # a command starts: no run of an earlier one (tests, embedding) is its
+            _forget_runs()
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (`main`): say what is kept, not click's "Aborted!"
@@ -121,18 +123,32 @@ class Group(click.Group):
             raise UserError(f"cannot write {e.filename}: {e.strerror}; choose another path.") from None
 
 
-def _interrupted(command: str | None) -> str:
-    """What an interrupt left: the stored run (its context marked it "interrupted" on the way
-    up), and for the commands that have it, that --resume picks up from there."""
+def _recording():
+    """The run store's recording module if a run was recorded in this process, else None (it is
+    imported only then: `--help` stays instant)."""
     import sys
 
-    recording = sys.modules.get("statecarry.store.recording")  # imported only if a run was stored
-    started = recording.STARTED if recording else []
-    if not started:
+    return sys.modules.get("statecarry.store.recording")
+
+
+def _forget_runs() -> None:
+    if (recording := _recording()) is not None:
+        recording.STARTED.clear()
+        recording.ENDED.clear()
+
+
+def _interrupted(command: str | None) -> str:
+    """What an interrupt left: the stored run (its context marked it "interrupted" on the way
+    up, or it had finished), and for the commands that have it, that --resume picks up."""
+    recording = _recording()
+    if recording is None or not recording.STARTED:
         return "Interrupted; nothing was stored."
+    run = recording.STARTED[-1]
+    if recording.ENDED.get(run) == "done":  # interrupted after it was stored: printing, a report
+        return f"Interrupted after run {run} was stored as done (statecarry runs show {run})."
     resume = "; run the same command with --resume to reuse what finished" if command in ("sweep", "reproduce", "varlen") else ""
-    return (f"Interrupted: run {started[-1]} is stored as interrupted with what it finished "
-            f"(statecarry runs show {started[-1]}){resume}.")
+    return (f"Interrupted: run {run} is stored as interrupted with what it finished "
+            f"(statecarry runs show {run}){resume}.")
 
 
 def drop_stdout() -> None:
@@ -207,6 +223,9 @@ def run(
     if not 0 <= first_seed <= SEED_LIMIT - seeds:
         raise UserError(f"--first-seed must be from 0 to {SEED_LIMIT - seeds:,} with --seeds {seeds} (seeds are 32-bit integers), got {first_seed}.")  # fmt: skip
     config = make_config(task, options)
+    from ..experiments.tasks import test_labels_determined
+
+    test_labels_determined(config)  # the library lets distance 1 pass on one test batch (its tests' configs)
     warn_untrained([config])
     from ..experiments.blog import check_memory, step_sizes
 

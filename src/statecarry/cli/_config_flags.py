@@ -55,11 +55,8 @@ def default_note(flag: str, default: object) -> str:
 
 
 def make_config(task: str, options: dict[str, Any]) -> Config:
-    from ..experiments.tasks import test_labels_determined
-
     given = {k: v for k, v in options.items() if v is not None}
     config = Config(task=task, **TASK_DEFAULTS.get(task, {}) | {k: v for k, v in given.items() if k != "task"})
-    test_labels_determined(config)  # the library lets distance 1 pass on one test batch (its tests' configs)
     moot = [f"--{name} {given[name]}" for name in ("reset", "carry") if name in given]
     if config.mode == "stateless" and moot:  # as --horizon is refused there: a flag that does nothing
         raise ConfigError(f"--mode stateless zeroes the state before every batch, so {' and '.join(moot)} "

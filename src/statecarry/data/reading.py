@@ -70,13 +70,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
                     with path.open(encoding="utf-8", newline="") as f:
                         wide = _wide_row(f, skip, sep)
                     raise DataError(f"{path.name} is not a readable {kind} table ({wide}).") from None
+    except DataError:  # ours, said already (a DataError is a ValueError: not wrapped again below)
+        raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty; give a table with a header row and data rows.") from None
     except UnicodeDecodeError:
         raise DataError(f"{path.name} is not text in UTF-8, so not a readable {kind} table (a binary or "
                         "compressed file, or another encoding); save it as a UTF-8 CSV, or as Parquet.") from None
     except pd.errors.ParserError as e:
-        raise DataError(f"{path.name} is not a readable {kind} table ({_parser_error(str(e), skip)}).") from None
+        # pandas counts the lines skiprows skipped in its "line L": already the file's own line
+        raise DataError(f"{path.name} is not a readable {kind} table ({_parser_error(str(e), 0)}).") from None
     except (OSError, ValueError) as e:  # pyarrow's errors are ValueError/OSError subclasses
         raise DataError(f"{path.name} is not a readable {kind} table ({e}).") from None
     if kind != "parquet":
@@ -95,7 +98,7 @@ def _comment_lines(path: Path) -> int:
     `read_csv_lines` skips them (a '#' below the header is data: a character, say)."""
     skip = 0
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:  # a byte-order mark before a '#' is no header
             for line in f:
                 if line.strip() and not line.lstrip().startswith("#"):
                     break
@@ -154,10 +157,8 @@ def _wide(line: int, fields: int, header: int) -> str:
 
 
 def blank_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Rows with no cell filled (a blank line of a CSV). Spaces alone fill no cell beside other
-    columns, but in a table of one column they are its value: a space in a text of characters."""
-    one = frame.shape[1] == 1
-    return frame.apply(lambda col: col.isna() | ((col if one else col.astype(str).str.strip()) == "")).all(axis=1).to_numpy()
+    """Rows with no cell filled (a blank line of a CSV; spaces alone fill no cell)."""
+    return frame.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1).to_numpy()
 
 
 def _drop_blank_lines(frame: pd.DataFrame, source: str, skip: int = 0) -> pd.DataFrame:

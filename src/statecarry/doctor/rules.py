@@ -114,7 +114,7 @@ def _reset(s: Setup) -> list[Finding]:
             )
         )
     seq = s.batches_per_sequence
-    if seq is not None and not epochs_unknown and (n_batches is None or seq < n_batches):
+    if seq is not None and (n_batches is None or seq < n_batches):
         if seq == 1 and interval != 1:
             out.append(
                 Finding(
@@ -132,7 +132,8 @@ def _reset(s: Setup) -> list[Finding]:
                     "state-leaks",
                     "error",
                     f"a sequence spans {seq} batches but the state is "
-                    + ("never reset" if interval is None else f"reset every {interval} batches")
+                    + ("reset only where an epoch starts" if epochs_unknown else "never reset" if interval is None
+                       else f"reset every {interval} batches")
                     + ": the end of one sequence flows into the start of the next, unrelated one.",
                     f"reset every {seq} batches (on_train_batch_begin: reset when batch % {seq} == 0), "
                     "or lay sequences of different lengths out with statecarry's packing, which resets "
@@ -217,8 +218,10 @@ def _label_lag(s: Setup) -> list[Finding]:
     reset_note = fix_first = ""
     if interval is not None and interval <= k:
         reset_note = f" Worse, the state is reset every {interval} batch(es), before it gets there."
-        fix_first = (f"first stop resetting every {interval} batch(es) (a label needs the state of {k} batch(es) "
-                     "back: reset at epoch starts only); then ")
+        fix_first = (f"first make an epoch longer than {k} batch(es) (more samples), since the state is reset at "
+                     "every epoch's start; then " if s.reset == "epoch" else
+                     f"first stop resetting every {interval} batch(es) (a label needs the state of {k} batch(es) "
+                     "back: reset at epoch starts only); then ")  # fmt: skip
     return [
         Finding(
             "gradient-stops",

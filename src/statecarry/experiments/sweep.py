@@ -20,6 +20,7 @@ import numpy as np
 from .. import stats
 from ..errors import ConfigError, TooLargeForMemory
 from .config import Config, field_names
+from .tasks import test_labels_determined
 
 ALIASES = {"lr": "learning_rate", "batch": "batch_size", "steps": "time_steps"}
 # Above these a sweep asks for --yes: points are built before anything runs (a million take
@@ -150,6 +151,7 @@ def points(base: Config, grid: Sequence[tuple[str, list[Any]]]) -> list[Point]:
         values = dict(zip(keys, combo))
         try:
             config = base.replace(**values)
+            test_labels_determined(config)  # a point whose test set has no determined label: skipped
             blog.check_memory(config, 1)  # one seed must fit; more stream through in waves
             out.append(Point(values, config))
         except (ConfigError, TooLargeForMemory) as e:

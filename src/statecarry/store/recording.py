@@ -13,8 +13,10 @@ from typing import Any
 from .database import Store
 from .opening import open_store
 
-# The top-level runs this process started (ids), for the CLI's word on an interrupt.
+# The top-level runs this process started (ids) and how each ended, for the CLI's word on an
+# interrupt (the CLI clears both as each command starts).
 STARTED: list[int] = []
+ENDED: dict[int, str] = {}
 
 
 class Recorder:
@@ -80,14 +82,18 @@ def recording(
             yield recorder
         except KeyboardInterrupt:
             store.finish(recorder.run_id, "interrupted")
+            ENDED[recorder.run_id] = "interrupted"
             raise
         except Exception as e:
             store.finish(recorder.run_id, "failed", error=f"{type(e).__name__}: {e}")
+            ENDED[recorder.run_id] = "failed"
             raise
         except BaseException:  # SystemExit, GeneratorExit: the process is going away
             store.finish(recorder.run_id, "interrupted")
+            ENDED[recorder.run_id] = "interrupted"
             raise
         recorder.finish()
+        ENDED[recorder.run_id] = "done"
     finally:
         if own:
             store.close()
