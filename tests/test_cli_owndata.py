@@ -326,6 +326,8 @@ BAD_TABLES = [
     ("t.csv", "a,b\n" + "".join(f"{i},lo\n" for i in range(30)), ["--target", "b"], "the target has one label only ('lo')"),
     ("t.csv", "a,z,b\n" + "".join(f"{i},{i * 2 if i != 7 else 'oops'},{i % 2}\n" for i in range(30)),
      ["--target", "b"], "column 'z' of t.csv has a value that is not a number on line 9: 'oops'"),
+    ("t.csv", "# a,b\n1,2\n3,4\n", ["--target", "b"],  # np.savetxt's header: a comment line
+     "(as np.savetxt writes it) is skipped as a comment: write it without the '#'."),
     ("t.csv", "a,a,b\n1,2,3\n4,5,6\n", ["--target", "b"], "Error: t.csv has two columns named 'a' in its header; give each"),
     ("t.csv", "# c\n\na,b\n1,2\n3,4,5\n", ["--target", "b"],  # pandas' own line count, comments and all
      "Error: t.csv is not a readable csv table (line 5 has 3 fields where the header has 2: a text file"),
@@ -341,6 +343,8 @@ BAD_TABLES = [
     ("t.csv", "id,a,b\n" + "".join(f"{i // 20},{i},{i / 3}\n" for i in range(240)),
      ["--id", "id", "--target", "b", "--split", "id", "--test-fraction", "0.99"],
      "which rounds to all of them; --test-fraction 0.9167 holds out 11."),
+    ("t.csv", "a,b\n" + "".join(f"{i},{i % 3 if i < 28 else 0.5}\n" for i in range(30)), ["--target", "b", "--head", "softmax"],
+     "the target holds 0.5, which is not a whole number"),  # in the test part alone
     ("t.csv", "a,b\n" + "".join(f"{i},{i / 7}\n" for i in range(30)), ["--target", "b", "--head", "softmax"],
      "a softmax head makes each value of the target a class, but the target holds 0.142857, which is not a whole"),
 ]  # fmt: skip

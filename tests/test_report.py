@@ -467,3 +467,7 @@ def test_the_runs_table_names_the_settings_runs_differ_in_that_no_column_shows()
     same = [fake_run(i, task="prev-batch", units=3) for i in range(2)]
     assert [re.findall(r"<td>(.*?)</td>", row)[2] for row in re.findall(r"<tr>(.*?)</tr>", summary_section(same))[1:]] \
         == ["stateful", "stateful"]  # fmt: skip
+    older = [fake_run(0, task="prev-batch", units=3), fake_run(1, task="prev-batch", units=4)]
+    del older[0]["config"]["units"]  # a key a run from before it was added lacks: no "units=None"
+    assert [re.findall(r"<td>(.*?)</td>", row)[2] for row in re.findall(r"<tr>(.*?)</tr>", summary_section(older))[1:]] \
+        == ["stateful", "stateful, units=4"]  # fmt: skip

@@ -84,7 +84,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path.name} is not a readable {kind} table ({e}).") from None
     if kind != "parquet":
         frame = _drop_blank_lines(frame, path.name, skip)
-    _check_header(frame, path.name)
+    try:
+        _check_header(frame, path.name)
+    except DataError as e:
+        if skip and "looks headerless" in str(e):  # np.savetxt writes its header as "# a,b"
+            raise DataError(f"{str(e)[:-1]}; a header written as a '#' line (as np.savetxt writes it) is "
+                            "skipped as a comment: write it without the '#'.") from None
+        raise
     if frame.empty:
         raise DataError(f"{path.name} has a header ({', '.join(map(str, frame.columns))}) but no "
                         "data rows under it; give at least one row.")  # fmt: skip

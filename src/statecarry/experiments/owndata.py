@@ -128,7 +128,8 @@ def split(seqs: Sequences, setup: Setup) -> tuple[list[int], list[tuple[int, int
                             "Use --split time.")  # fmt: skip
         if setup.test_fraction > 0 and (n_test < 1 or n_test >= n):
             keep = 1 if n_test < 1 else n - 1  # the nearest count that splits
-            fix = f"--test-fraction {keep / n:.4g} holds out {keep}"
+            digits = next(d for d in range(4, 18) if int(round(n * float(f"{keep / n:.{d}g}"))) == keep)
+            fix = f"--test-fraction {keep / n:.{digits}g} holds out {keep}"
             raise DataError(f"--split id holds out --test-fraction {setup.test_fraction:g} of the {n} ids, which "
                             f"rounds to {'none' if n_test < 1 else 'all of them'}; {fix}.")  # fmt: skip
         test_ids = list(range(n - n_test, n))
@@ -160,6 +161,7 @@ def prepare(seqs: Sequences, columns: Columns, setup: Setup) -> Prepared:
     head, labels = choose_head(np.concatenate(train_y), asked)
     if labels is not None:  # a softmax's classes: every label in the table, the test part's too
         labels = np.unique(np.concatenate([np.unique(y) for y in seqs.y])).tolist()
+        choose_head(np.asarray(labels)[:, None], "softmax")  # a fraction the test part alone holds
     ahead = setup.ahead if setup.ahead is not None else int(bool(set(columns.targets) & set(columns.features)))
     x_all = np.concatenate(train_x)
     x_mean, x_std = (np.zeros(1), np.ones(1)) if tokens else _moments(x_all)  # ids stay ids

@@ -50,7 +50,8 @@ def summary_section(runs: Sequence[dict]) -> str:
     varying = _varying(runs)
     for run in runs:
         c = run["config"]
-        setup = ", ".join([run_label(run, with_id=False), *(f"{k}={c.get(k)}" for k in varying)])
+        named = [] if run.get("label") else [f"{k}={c[k]}" for k in varying if c.get(k) is not None]  # a labelled row says it all
+        setup = ", ".join([run_label(run, with_id=False), *named])
         acc = metric_values(run, "test_acc")[-1]
         known = metric_values(run, "test_known_acc")[-1]
         has_known = c.get("task") in UNDETERMINED_START and np.isfinite(known).any()
