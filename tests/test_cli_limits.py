@@ -88,7 +88,11 @@ def test_a_sweep_under_the_threshold_says_its_size_and_estimate_and_runs():
     result = invoke("sweep", "first-step", "--grid", "lr=0.01,0.02", "--seeds", "2", *SMALL)
     assert result.exit_code == 0, result.output
     assert "sweep: 2 point(s) × 2 seed(s) = 4 seed runs" in result.stderr
-    assert re.search(r"1 more point: about \d+ s \(the first took [\d.]+ s\)", result.stderr)
+    assert re.search(r"1 more point: about \d+ s \(the first took [\d.]+ s\)\n", result.stderr)
+    # a grid that changes what a point costs: the estimate says it is rough, and why
+    grows = invoke("sweep", "first-step", "--grid", "time_steps=3,4 lr=0.01,0.02", "--seeds", "2", "--epochs", "1", "--no-store")
+    assert re.search(r"3 more points: about \d+ s \(the first took [\d.]+ s; rough: the grid's time_steps change what "
+                     r"a point costs\)", grows.stderr), grows.stderr  # fmt: skip
 
 
 # -- output paths are checked before any training --------------------------------------------

@@ -55,7 +55,7 @@ def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_
         run = stored_runner(rec, resume=resume, progress=progress)
         jobs = [(p.config, seed_list) for p in todo if p.config is not None]
         run = prefetched_runner(executor, address, jobs, rec, resume, run, progress, task_gpus)
-        on_first = _first_point(yes, quiet or json_, seeds)
+        on_first = _first_point(yes, quiet or json_, seeds, grows=sorted({k for k, _ in parsed} & GROWS))
         result = sweeps.sweep(base, parsed, seed_list, run=run, on_point=on_point, on_first=on_first)
         rec.finish(result={"grid": grid, "points": [p.to_json() for p in result]})
     if json_:
@@ -64,9 +64,14 @@ def sweep(task, grid, seeds, json_, quiet, resume, yes, executor, address, task_
     click.echo(format_points(result, seeds, base))
 
 
-def _first_point(yes: bool, quiet: bool, seeds: int):
+# Grid keys that change what a point costs: the estimate (each point as long as the first) is rough.
+GROWS = {"units", "time_steps", "n_train", "n_test", "epochs", "horizon", "batch_size", "mode"}
+
+
+def _first_point(yes: bool, quiet: bool, seeds: int, grows: list[str] | None = None):
     """After the first point: say how long the rest should take, and stop a long sweep
-    unless --yes (the sweep run is stored as failed, with this sentence, and its first point)."""
+    unless --yes (the sweep run is stored as failed, with this sentence, and its first point).
+    `grows`: the grid keys that change a point's cost (a units grid: "about 8 s" took 15)."""
     from ..experiments import sweep as sweeps
 
     def check(first, remaining: int) -> None:
@@ -74,7 +79,8 @@ def _first_point(yes: bool, quiet: bool, seeds: int):
             raise ConfigError(why)
         if remaining and not quiet:
             click.echo(f"{remaining} more point{'s' if remaining > 1 else ''}: about "
-                       f"{sweeps.duration(sweeps.estimate(first, remaining))} (the first took {first.seconds:.1f} s)",
+                       f"{sweeps.duration(sweeps.estimate(first, remaining))} (the first took {first.seconds:.1f} s"
+                       + (f"; rough: the grid's {', '.join(grows)} change what a point costs)" if grows else ")"),
                        err=True)  # fmt: skip
 
     return check
