@@ -175,3 +175,16 @@ def test_import_names_a_missing_file_before_asking_for_keras(tmp_path, monkeypat
     (tmp_path / "m.keras").write_text("x")
     with pytest.raises(InteropError, match="Keras is not installed"):
         keras_files.import_keras(tmp_path / "m.keras", tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize("ahead", [1, 3])
+def test_persistence_is_the_last_value_known_when_the_forecast_is_made(tmp_path, sine, ahead):
+    """With --ahead 3 the baseline used y[t+2] for y[t+3], a value after the forecast's row: it
+    looked far better than a forecaster can be. Persistence is y[t] for y[t+k]."""
+    path, frame = sine
+    out = json.loads(ok("train", path, "--target", "value", "--time", "t", "--ahead", str(ahead), "--seeds", "1",
+                        *SMALL, "-o", tmp_path / "m.safetensors", "--json"))  # fmt: skip
+    y = frame["value"].to_numpy()[-60:]  # the test part
+    first = 7 + ahead  # scored from the 8th row (--time-steps 8), each target `ahead` rows on
+    expected = np.sqrt(np.mean((y[first:] - y[first - ahead : len(y) - ahead]) ** 2))
+    assert out["baselines"]["persistence"] == pytest.approx(expected, rel=1e-9)

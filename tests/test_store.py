@@ -400,6 +400,19 @@ def test_compare_gives_the_t_interval_clipped_to_0_1_and_the_config_differences(
     assert [r["solved"]["mean"] for r in comparison["runs"]] == pytest.approx([0, 2 / 3])
 
 
+def test_compare_solves_prev_batch_on_the_determined_samples_and_clips_mae_at_0():
+    """As `run`'s table: prev-batch's first labels are random, so solved counts test_known_acc
+    (runs compare said 75% where run said 88%); an MAE, like an RMSE, is never below 0."""
+    with store.recording("run", CONFIG | {"task": "prev-batch"}, [0, 1, 2]) as rec:
+        rec.epoch(0, {"test_acc": [0.97, 0.98, 0.5], "test_known_acc": [0.995, 1.0, 0.5]})
+    with store.recording("train", {"task": "t.csv"}, [0, 1]) as fitted:
+        fitted.epoch(0, {"test_mae": [0.1, 1.2], "test_rmse": [0.2, 1.5]})
+    with store.open_store() as s:
+        comparison = store.compare_runs([s.get_run(i, metrics=False) for i in (rec.run_id, fitted.run_id)])
+    assert comparison["runs"][0]["solved"]["mean"] == pytest.approx(2 / 3)
+    assert comparison["runs"][1]["test_mae"]["low"] == 0.0 and comparison["runs"][1]["test_rmse"]["low"] == 0.0
+
+
 def test_store_path_follows_statecarry_home_then_xdg_data_home(monkeypatch, tmp_path):
     monkeypatch.setenv("STATECARRY_HOME", str(tmp_path / "a"))
     assert store.store_path() == tmp_path / "a" / "runs.sqlite"

@@ -268,17 +268,19 @@ def lay_out(xs: list, ys: list, ws: list, setup: Setup, train: bool) -> Batches:
 
 def persistence_rmse(prep: Prepared) -> dict[str, float] | None:
     """RMSE on the scored test steps of two baselines a model should beat, in the target's
-    units: the previous value (persistence) and the training mean. One real target only
-    (several targets' metrics are in standard deviations, not comparable)."""
+    units: the last value known at the forecast's row (persistence: y[t] for the target y[t+k]
+    `ahead` = k rows on, the previous row's for k = 0) and the training mean. One real target
+    only (several targets' metrics are in standard deviations, not comparable)."""
     if prep.head != "linear" or not prep.test_parts or len(prep.columns.targets) != 1:
         return None
     k, warm = prep.ahead, prep.setup.time_steps - 1
     last, mean = [], []
     y_mean = np.asarray(prep.scaling["y_mean"])
     first = max(warm + k, 1)  # the first scored target (with a value before it)
+    lag = max(k, 1)  # the row the forecast is made at (k rows before its target), or the one before
     for _, y, _ in prep.test_parts:
         truth = y[first:]  # scored inputs start at `warm`; their targets are k steps on
-        last.append(truth - y[first - 1 : len(y) - 1])
+        last.append(truth - y[first - lag : len(y) - lag])
         mean.append(truth - y_mean)
     def rms(errors: list[np.ndarray]) -> float:
         return float(scores.rmse(np.concatenate(errors).ravel(), 0.0))  # no overflow near 1e300

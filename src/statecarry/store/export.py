@@ -32,6 +32,7 @@ def compare_runs(runs: Sequence[Run]) -> dict:
     """Final test accuracy and loss (mean and 95% CI over seeds) per run, and the config keys
     whose values differ between the runs."""
     from .. import stats  # NumPy: only when comparing
+    from ..experiments.tasks import UNDETERMINED_START
 
     rows = []
     for run in runs:
@@ -43,8 +44,10 @@ def compare_runs(runs: Sequence[Run]) -> dict:
             if metric in run.final:
                 bounds = metric_bounds(metric)
                 row[metric] = stats.mean_ci(run.final[metric], bounds=bounds)._asdict()
-        if "test_acc" in run.final:
-            row["solved"] = stats.solved_fraction(run.final["test_acc"])._asdict()
+        # solved as `run`'s table counts it: on the determined samples where the first labels are not
+        solved_on = "test_known_acc" if run.config.get("task") in UNDETERMINED_START else "test_acc"
+        if solved_on in run.final:
+            row["solved"] = stats.solved_fraction(run.final[solved_on])._asdict()
         rows.append(row)
     keys = sorted({k for run in runs for k in run.config})
     differences = {
@@ -62,6 +65,6 @@ def metric_bounds(metric: str) -> tuple[float, float] | None:
 
     if metric.endswith("acc"):
         return stats.ACCURACY
-    if metric.endswith(("loss", "rmse")):
+    if metric.endswith(("loss", "rmse", "mae")):
         return stats.NON_NEGATIVE
     return None
