@@ -199,9 +199,9 @@ def test_a_grid_over_epochs_names_each_points_final_epoch_not_the_default():
     point = lambda e: SimpleNamespace(values={"epochs": e}, skipped=None, test_acc=summary, known_acc=summary,  # noqa: E731
                                       solved=stats.solved_fraction(np.array([0.5, 0.6])), seconds=1.0)  # fmt: skip
     title = format_points([point(1), point(3)], 2, Config(task="prev-batch")).splitlines()[0]
-    assert "each point's final epoch" in title and "(5)" not in title
+    assert "after each point's epochs;" in title and "after 5" not in title
     plain = format_points([SimpleNamespace(**{**vars(point(1)), "values": {"units": 3}})], 2, Config(task="prev-batch"))
-    assert "final epoch (5)" in plain.splitlines()[0]
+    assert "after 5 epochs;" in plain.splitlines()[0]  # the count; run's table numbers that epoch 4
 
 
 def test_a_flag_that_is_also_a_grid_key_is_refused_not_dropped():

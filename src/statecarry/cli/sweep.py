@@ -111,7 +111,8 @@ def format_points(result, seeds: int, base) -> str:
             solved = f"{p.solved.mean:.0%} {solved}"
         cells += [str(p.test_acc), str(p.known_acc), solved, f"{p.seconds:.1f}"]
         rows.append(cells)
-    final = "each point's final epoch" if "epochs" in keys else f"final epoch ({base.epochs})"  # a grid over epochs
+    # "after 5 epochs", not "final epoch (5)": run's tables number that epoch 4, from 0
+    final = "after each point's epochs" if "epochs" in keys else f"after {base.epochs} epoch{'s' if base.epochs != 1 else ''}"
     title = (
         f"{base.task}, {seeds} seed{'s' if seeds != 1 else ''}, {final}; mean ± 95% CI; 'solved' = seeds "
         "with accuracy ≥ 0.99 on the samples whose label the inputs determine"
