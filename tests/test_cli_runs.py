@@ -260,3 +260,21 @@ def test_regression_and_forecast_runs_show_their_own_metric_and_a_readable_compa
     assert rows["scaling"].split()[1:] == ["8", "values", "8", "values"]
     assert "test rmse" in rows and "test acc" not in rows and "solved" not in rows
     assert max(len(line) for line in compared.stdout.splitlines()) < 120
+
+
+def test_runs_list_shows_a_mode_sweeps_modes_not_its_base_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATECARRY_HOME", str(tmp_path))
+    from click.testing import CliRunner
+
+    from statecarry.cli import cli
+
+    swept = CliRunner().invoke(cli, ["sweep", "first-step", "--grid", "mode=stateless,stateful", "--seeds", "2",
+                                     "--epochs", "1", "--n-train", "64", "--n-test", "32", "-q"])  # fmt: skip
+    assert swept.exit_code == 0, swept.output
+    listed = json.loads(CliRunner().invoke(cli, ["runs", "list", "--json"]).stdout)
+    text = CliRunner().invoke(cli, ["runs", "list"]).stdout.splitlines()
+    sweep_id = next(r["id"] for r in listed if r["kind"] == "sweep")
+    row = next(line for line in text if line.split()[0] == str(sweep_id))
+    assert row.split()[3] == "stateless,stateful"
+    modes = sorted(line.split()[3] for line in text[2:] if line.split()[1] == "run")
+    assert modes == ["stateful", "stateless"]

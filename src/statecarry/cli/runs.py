@@ -41,7 +41,7 @@ def list_(kind: str | None, json_: bool):
               "started", "seconds", "parent"]  # fmt: skip
     rows = [
         [
-            str(r.id), r.kind, r.title, str(r.config.get("mode", "—")), r.shown_status,
+            str(r.id), r.kind, r.title, _mode(r.config), r.shown_status,
             str(len(r.seeds)), str(r.epochs) if r.epochs else "—", _main(r),
             _local(r.started), _seconds(r.seconds), str(r.parent or "—"),
         ]
@@ -265,6 +265,16 @@ def comparison_table(comparison: dict) -> tuple[list[str], list[list[str]]]:
     if not differences:
         rows.append(["config", *("same" for _ in found)])
     return header, rows
+
+
+def _mode(config: dict) -> str:
+    """The run's mode; a sweep over modes lists its grid's (`mode=stateless,stateful`), not the
+    base config's one."""
+    for entry in str(config.get("grid", "")).split():
+        key, _, values = entry.partition("=")
+        if key.lower() == "mode":
+            return values
+    return str(config.get("mode", "—"))
 
 
 def _main(run: store_.Run) -> str:
