@@ -193,7 +193,7 @@ def test_a_sweep_of_diverged_points_and_flags_reads_as_the_readme_says():
     rows = {tuple(line.split()[:2]): line for line in result.stdout.splitlines()[3:]}
     assert set(rows) == {("3e+38", "no"), ("3e+38", "yes"), ("0.001", "no"), ("0.001", "yes")}
     assert rows[("3e+38", "yes")].count("— (no finite seed)") == 3  # test acc, determined, solved
-    assert "nan" not in result.stdout and ", 1 seed, final epoch" in result.stdout
+    assert "nan" not in result.stdout and ", 1 seed, after 1 epoch;" in result.stdout
 
 
 @pytest.mark.parametrize("args, says", [
