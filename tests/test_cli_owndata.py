@@ -272,6 +272,8 @@ def test_compare_pairs_every_mode_against_stateless_windows(data, tmp_path, tabl
         children = store.children(out["run_id"])
     assert [c.task for c in children] == [f"{table}: {n}" for n in names]
     assert all(c.seconds > 0 and c.timings["run_seconds"] > 0 and c.epochs == 2 for c in children)
+    assert all(c.config["setup"]["layout"] == c.config["layout"] for c in children)  # windows said once, not streams too
+    assert children[0].config["layout"] == "windows"
     for c, v in zip(children, out["variants"]):
         np.testing.assert_allclose(c.final["test_rmse"], v["final"], rtol=1e-6)
 

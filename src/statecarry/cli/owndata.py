@@ -294,7 +294,8 @@ def compare(horizon, report_path, no_report, **o):
             if rec.store is None:
                 yield None
                 return
-            with rec.child("train", config | cfg | {"variant": name, "task": f"{config['task']}: {name}"}, seeds) as child:
+            own = {"setup": config["setup"] | {"layout": cfg["layout"]}}  # a windows variant's setup says windows
+            with rec.child("train", config | cfg | own | {"variant": name, "task": f"{config['task']}: {name}"}, seeds) as child:
                 yield child
 
         results, notes, verdict = run.compare(seqs, columns, setup, model, train_, seeds, horizon, record=record,
