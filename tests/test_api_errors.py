@@ -91,7 +91,7 @@ def test_predictor_says_which_of_rows_or_features_is_wrong_and_refuses_nan(fitte
 
 
 def test_divergence_message_counts_epochs_as_the_metrics_rows_do():
-    from statecarry.core.fit import divergence_message
+    from statecarry.core.divergence import divergence_message
 
     assert "seed 4 in epoch 0 (epochs counted from 0)" in divergence_message({4: 0}, 2)
     assert "the other 1 seed(s) are kept" in divergence_message({4: 0}, 2)

@@ -232,7 +232,7 @@ def run(
     check_memory(config, seeds)  # refuse what cannot fit before anything is stored
     _engine(**step_sizes([config], seeds))
     from .. import stats, store
-    from ..core.fit import divergence_message
+    from ..core.divergence import divergence_message
     from ..experiments import blog
 
     seed_list = list(range(first_seed, first_seed + seeds))

@@ -20,11 +20,11 @@ import numpy as np
 from ..data.layout import Batches
 from ..errors import ConfigError, DataError
 from . import checks, memory, runtime, ticks
+from .divergence import EpochCallback, close_epoch, divergence_message
 from .source import Source, cut
 from .spec import ONLINE_MODES, Model, Train
 
 DataFn = Callable[[int], Batches | tuple[Batches, Batches | None]]
-EpochCallback = Callable[[int, dict[str, np.ndarray]], None]
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -71,41 +71,6 @@ class Fit:
         if not self.diverged:
             return None
         return divergence_message(self.diverged, len(self.seeds), self.train.learning_rate)
-
-
-def divergence_message(diverged: dict[int, int], n_seeds: int, learning_rate: float | None = None) -> str:
-    """One sentence: which seeds diverged in which epoch (its index, counted from 0 as the
-    metrics' rows are), what is kept, and what to try."""
-    by_epoch: dict[int, list[int]] = {}
-    for seed, epoch in sorted(diverged.items()):
-        by_epoch.setdefault(epoch, []).append(seed)
-    groups = []
-    for epoch, seeds in sorted(by_epoch.items()):
-        shown = ", ".join(map(str, seeds[:8])) + (f" … ({len(seeds):,} in all)" if len(seeds) > 8 else "")
-        groups.append(f"{'seeds' if len(seeds) > 1 else 'seed'} {shown} in epoch {epoch}")
-    kept = n_seeds - len(diverged)
-    rest = f"the other {kept:,} seed(s) are kept" if kept else "no seed is left"
-    lower = ("a smaller learning rate" if not learning_rate
-             else f"a learning rate of {learning_rate / 10:.1g} or lower".replace("e+", "e") if learning_rate <= 1
-             else "a learning rate below 1 (Adam's default is 1e-3)")  # fmt: skip
-    return (
-        f"training diverged (the loss became NaN or infinite) for {'; '.join(groups)} (epochs "
-        f"counted from 0); their metrics are NaN from there on and {rest}; try {lower}."
-    )
-
-
-def _close_epoch(out: dict, epoch: int, gone: np.ndarray, diverged: dict,
-                 on_epoch: EpochCallback | None) -> None:  # fmt: skip
-    """Name the lanes whose training loss became NaN or infinite in `epoch`; a diverged lane's
-    metrics are NaN from then on (the accuracy of NaN parameters means nothing)."""
-    bad = ~np.isfinite(out["train_loss"][epoch])
-    for k in np.flatnonzero(bad & ~gone):
-        diverged[int(k)] = epoch
-    gone |= bad
-    for values in out.values():
-        values[epoch, gone] = np.nan
-    if on_epoch:
-        on_epoch(epoch, {m: out[m][epoch] for m in out})
 
 
 def _pick(tree: Any, k: int) -> Any:
@@ -328,11 +293,11 @@ def fit(
                     if show:
                         show(done)
                 if len(waves) == 1:
-                    _close_epoch(out, epoch, gone, diverged, on_epoch)
+                    close_epoch(out, epoch, gone, diverged, on_epoch)
             kept += [jax.tree.map(np.array, (st[0].params, st[0].state)) for st in states]
             states = None
     for epoch in range(train.epochs if len(waves) > 1 else 0):  # known for every seed only now
-        _close_epoch(out, epoch, gone, diverged, on_epoch)
+        close_epoch(out, epoch, gone, diverged, on_epoch)
     run_seconds = time.perf_counter() - t0
     params, state = jax.tree.map(lambda *parts: np.concatenate(parts)[: len(seeds)], *kept)
     fits = []
