@@ -54,13 +54,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """The whole table, every cell as read (nothing converted yet); one sentence if unreadable."""
     path = Path(path).expanduser()
     kind = table_kind(path)
-    skip = 0 if kind == "parquet" else _comment_lines(path)
+    sep = "\t" if kind == "tsv" else ","
+    skip = 0 if kind == "parquet" else _preamble(path, sep)
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path, engine="pyarrow")
         else:
-            sep = "\t" if kind == "tsv" else ","
-            _check_names(path, skip, sep)
             with warnings.catch_warnings():  # a row wider than the header: pandas warns and drops cells
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 try:  # index_col=False: never take the first column as an index (rows one field wider)
@@ -99,38 +98,37 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _comment_lines(path: Path) -> int:
-    """How many lines above a CSV's header are comments ('#') or blank: skipped, as
-    `read_csv_lines` skips them (a '#' below the header is data: a character, say)."""
-    skip = 0
+def _preamble(path: Path, sep: str) -> int:
+    """How many lines above a CSV's header are comments ('#') or blank (skipped), its header
+    checked for a name given twice."""
     try:
-        with path.open(encoding="utf-8-sig") as f:  # a byte-order mark before a '#' is no header
-            for line in f:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    break
-                skip += 1
+        with path.open(encoding="utf-8-sig", newline="") as f:  # a byte-order mark before a '#' is no header
+            skip, header = _header_at(f)
     except UnicodeDecodeError:  # pandas reads it next and says so
         return 0
+    _check_header_names(header, sep, path.name)
     return skip
 
 
-def _check_names(path: Path, skip: int, sep: str) -> None:
+def _header_at(lines: Iterable[str]) -> tuple[int, str]:
+    """(lines before the header: comments '#' and blank ones, the header line or "" if none);
+    a '#' below the header is data (a character, say)."""
+    skip = 0
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            return skip, line
+        skip += 1
+    return skip, ""
+
+
+def _check_header_names(header: str, sep: str, source: str) -> None:
     """Refuse a header that names a column twice (pandas would read the second as `x.1`)."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            _check_header_names(f, skip, sep, path.name)
-    except UnicodeDecodeError:  # pandas reads it next and says so
-        return
-
-
-def _check_header_names(lines: Iterable[str], skip: int, sep: str, source: str) -> None:
     import csv
 
     try:
-        header = next(csv.reader(itertools.islice(lines, skip, None), delimiter=sep), [])
+        names = [name.strip() for name in next(csv.reader([header], delimiter=sep), [])]
     except csv.Error:  # pandas reads it next and says so
         return
-    names = [name.strip() for name in header]
     twice = sorted({name for name in names if names.count(name) > 1 and name})
     if twice:
         raise DataError(f"{source} has two columns named {twice[0]!r} in its header; give each column its own name.")
@@ -204,13 +202,11 @@ def read_csv_lines(lines: Iterable[str], source: str) -> pd.DataFrame:
     ('#') and blank lines before the header are skipped; blank rows after it are kept, so
     the caller says what a blank line means. `attrs["lines"]` holds each row's line number."""
     text = list(lines)
-    skip = 0
-    while skip < len(text) and (not text[skip].strip() or text[skip].lstrip().startswith("#")):
-        skip += 1
+    skip, header = _header_at(text)
     body = "".join(line if line.endswith("\n") else line + "\n" for line in text[skip:])
     if not body.strip():
         raise DataError(f"{source} is empty; give a CSV with a header row and one value per row.")
-    _check_header_names(text, skip, ",", source)
+    _check_header_names(header, ",", source)
     with warnings.catch_warnings():  # as read_table: a row wider than the header is refused
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
