@@ -134,7 +134,7 @@ def _recording():
 def _forget_runs() -> None:
     if (recording := _recording()) is not None:
         recording.STARTED.clear()
-        recording.ENDED.clear()
+        recording.DONE.clear()
 
 
 def _interrupted(command: str | None) -> str:
@@ -144,7 +144,7 @@ def _interrupted(command: str | None) -> str:
     if recording is None or not recording.STARTED:
         return "Interrupted; nothing was stored."
     run = recording.STARTED[-1]
-    if recording.ENDED.get(run) == "done":  # interrupted after it was stored: printing, a report
+    if run in recording.DONE:  # interrupted after it was stored: printing, a report
         return f"Interrupted after run {run} was stored as done (statecarry runs show {run})."
     resume = "; run the same command with --resume to reuse what finished" if command in ("sweep", "reproduce", "varlen") else ""
     return (f"Interrupted: run {run} is stored as interrupted with what it finished "

@@ -20,8 +20,7 @@ def stored_recorder(rec, resume: bool = False):
             found = rec.store.find_done(kind, config, seeds)
             if found is not None:
                 record.reused.append(found)
-                stored = rec.store.get_run(found)
-                rec.copy_child(found)
+                stored = rec.copy_child(found)
                 metrics = {m: np.asarray(v, np.float32) for m, v in stored.metrics.items()}
                 result = {k: v for k, v in (stored.result or {}).items() if k != "copied_from"}
                 return Measured(metrics, result, dict(stored.timings or {}), True)
@@ -52,8 +51,7 @@ def stored_tasks(rec, resume: bool = False):
         found = rec.store.find_done("run", task.config, task.seeds)
         if found is None:
             return None
-        stored = rec.store.get_run(found)
-        rec.copy_child(found)
+        stored = rec.copy_child(found)
         metrics = {m: np.asarray(v, np.float32) for m, v in stored.metrics.items()}
         return Chunk(metrics, dict(stored.timings or {}))
 

@@ -39,8 +39,7 @@ def stored_runner(rec, resume: bool, progress):
         if rec.store is not None and resume and not kwargs and on_epoch is None:
             found = rec.store.find_done("run", config_dict, seeds)
             if found is not None:
-                stored = rec.store.get_run(found)
-                rec.copy_child(found)
+                stored = rec.copy_child(found)
                 metrics = {m: np.asarray(v, dtype=np.float32) for m, v in stored.metrics.items()}
                 return blog.History(config, list(seeds), metrics)
         if rec.store is None:

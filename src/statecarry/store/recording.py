@@ -13,10 +13,10 @@ from typing import Any
 from .database import Store
 from .opening import open_store
 
-# The top-level runs this process started (ids) and how each ended, for the CLI's word on an
-# interrupt (the CLI clears both as each command starts).
+# The top-level runs this process started (ids) and those of them that finished "done", for the
+# CLI's word on an interrupt (the CLI clears both as each command starts).
 STARTED: list[int] = []
-ENDED: dict[int, str] = {}
+DONE: set[int] = set()
 
 
 class Recorder:
@@ -43,19 +43,19 @@ class Recorder:
         enabled = self.store is not None
         return recording(kind, config, seeds, enabled=enabled, parent=self.run_id, store=self.store)
 
-    def copy_child(self, run_id: int) -> None:
+    def copy_child(self, run_id: int):
         """The finished run `run_id` (a `--resume` answer) copied in as a child of this one, its
         result saying `copied_from`: this run then holds every unit it reports, so its export
-        and report are whole, and deleting the run it came from loses nothing here."""
-        if self.store is None:
-            return
+        and report are whole, and deleting the run it came from loses nothing here. Returns the
+        stored run, as read (the caller answers from it)."""
         run = self.store.get_run(run_id)
         if run.parent == self.run_id:  # a unit this run made itself, asked for again
-            return
+            return run
         with self.child(run.kind, run.config, run.seeds) as child:
             for epoch in range(run.epochs):
                 child.epoch(epoch, {name: values[epoch] for name, values in run.metrics.items()})
             child.finish(result=dict(run.result or {}) | {"copied_from": run.id}, timings=run.timings)
+        return run
 
 
 @contextmanager
@@ -82,18 +82,15 @@ def recording(
             yield recorder
         except KeyboardInterrupt:
             store.finish(recorder.run_id, "interrupted")
-            ENDED[recorder.run_id] = "interrupted"
             raise
         except Exception as e:
             store.finish(recorder.run_id, "failed", error=f"{type(e).__name__}: {e}")
-            ENDED[recorder.run_id] = "failed"
             raise
         except BaseException:  # SystemExit, GeneratorExit: the process is going away
             store.finish(recorder.run_id, "interrupted")
-            ENDED[recorder.run_id] = "interrupted"
             raise
         recorder.finish()
-        ENDED[recorder.run_id] = "done"
+        DONE.add(recorder.run_id)
     finally:
         if own:
             store.close()
